@@ -1,0 +1,68 @@
+// Generation for one sequence: evaluate the prompt, then sample token by token until the budget, an
+// end-of-generation token, or the end of the context. Text is streamed as complete UTF-8 only.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "engine/model.h"
+#include "engine/sampler.h"
+#include "models/kv_cache.h"
+#include "models/transformer.h"
+
+namespace chassis {
+
+class Tracer;
+
+// Holds back bytes of a UTF-8 character split across tokens until the character is complete.
+class Utf8Stream {
+ public:
+  std::string push(const std::string& piece);
+  std::string flush();  // whatever is left, with incomplete sequences replaced by U+FFFD
+ private:
+  std::string pending_;
+};
+
+struct GenerateRequest {
+  std::vector<int32_t> prompt;
+  int n_predict = 128;  // < 0: until end of generation or context
+  SamplingParams sampling;
+  int n_logprobs = 0;   // top logprobs to report per generated token
+};
+
+struct TokenEvent {
+  int32_t id;
+  std::string text;  // newly completed UTF-8 text (may be empty while a character is split)
+  float logprob;
+  std::vector<std::pair<int32_t, float>> top;  // when n_logprobs > 0
+};
+
+struct GenerateResult {
+  std::vector<int32_t> tokens;
+  std::string text;
+  std::string stop_reason;  // "eos", "limit" or "context"
+  std::vector<TokenEvent> events;
+  double prompt_ms = 0, generate_ms = 0;
+};
+
+class Session {
+ public:
+  Session(const Model& model, int64_t n_ctx, int n_threads);
+  int64_t n_ctx() const { return cache_.n_ctx(); }
+  uint64_t kv_bytes() const { return cache_.bytes(); }
+  void set_tracer(Tracer* t) { transformer_.set_tracer(t); }
+
+  // on_token returning false stops generation early (stop_reason "cancelled").
+  GenerateResult generate(const GenerateRequest& req, const std::function<bool(const TokenEvent&)>& on_token = {});
+
+ private:
+  const Model& model_;
+  ThreadPool pool_;
+  KvCache cache_;
+  Transformer transformer_;
+  std::vector<float> logits_;
+};
+
+}  // namespace chassis

@@ -1,0 +1,41 @@
+// Turning logits into the next token: repetition penalty, top-k, top-p, min-p, temperature and a
+// seeded draw, in llama.cpp's order; greedy (argmax) at temperature 0. An optional mask of allowed
+// tokens is the seam for constrained decoding.
+#pragma once
+#include <cstdint>
+#include <random>
+#include <utility>
+#include <vector>
+
+namespace chassis {
+
+struct SamplingParams {
+  float temperature = 0.8f;  // <= 0: greedy
+  int top_k = 40;            // <= 0: off
+  float top_p = 0.95f;       // >= 1: off
+  float min_p = 0.05f;       // <= 0: off
+  float repeat_penalty = 1.0f;
+  int repeat_last_n = 64;
+  uint64_t seed = 0;
+};
+
+class Sampler {
+ public:
+  explicit Sampler(const SamplingParams& p);
+
+  // Picks a token from logits (n_vocab). `recent` is the token history for the repetition penalty;
+  // `allowed`, when non-null, masks out every token whose entry is 0.
+  int32_t sample(const float* logits, int64_t n_vocab, const std::vector<int32_t>& recent,
+                 const std::vector<uint8_t>* allowed = nullptr);
+
+ private:
+  SamplingParams p_;
+  std::mt19937_64 rng_;
+  std::vector<std::pair<float, int32_t>> cand_;
+};
+
+// log-softmax of raw logits: the k most likely (id, logprob), best first; and the logprob of `id`.
+std::vector<std::pair<int32_t, float>> top_logprobs(const float* logits, int64_t n_vocab, int k);
+float token_logprob(const float* logits, int64_t n_vocab, int32_t id);
+
+}  // namespace chassis

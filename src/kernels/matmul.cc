@@ -1,0 +1,33 @@
+#include "kernels/matmul.h"
+
+#include <vector>
+
+#include "kernels/quants.h"
+
+namespace chassis {
+
+void matmul_rows(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const float* x, int64_t n_tok,
+                 float* y, ThreadPool& pool) {
+  const DType act_type = dtype_info(w.type).vec_dot_type;
+  const int64_t act_row = row_bytes(act_type, w.n_in);
+  // Scratch reused across calls on this thread: one encoded copy of the activations.
+  thread_local std::vector<uint8_t> act;
+  if (act.size() < size_t(n_tok * act_row)) act.resize(size_t(n_tok * act_row));
+  pool.parallel_for(n_tok, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) quantize_row(act_type, x + t * w.n_in, act.data() + t * act_row, w.n_in);
+  });
+  const int64_t n_rows = row_end - row_begin;
+  const uint8_t* a = act.data();
+  pool.parallel_for(n_rows, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const uint8_t* wr = w.row(row_begin + r);
+      for (int64_t t = 0; t < n_tok; ++t) y[t * n_rows + r] = vec_dot(w.type, wr, a + t * act_row, w.n_in);
+    }
+  });
+}
+
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool) {
+  matmul_rows(w, 0, w.n_out, x, n_tok, y, pool);
+}
+
+}  // namespace chassis

@@ -1,0 +1,30 @@
+// Matrix products of a weight matrix (any stored type, used in place from the mmapped file) with a
+// batch of activation rows. Activations are first encoded as the weight's vec_dot_type, as llama.cpp
+// does, so results match the reference's rounding.
+#pragma once
+#include <cstdint>
+
+#include "core/dtype.h"
+#include "core/thread_pool.h"
+
+namespace chassis {
+
+// A 2-D weight as stored in GGUF: n_out rows of n_in elements each (ggml ne0 = n_in, ne1 = n_out).
+struct WeightMatrix {
+  DType type = DType::F32;
+  const uint8_t* data = nullptr;
+  int64_t n_in = 0;
+  int64_t n_out = 0;
+  int64_t row_stride() const { return row_bytes(type, n_in); }
+  const uint8_t* row(int64_t r) const { return data + r * row_stride(); }
+  explicit operator bool() const { return data != nullptr; }
+};
+
+// y (n_tok, n_out) = x (n_tok, n_in) * W^T. Rows are split across the pool's threads.
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool);
+
+// Same, for output rows [row_begin, row_end) only; y is (n_tok, row_end - row_begin).
+void matmul_rows(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const float* x, int64_t n_tok,
+                 float* y, ThreadPool& pool);
+
+}  // namespace chassis

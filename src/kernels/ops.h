@@ -1,0 +1,48 @@
+// Element-wise and row-wise operations of a transformer forward pass. Models call these, never
+// SIMD directly; each has a plain scalar reference (kernels/ref/ops.cc) that later fast versions are
+// tested against.
+#pragma once
+#include <cstdint>
+
+namespace chassis {
+
+// y = x / sqrt(mean(x^2) + eps) * w, for one row of n. w may be null (no scale).
+void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
+
+enum class RopeStyle { Normal, NeoX };  // Normal: rotate pairs (2i, 2i+1); NeoX: pairs (i, i + n_rot/2)
+
+struct RopeParams {
+  int n_rot = 0;              // leading dims of each head that are rotated
+  float freq_base = 10000.f;
+  float freq_scale = 1.f;     // 1/factor for linear scaling
+  const float* freq_factors = nullptr;  // n_rot/2 divisors of each frequency (Llama-3 rope_freqs), or null
+  RopeStyle style = RopeStyle::Normal;
+};
+
+// Rotates n_head heads of head_dim values (one token's q or k) in place for position pos.
+void rope(float* x, int n_head, int head_dim, int pos, const RopeParams& p);
+
+// In place: x = softmax(x) over n values.
+void softmax(float* x, int64_t n);
+
+// out = silu(gate) * up
+void swiglu(const float* gate, const float* up, float* out, int64_t n);
+// out = gelu_tanh(gate) * up, with gelu evaluated as llama.cpp does it on CPU: input and output
+// rounded through f16 (its lookup table), so our activations match the reference bit for bit.
+void geglu(const float* gate, const float* up, float* out, int64_t n);
+
+// In place: x = cap * tanh(x / cap).
+void softcap(float* x, int64_t n, float cap);
+
+// Causal attention of one query head over cached keys/values (f16), for one token:
+//   out[d] = sum_j softmax_j(scale * q.k_j (softcapped)) v_j[d],   j in [kv_begin, kv_end)
+// k/v rows are `stride` halfs apart (the cache row holds all kv heads).
+struct AttentionParams {
+  int head_dim;
+  float scale;
+  float softcap = 0.f;  // 0: none
+};
+void attend_one(const float* q, const uint16_t* k, const uint16_t* v, int64_t stride, int64_t kv_begin,
+                int64_t kv_end, float* out, float* scores_scratch, const AttentionParams& p);
+
+}  // namespace chassis

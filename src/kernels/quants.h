@@ -1,0 +1,43 @@
+// Quantized block layouts (byte-compatible with ggml/GGUF) and the scalar reference conversions:
+// dequantize any supported weight type, quantize activations to a weight's vec_dot_type, and the
+// reference dot product of a weight row with quantized activations. These are the oracle that
+// faster kernels are tested against.
+#pragma once
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace chassis {
+
+// Each block: `d` is an fp16 scale, `m`/`dmin` an fp16 minimum, `qs` packed quants.
+struct BlockQ4_0 { uint16_t d; uint8_t qs[QK / 2]; };
+struct BlockQ4_1 { uint16_t d, m; uint8_t qs[QK / 2]; };
+struct BlockQ5_0 { uint16_t d; uint8_t qh[4]; uint8_t qs[QK / 2]; };
+struct BlockQ5_1 { uint16_t d, m; uint8_t qh[4]; uint8_t qs[QK / 2]; };
+struct BlockQ8_0 { uint16_t d; int8_t qs[QK]; };
+struct BlockQ8_1 { uint16_t d, s; int8_t qs[QK]; };  // s = d * sum(qs)
+// k-quants: 256-element super-blocks of 16 or 8 sub-blocks with quantized scales.
+struct BlockQ2_K { uint8_t scales[QK_K / 16]; uint8_t qs[QK_K / 4]; uint16_t d, dmin; };
+struct BlockQ3_K { uint8_t hmask[QK_K / 8]; uint8_t qs[QK_K / 4]; uint8_t scales[12]; uint16_t d; };
+struct BlockQ4_K { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[QK_K / 2]; };
+struct BlockQ5_K { uint16_t d, dmin; uint8_t scales[12]; uint8_t qh[QK_K / 8]; uint8_t qs[QK_K / 2]; };
+struct BlockQ6_K { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; uint16_t d; };
+struct BlockQ8_K { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; };
+
+static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22 &&
+              sizeof(BlockQ5_1) == 24 && sizeof(BlockQ8_0) == 34 && sizeof(BlockQ8_1) == 36);
+static_assert(sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110 && sizeof(BlockQ4_K) == 144 &&
+              sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210 && sizeof(BlockQ8_K) == 292);
+
+// dst[0..n) = values of a row of n elements stored as type t. n is a multiple of the block size.
+void dequantize_row(DType t, const void* src, float* dst, int64_t n);
+
+// Encodes n floats as type t. Supported: F32, F16, BF16, Q8_0, Q8_1, Q8_K (activation types, rounding
+// as llama.cpp's x86 build does) and Q4_0, Q4_1, Q5_0, Q5_1 (round-to-nearest weight quantizers).
+void quantize_row(DType t, const float* src, void* dst, int64_t n);
+bool can_quantize(DType t);
+
+// Dot product of a row of weights (type wt) with activations already encoded as dtype_info(wt).vec_dot_type.
+float vec_dot(DType wt, const void* w, const void* act, int64_t n);
+
+}  // namespace chassis

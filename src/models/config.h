@@ -1,0 +1,62 @@
+// Typed configuration of a decoder-only transformer. One struct describes every supported family;
+// the differences between llama, qwen2, qwen3, phi3 and gemma2 are fields here, not code paths
+// scattered through the model.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kernels/ops.h"
+
+namespace chassis {
+
+class GgufFile;
+
+enum class Arch { Llama, Qwen2, Qwen3, Phi3, Gemma2 };
+enum class FfnActivation { SiLU, GeluTanh };  // gated: act(gate) * up
+
+struct ModelConfig {
+  Arch arch = Arch::Llama;
+  std::string arch_name;  // as in general.architecture
+
+  int64_t n_vocab = 0;
+  int64_t n_ctx_train = 0;
+  int64_t n_embd = 0;
+  int64_t n_layer = 0;
+  int64_t n_ff = 0;
+  int64_t n_head = 0;
+  int64_t n_head_kv = 0;
+  int64_t head_dim = 0;  // per head, for q, k and v
+  float rms_eps = 1e-5f;
+
+  RopeParams rope;                  // n_rot, base, style, linear scale
+  std::vector<float> rope_factors;  // Llama-3 style per-frequency divisors computed from metadata (if no tensor)
+
+  // Family traits.
+  bool qkv_bias_required = false;  // qwen2: q/k/v carry biases
+  bool qk_norm = false;            // qwen3: per-head RMSNorm of q and k before rope
+  bool fused_qkv = false;          // phi3: one attn_qkv matrix, rows q|k|v
+  bool fused_gate_up = false;      // phi3: ffn_up holds gate|up
+  bool post_norms = false;         // gemma2: norms after attention and after the FFN
+  bool scale_embeddings = false;   // gemma2: embeddings * sqrt(n_embd)
+  FfnActivation ffn_act = FfnActivation::SiLU;
+  float attn_scale = 0;            // multiplies q.k; 1/sqrt(head_dim) unless the family says otherwise
+  bool scale_q_first = false;      // phi3, gemma2 scale q before the f16 q.k product (as llama.cpp does)
+  float attn_softcap = 0;          // gemma2: 50
+  float final_softcap = 0;         // gemma2: 30
+  int64_t sliding_window = 0;      // 0: every layer attends to the whole context
+  int swa_period = 0;              // layer il uses the window when il % swa_period < swa_period - 1
+
+  int64_t n_embd_q() const { return n_head * head_dim; }
+  int64_t n_embd_kv() const { return n_head_kv * head_dim; }
+  bool layer_uses_window(int64_t il) const {
+    return sliding_window > 0 && swa_period > 0 && (il % swa_period) < swa_period - 1;
+  }
+};
+
+// Reads `<arch>.*` keys; throws Error naming the file and the unsupported architecture or bad value.
+ModelConfig config_from_gguf(const GgufFile& f);
+
+const char* arch_display_name(Arch a);
+
+}  // namespace chassis

@@ -1,0 +1,214 @@
+#include "models/transformer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "core/error.h"
+#include "core/fp16.h"
+#include "kernels/ops.h"
+#include "kernels/quants.h"
+#include "models/trace.h"
+
+namespace chassis {
+
+Transformer::Transformer(const ModelConfig& cfg, const ModelWeights& w, ThreadPool& pool, int64_t max_batch)
+    : cfg_(cfg), w_(w), pool_(pool), max_batch_(std::max<int64_t>(1, max_batch)) {
+  const int64_t B = max_batch_, E = cfg.n_embd, Q = cfg.n_embd_q(), KV = cfg.n_embd_kv(), F = cfg.n_ff;
+  x_.resize(B * E);
+  xn_.resize(B * E);
+  if (cfg.fused_qkv) qkv_.resize(B * (Q + 2 * KV));
+  q_.resize(B * Q);
+  k_.resize(B * KV);
+  v_.resize(B * KV);
+  attn_.resize(B * Q);
+  o_.resize(B * E);
+  gate_.resize(B * F * (cfg.fused_gate_up ? 2 : 1));
+  up_.resize(B * F);
+  act_.resize(B * F);
+  if (w.rope_freqs) rope_factors_ = w.rope_freqs.data;
+  else if (!cfg.rope_factors.empty()) rope_factors_ = cfg.rope_factors.data();
+}
+
+uint64_t Transformer::scratch_bytes() const {
+  return (x_.size() + xn_.size() + qkv_.size() + q_.size() + k_.size() + v_.size() + attn_.size() + o_.size() +
+          gate_.size() + up_.size() + act_.size() + scores_.size()) * sizeof(float);
+}
+
+void Transformer::trace(const char* name, int64_t il, const float* data, int64_t n, int64_t width, int64_t pos0) {
+  if (!tracer_) return;
+  const std::string full = il < 0 ? std::string(name) : "blk." + std::to_string(il) + "." + name;
+  tracer_->tensor(full, data, n, width, pos0);
+}
+
+void Transformer::forward(const int32_t* tokens, int64_t n, int64_t pos0, KvCache& cache, float* logits,
+                          bool all_logits) {
+  if (n <= 0) throw Error("forward: no tokens to evaluate");
+  if (pos0 < 0 || pos0 + n > cache.n_ctx())
+    throw Error("forward: positions " + std::to_string(pos0) + ".." + std::to_string(pos0 + n - 1) +
+                " exceed the context size " + std::to_string(cache.n_ctx()));
+  for (int64_t i = 0; i < n; ++i)
+    if (tokens[i] < 0 || tokens[i] >= cfg_.n_vocab)
+      throw Error("forward: token id " + std::to_string(tokens[i]) + " is outside the vocabulary (" +
+                  std::to_string(cfg_.n_vocab) + ")");
+  for (int64_t done = 0; done < n; done += max_batch_) {
+    const int64_t m = std::min(max_batch_, n - done);
+    const bool last_chunk = done + m == n;
+    float* out = all_logits ? logits + done * cfg_.n_vocab : (last_chunk ? logits : nullptr);
+    forward_batch(tokens + done, m, pos0 + done, cache, out, all_logits);
+  }
+}
+
+void Transformer::attention(int64_t il, int64_t n, int64_t pos0, KvCache& cache) {
+  const ModelConfig& c = cfg_;
+  const int64_t D = c.head_dim, Q = c.n_embd_q(), group = c.n_head / c.n_head_kv;
+  const bool windowed = c.layer_uses_window(il);
+  const int nt = pool_.size();
+  if (scores_.size() < size_t(nt * cache.n_ctx())) scores_.resize(size_t(nt * cache.n_ctx()));
+  AttentionParams ap{static_cast<int>(D), c.scale_q_first ? 1.0f : c.attn_scale, c.attn_softcap};
+  const uint16_t* kbase = cache.k(il, 0);
+  const uint16_t* vbase = cache.v(il, 0);
+  pool_.run([&](int ith, int nth) {
+    float* scores = scores_.data() + ith * cache.n_ctx();
+    for (int64_t job = ith; job < n * c.n_head; job += nth) {
+      const int64_t t = job / c.n_head, h = job % c.n_head, kvh = h / group;
+      const int64_t pos = pos0 + t;
+      // Causal: a query sees positions <= its own; with a window, only the last `sliding_window` of them.
+      const int64_t begin = windowed ? std::max<int64_t>(0, pos - c.sliding_window + 1) : 0;
+      attend_one(q_.data() + t * Q + h * D, kbase + kvh * D, vbase + kvh * D, cache.row(), begin, pos + 1,
+                 attn_.data() + t * Q + h * D, scores, ap);
+    }
+  });
+}
+
+void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t pos0, KvCache& cache, float* logits,
+                                bool all_logits) {
+  const ModelConfig& c = cfg_;
+  const int64_t E = c.n_embd, Q = c.n_embd_q(), KV = c.n_embd_kv(), F = c.n_ff, D = c.head_dim;
+  float* x = x_.data();
+  float* xn = xn_.data();
+
+  // x (n, E) = token_embd[tokens]
+  for (int64_t t = 0; t < n; ++t) dequantize_row(w_.token_embd.type, w_.token_embd.row(tokens[t]), x + t * E, E);
+  if (c.scale_embeddings) {
+    const float s = std::sqrt(float(E));
+    for (int64_t i = 0; i < n * E; ++i) x[i] *= s;
+  }
+  trace("inp_embd", -1, x, n, E, pos0);
+
+  RopeParams rope_params = c.rope;
+  rope_params.freq_factors = rope_factors_;
+
+  for (int64_t il = 0; il < c.n_layer; ++il) {
+    const LayerWeights& L = w_.layers[il];
+
+    // ---- attention ----
+    for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, L.attn_norm.data, xn + t * E, E, c.rms_eps);
+    trace("attn_norm", il, xn, n, E, pos0);
+
+    if (c.fused_qkv) {
+      // qkv (n, Q + 2 KV): rows of the fused matrix are q, then k, then v
+      const int64_t W = Q + 2 * KV;
+      matmul(L.wqkv, xn, n, qkv_.data(), pool_);
+      for (int64_t t = 0; t < n; ++t) {
+        std::memcpy(q_.data() + t * Q, qkv_.data() + t * W, Q * sizeof(float));
+        std::memcpy(k_.data() + t * KV, qkv_.data() + t * W + Q, KV * sizeof(float));
+        std::memcpy(v_.data() + t * KV, qkv_.data() + t * W + Q + KV, KV * sizeof(float));
+      }
+    } else {
+      matmul(L.wq, xn, n, q_.data(), pool_);  // q (n, Q)
+      matmul(L.wk, xn, n, k_.data(), pool_);  // k (n, KV)
+      matmul(L.wv, xn, n, v_.data(), pool_);  // v (n, KV)
+      for (int64_t t = 0; t < n; ++t) {
+        if (L.bq) for (int64_t i = 0; i < Q; ++i) q_[t * Q + i] += L.bq.data[i];
+        if (L.bk) for (int64_t i = 0; i < KV; ++i) k_[t * KV + i] += L.bk.data[i];
+        if (L.bv) for (int64_t i = 0; i < KV; ++i) v_[t * KV + i] += L.bv.data[i];
+      }
+    }
+    trace("q", il, q_.data(), n, Q, pos0);
+    trace("k", il, k_.data(), n, KV, pos0);
+    trace("v", il, v_.data(), n, KV, pos0);
+
+    if (c.qk_norm) {  // per-head RMSNorm over head_dim, before rope
+      for (int64_t t = 0; t < n; ++t) {
+        for (int64_t h = 0; h < c.n_head; ++h) rms_norm(&q_[t * Q + h * D], L.q_norm.data, &q_[t * Q + h * D], D, c.rms_eps);
+        for (int64_t h = 0; h < c.n_head_kv; ++h) rms_norm(&k_[t * KV + h * D], L.k_norm.data, &k_[t * KV + h * D], D, c.rms_eps);
+      }
+      trace("q_norm", il, q_.data(), n, Q, pos0);
+      trace("k_norm", il, k_.data(), n, KV, pos0);
+    }
+
+    for (int64_t t = 0; t < n; ++t) {
+      rope(&q_[t * Q], static_cast<int>(c.n_head), static_cast<int>(D), static_cast<int>(pos0 + t), rope_params);
+      rope(&k_[t * KV], static_cast<int>(c.n_head_kv), static_cast<int>(D), static_cast<int>(pos0 + t), rope_params);
+      if (c.scale_q_first)
+        for (int64_t i = 0; i < Q; ++i) q_[t * Q + i] *= c.attn_scale;
+      // store this token's k and v at its position
+      uint16_t* kc = cache.k(il, pos0 + t);
+      uint16_t* vc = cache.v(il, pos0 + t);
+      for (int64_t i = 0; i < KV; ++i) {
+        kc[i] = f32_to_f16(k_[t * KV + i]);
+        vc[i] = f32_to_f16(v_[t * KV + i]);
+      }
+    }
+    trace("q_rope", il, q_.data(), n, Q, pos0);
+    trace("k_rope", il, k_.data(), n, KV, pos0);
+
+    attention(il, n, pos0, cache);
+    trace("attn", il, attn_.data(), n, Q, pos0);
+
+    matmul(L.wo, attn_.data(), n, o_.data(), pool_);  // o (n, E)
+    trace("attn_output", il, o_.data(), n, E, pos0);
+    if (c.post_norms) {
+      for (int64_t t = 0; t < n; ++t) rms_norm(&o_[t * E], L.attn_post_norm.data, &o_[t * E], E, c.rms_eps);
+      trace("attn_post_norm", il, o_.data(), n, E, pos0);
+    }
+    for (int64_t i = 0; i < n * E; ++i) x[i] += o_[i];
+    trace("attn_residual", il, x, n, E, pos0);
+
+    // ---- feed-forward ----
+    for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, L.ffn_norm.data, xn + t * E, E, c.rms_eps);
+    trace("ffn_norm", il, xn, n, E, pos0);
+    const float* gate;
+    const float* up;
+    int64_t gate_stride;
+    if (c.fused_gate_up) {
+      matmul(L.ffn_up, xn, n, gate_.data(), pool_);  // (n, 2F): gate | up
+      gate = gate_.data();
+      up = gate_.data() + F;
+      gate_stride = 2 * F;
+    } else {
+      matmul(L.ffn_gate, xn, n, gate_.data(), pool_);  // (n, F)
+      matmul(L.ffn_up, xn, n, up_.data(), pool_);      // (n, F)
+      gate = gate_.data();
+      up = up_.data();
+      gate_stride = F;
+    }
+    for (int64_t t = 0; t < n; ++t) {
+      if (c.ffn_act == FfnActivation::SiLU) swiglu(gate + t * gate_stride, up + t * gate_stride, &act_[t * F], F);
+      else geglu(gate + t * gate_stride, up + t * gate_stride, &act_[t * F], F);
+    }
+    trace("ffn_act", il, act_.data(), n, F, pos0);
+    matmul(L.ffn_down, act_.data(), n, o_.data(), pool_);  // (n, E)
+    trace("ffn_out", il, o_.data(), n, E, pos0);
+    if (c.post_norms) {
+      for (int64_t t = 0; t < n; ++t) rms_norm(&o_[t * E], L.ffn_post_norm.data, &o_[t * E], E, c.rms_eps);
+      trace("ffn_post_norm", il, o_.data(), n, E, pos0);
+    }
+    for (int64_t i = 0; i < n * E; ++i) x[i] += o_[i];
+    trace("l_out", il, x, n, E, pos0);
+  }
+
+  if (!logits) return;
+  // Only the rows whose logits are wanted go through the final norm and the (large) output matrix.
+  const int64_t first = all_logits ? 0 : n - 1;
+  const int64_t rows = n - first;
+  for (int64_t t = 0; t < rows; ++t) rms_norm(x + (first + t) * E, w_.output_norm.data, xn + t * E, E, c.rms_eps);
+  trace("result_norm", -1, xn, rows, E, pos0 + first);
+  matmul(w_.output, xn, rows, logits, pool_);
+  if (c.final_softcap > 0) softcap(logits, rows * c.n_vocab, c.final_softcap);
+  trace("result_output", -1, logits, rows, c.n_vocab, pos0 + first);
+}
+
+}  // namespace chassis

@@ -1,0 +1,60 @@
+// The decoder-only transformer forward pass, written once for every supported family:
+//   x = embed(tokens)                                   (scaled by sqrt(n_embd) for gemma2)
+//   per layer:  h = x + [post_norm] Attn(RMSNorm(x))     (GQA, rope, optional q/k norm, window)
+//               x = h + [post_norm] FFN(RMSNorm(h))      (gated: act(gate) * up -> down)
+//   logits = lm_head(RMSNorm(x))                        (softcapped for gemma2)
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "models/config.h"
+#include "models/kv_cache.h"
+#include "models/weights.h"
+
+namespace chassis {
+
+class Tracer;
+
+class Transformer {
+ public:
+  // max_batch: most tokens evaluated in one pass; longer inputs are split into several passes.
+  Transformer(const ModelConfig& cfg, const ModelWeights& w, ThreadPool& pool, int64_t max_batch);
+
+  // Evaluates tokens at positions [pos0, pos0 + n), writing their keys/values into `cache`.
+  // logits receives (n, n_vocab) when all_logits, else (1, n_vocab) for the last token.
+  void forward(const int32_t* tokens, int64_t n, int64_t pos0, KvCache& cache, float* logits, bool all_logits);
+
+  void set_tracer(Tracer* t) { tracer_ = t; }
+  const ModelConfig& config() const { return cfg_; }
+  int64_t max_batch() const { return max_batch_; }
+  uint64_t scratch_bytes() const;
+
+ private:
+  void forward_batch(const int32_t* tokens, int64_t n, int64_t pos0, KvCache& cache, float* logits, bool all_logits);
+  void attention(int64_t il, int64_t n, int64_t pos0, KvCache& cache);
+  void trace(const char* name, int64_t il, const float* data, int64_t n, int64_t width, int64_t pos0);
+
+  const ModelConfig& cfg_;
+  const ModelWeights& w_;
+  ThreadPool& pool_;
+  int64_t max_batch_;
+  Tracer* tracer_ = nullptr;
+  const float* rope_factors_ = nullptr;
+
+  // Activations for one batch of B = max_batch tokens.
+  std::vector<float> x_;      // (B, n_embd)   residual stream
+  std::vector<float> xn_;     // (B, n_embd)   normalized input of a block
+  std::vector<float> qkv_;    // (B, n_embd_q + 2 n_embd_kv) fused projection output [phi3]
+  std::vector<float> q_;      // (B, n_embd_q)
+  std::vector<float> k_;      // (B, n_embd_kv)
+  std::vector<float> v_;      // (B, n_embd_kv)
+  std::vector<float> attn_;   // (B, n_embd_q) attention output before wo
+  std::vector<float> o_;      // (B, n_embd)   block output before the residual add
+  std::vector<float> gate_;   // (B, n_ff)  or (B, 2 n_ff) gate|up when fused
+  std::vector<float> up_;     // (B, n_ff)
+  std::vector<float> act_;    // (B, n_ff)
+  std::vector<float> scores_; // (n_threads, n_ctx) attention scores per worker
+};
+
+}  // namespace chassis

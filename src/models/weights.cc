@@ -1,0 +1,133 @@
+#include "models/weights.h"
+
+#include <sstream>
+
+#include "core/error.h"
+#include "io/gguf.h"
+#include "kernels/quants.h"
+
+namespace chassis {
+namespace {
+
+std::string shape_str(const std::vector<int64_t>& ne) {
+  std::ostringstream os;
+  os << "[";
+  for (size_t i = 0; i < ne.size(); ++i) os << (i ? ", " : "") << ne[i];
+  os << "]";
+  return os.str();
+}
+
+class Binder {
+ public:
+  Binder(const GgufFile& f, ModelWeights& w) : f_(f), w_(w) {}
+
+  const GgufTensorInfo* find(const std::string& name, bool required) {
+    const GgufTensorInfo* t = f_.find_tensor(name);
+    if (!t && required) throw Error(f_.label() + ": missing tensor '" + name + "'");
+    return t;
+  }
+
+  void check_shape(const GgufTensorInfo& t, std::vector<int64_t> want) {
+    std::vector<int64_t> have = t.ne;
+    while (have.size() > want.size() && have.back() == 1) have.pop_back();
+    if (have != want)
+      throw Error(f_.label() + ": tensor '" + t.name + "' has shape " + shape_str(t.ne) + ", expected " +
+                  shape_str(want) + " for this " + cfg_arch_ + " configuration");
+  }
+
+  WeightMatrix matrix(const std::string& name, int64_t n_in, int64_t n_out, bool required = true) {
+    const GgufTensorInfo* t = find(name, required);
+    if (!t) return {};
+    check_shape(*t, {n_in, n_out});
+    account(*t);
+    return WeightMatrix{t->type, f_.tensor_data(*t), n_in, n_out};
+  }
+
+  VectorWeight vec(const std::string& name, int64_t n, bool required = true) {
+    const GgufTensorInfo* t = find(name, required);
+    if (!t) return {};
+    check_shape(*t, {n});
+    account(*t);
+    VectorWeight v;
+    const uint8_t* data = f_.tensor_data(*t);
+    if (t->type == DType::F32 && reinterpret_cast<uintptr_t>(data) % alignof(float) == 0) {
+      v.data = reinterpret_cast<const float*>(data);
+    } else {
+      v.owned = std::make_shared<std::vector<float>>(n);
+      dequantize_row(t->type, data, v.owned->data(), n);
+      v.data = v.owned->data();
+    }
+    return v;
+  }
+
+  void set_arch(const std::string& a) { cfg_arch_ = a; }
+
+ private:
+  void account(const GgufTensorInfo& t) {
+    w_.n_params += static_cast<uint64_t>(t.n_elements());
+    w_.n_bytes += t.n_bytes;
+  }
+  const GgufFile& f_;
+  ModelWeights& w_;
+  std::string cfg_arch_;
+};
+
+}  // namespace
+
+ModelWeights load_weights(const GgufFile& f, ModelConfig& c) {
+  ModelWeights w;
+  Binder b(f, w);
+  b.set_arch(c.arch_name);
+
+  const GgufTensorInfo* embd = f.find_tensor("token_embd.weight");
+  if (!embd) throw Error(f.label() + ": missing tensor 'token_embd.weight'");
+  if (embd->ne.size() < 2) throw Error(f.label() + ": tensor 'token_embd.weight' must be 2-D");
+  if (c.n_vocab == 0) c.n_vocab = embd->ne[1];
+  const int64_t E = c.n_embd, V = c.n_vocab;
+  w.token_embd = b.matrix("token_embd.weight", E, V);
+  w.output_norm = b.vec("output_norm.weight", E);
+  w.output = b.matrix("output.weight", E, V, /*required=*/false);
+  if (!w.output) {
+    w.output = w.token_embd;
+    w.tied_output = true;
+  }
+  w.rope_freqs = b.vec("rope_freqs.weight", c.rope.n_rot / 2, /*required=*/false);
+
+  const int64_t Q = c.n_embd_q(), KV = c.n_embd_kv(), F = c.n_ff, D = c.head_dim;
+  for (int64_t il = 0; il < c.n_layer; ++il) {
+    const std::string p = "blk." + std::to_string(il) + ".";
+    LayerWeights L;
+    L.attn_norm = b.vec(p + "attn_norm.weight", E);
+    if (c.fused_qkv) {
+      L.wqkv = b.matrix(p + "attn_qkv.weight", E, Q + 2 * KV);
+    } else {
+      L.wq = b.matrix(p + "attn_q.weight", E, Q);
+      L.wk = b.matrix(p + "attn_k.weight", E, KV);
+      L.wv = b.matrix(p + "attn_v.weight", E, KV);
+      L.bq = b.vec(p + "attn_q.bias", Q, c.qkv_bias_required);
+      L.bk = b.vec(p + "attn_k.bias", KV, c.qkv_bias_required);
+      L.bv = b.vec(p + "attn_v.bias", KV, c.qkv_bias_required);
+    }
+    if (c.qk_norm) {
+      L.q_norm = b.vec(p + "attn_q_norm.weight", D);
+      L.k_norm = b.vec(p + "attn_k_norm.weight", D);
+    }
+    L.wo = b.matrix(p + "attn_output.weight", Q, E);
+    if (c.post_norms) {
+      L.attn_post_norm = b.vec(p + "post_attention_norm.weight", E);
+      L.ffn_post_norm = b.vec(p + "post_ffw_norm.weight", E);
+    }
+    L.ffn_norm = b.vec(p + "ffn_norm.weight", E);
+    if (c.fused_gate_up) {
+      L.ffn_up = b.matrix(p + "ffn_up.weight", E, 2 * F);
+    } else {
+      L.ffn_gate = b.matrix(p + "ffn_gate.weight", E, F);
+      L.ffn_up = b.matrix(p + "ffn_up.weight", E, F);
+    }
+    L.ffn_down = b.matrix(p + "ffn_down.weight", F, E);
+    w.layers.push_back(std::move(L));
+  }
+  return w;
+}
+
+}  // namespace chassis

@@ -1,0 +1,141 @@
+// `chassis run MODEL [PROMPT]`: stream a completion to stdout (or one JSON object with --json).
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "commands.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "engine/generate.h"
+#include "engine/model.h"
+#include "models/trace.h"
+
+namespace chassis::cli {
+namespace {
+
+struct RunOptions {
+  std::string model, prompt, prompt_file, dump_dir;
+  int n_predict = 128;
+  float temp = 0.8f, top_p = 0.95f, min_p = 0.05f, repeat_penalty = 1.0f;
+  int top_k = 40, repeat_last_n = 64;
+  int64_t seed = -1;
+  int threads = 0;
+  int64_t ctx = 0;
+  bool raw = false, json = false, verbose = false;
+  int logprobs = 0;
+};
+
+int default_threads() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(std::min(n, 16u));
+}
+
+int run(const RunOptions& o) {
+  if (o.verbose) set_log_level(LogLevel::Info);
+  auto model = Model::load(o.model);
+  const ModelConfig& cfg = model->config();
+
+  std::string prompt = o.prompt;
+  if (!o.prompt_file.empty()) {
+    std::ifstream in(o.prompt_file, std::ios::binary);
+    if (!in) throw Error(o.prompt_file + ": cannot read the prompt file");
+    prompt.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  // Until chat templates arrive (they need the Jinja engine), a prompt is always fed as raw text,
+  // tokenized the way llama.cpp's server tokenizes a /completion prompt.
+  GenerateRequest req;
+  req.prompt = model->vocab().tokenize(prompt, /*add_special=*/true, /*parse_special=*/true);
+  req.n_predict = o.n_predict;
+  req.n_logprobs = o.logprobs;
+  req.sampling.temperature = o.temp;
+  req.sampling.top_k = o.top_k;
+  req.sampling.top_p = o.top_p;
+  req.sampling.min_p = o.min_p;
+  req.sampling.repeat_penalty = o.repeat_penalty;
+  req.sampling.repeat_last_n = o.repeat_last_n;
+  req.sampling.seed = o.seed >= 0 ? uint64_t(o.seed) : std::random_device{}();
+
+  const int64_t n_ctx = o.ctx > 0 ? o.ctx : std::min<int64_t>(cfg.n_ctx_train, 4096);
+  if (o.ctx > cfg.n_ctx_train) log_warn("context " + std::to_string(o.ctx) + " exceeds the model's trained context " + std::to_string(cfg.n_ctx_train));
+  const int threads = o.threads > 0 ? o.threads : default_threads();
+  Session session(*model, n_ctx, threads);
+  std::unique_ptr<DumpTracer> tracer;
+  if (!o.dump_dir.empty()) {
+    tracer = std::make_unique<DumpTracer>(o.dump_dir);
+    session.set_tracer(tracer.get());
+  }
+  log_info("model: " + cfg.arch_name + ", " + std::to_string(model->weights().n_params) + " params, ctx " +
+           std::to_string(n_ctx) + ", KV cache " + std::to_string(session.kv_bytes() >> 20) + " MiB, " +
+           std::to_string(threads) + " threads, seed " + std::to_string(req.sampling.seed));
+
+  auto on_token = [&](const TokenEvent& ev) {
+    if (!o.json && !ev.text.empty()) {
+      std::fwrite(ev.text.data(), 1, ev.text.size(), stdout);
+      std::fflush(stdout);
+    }
+    return true;
+  };
+  GenerateResult res = session.generate(req, on_token);
+
+  const double pp_tps = res.prompt_ms > 0 ? 1000.0 * double(req.prompt.size()) / res.prompt_ms : 0;
+  const double tg_tps = res.generate_ms > 0 ? 1000.0 * double(res.tokens.size()) / res.generate_ms : 0;
+  if (o.json) {
+    nlohmann::json j;
+    j["prompt_tokens"] = req.prompt;
+    j["tokens"] = res.tokens;
+    j["text"] = res.text;
+    j["stop_reason"] = res.stop_reason;
+    j["seed"] = req.sampling.seed;
+    if (o.logprobs > 0) {
+      auto& tl = j["top_logprobs"] = nlohmann::json::array();
+      for (const auto& ev : res.events) {
+        if (ev.id < 0) continue;
+        auto step = nlohmann::json::array();
+        for (const auto& [id, lp] : ev.top) step.push_back({{"id", id}, {"logprob", lp}});
+        tl.push_back(step);
+      }
+    }
+    j["timings"] = {{"prompt_ms", res.prompt_ms}, {"prompt_tokens_per_s", pp_tps},
+                    {"generate_ms", res.generate_ms}, {"generate_tokens_per_s", tg_tps}};
+    const std::string s = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    std::fwrite(s.data(), 1, s.size(), stdout);
+    std::fputc('\n', stdout);
+  } else {
+    std::fflush(stdout);
+  }
+  if (res.stop_reason == "context") log_warn("generation stopped: the context of " + std::to_string(n_ctx) + " tokens is full");
+  std::fprintf(stderr, "\n[prompt: %zu tokens, %.1f tok/s | generated: %zu tokens, %.1f tok/s | stop: %s]\n",
+               req.prompt.size(), pp_tps, res.tokens.size(), tg_tps, res.stop_reason.c_str());
+  return 0;
+}
+
+}  // namespace
+
+std::function<int()> add_run(CLI::App& app) {
+  auto o = std::make_shared<RunOptions>();
+  app.add_option("model", o->model, "GGUF model file")->required();
+  app.add_option("prompt", o->prompt, "prompt text (empty: start from BOS)");
+  app.add_option("-f,--file", o->prompt_file, "read the prompt from a file");
+  app.add_option("-n,--n-predict", o->n_predict, "tokens to generate (-1: until end of text or context)");
+  app.add_option("--temp", o->temp, "temperature (0: greedy)");
+  app.add_option("--top-k", o->top_k, "keep the k most likely tokens (0: off)");
+  app.add_option("--top-p", o->top_p, "nucleus sampling threshold (1: off)");
+  app.add_option("--min-p", o->min_p, "drop tokens below min-p times the best one's probability (0: off)");
+  app.add_option("--repeat-penalty", o->repeat_penalty, "penalty for recently seen tokens (1: off)");
+  app.add_option("--repeat-last-n", o->repeat_last_n, "how many recent tokens the penalty looks at");
+  app.add_option("-s,--seed", o->seed, "random seed (-1: random)");
+  app.add_option("-t,--threads", o->threads, "threads (default: all cores)");
+  app.add_option("-c,--ctx-size", o->ctx, "context size in tokens (default: model's, at most 4096)");
+  app.add_flag("--raw", o->raw, "feed the prompt as plain text (no chat template)");
+  app.add_flag("--json", o->json, "print one JSON object instead of streaming text");
+  app.add_option("--logprobs", o->logprobs, "with --json: report the K most likely tokens at each step")->check(CLI::Range(0, 100));
+  app.add_option("--dump", o->dump_dir, "write every named intermediate tensor to this directory (debugging)");
+  app.add_flag("-v,--verbose", o->verbose, "log model and memory details to stderr");
+  return [o] { return run(*o); };
+}
+
+}  // namespace chassis::cli

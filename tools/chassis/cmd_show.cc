@@ -1,0 +1,88 @@
+// `chassis show MODEL`: what a GGUF file holds, without loading the weights into use.
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <sstream>
+
+#include "commands.h"
+#include "core/error.h"
+#include "engine/model.h"
+
+namespace chassis::cli {
+namespace {
+
+struct ShowOptions {
+  std::string model;
+  bool metadata = false;
+};
+
+std::string human_count(uint64_t n) {
+  char buf[32];
+  if (n >= 1000000000ull) std::snprintf(buf, sizeof buf, "%.2fB", n / 1e9);
+  else if (n >= 1000000ull) std::snprintf(buf, sizeof buf, "%.2fM", n / 1e6);
+  else if (n >= 1000ull) std::snprintf(buf, sizeof buf, "%.2fK", n / 1e3);
+  else std::snprintf(buf, sizeof buf, "%llu", (unsigned long long)n);
+  return buf;
+}
+
+int show(const ShowOptions& o) {
+  auto vm = Model::load(o.model, /*vocab_only=*/true);
+  const GgufFile& g = vm->gguf();
+  std::ostringstream os;
+  const std::string arch = g.get_string("general.architecture").value_or("(none)");
+  os << "file:           " << o.model << " (" << vm->file_size() << " bytes, GGUF v" << g.version() << ")\n";
+  if (auto name = g.get_string("general.name")) os << "name:           " << *name << "\n";
+  os << "architecture:   " << arch << "\n";
+
+  std::map<std::string, std::pair<int, uint64_t>> types;
+  uint64_t params = 0;
+  for (const auto& t : g.tensors()) {
+    auto& e = types[std::string(dtype_name(t.type))];
+    e.first++;
+    e.second += t.n_bytes;
+    params += uint64_t(t.n_elements());
+  }
+  os << "tensors:        " << g.tensors().size() << " (" << human_count(params) << " parameters)\n";
+  for (const auto& [name, e] : types) os << "  " << name << ": " << e.first << " tensors, " << e.second << " bytes\n";
+
+  if (!g.tensors().empty()) {
+    try {
+      auto m = Model::load(o.model);
+      const ModelConfig& c = m->config();
+      os << "context length: " << c.n_ctx_train << "\n";
+      os << "layers:         " << c.n_layer << ", embedding " << c.n_embd << ", FFN " << c.n_ff << "\n";
+      os << "attention:      " << c.n_head << " heads, " << c.n_head_kv << " KV heads, head size " << c.head_dim;
+      if (c.sliding_window) os << ", sliding window " << c.sliding_window;
+      os << "\n";
+      os << "KV cache:       " << (2 * c.n_layer * c.n_embd_kv() * 2) << " bytes per token (f16)\n";
+      os << "output:         " << (m->weights().tied_output ? "tied to the token embedding" : "separate matrix") << "\n";
+    } catch (const Error& e) {
+      os << "runnable:       no — " << e.what() << "\n";
+    }
+  }
+  const Vocab& v = vm->vocab();
+  os << "tokenizer:      " << v.kind_name();
+  if (!v.pre_name().empty()) os << ", pre-tokenizer '" << v.pre_name() << "'";
+  os << ", " << v.size() << " tokens\n";
+  auto tok = [&](int32_t id) { return id < 0 ? std::string("none") : std::to_string(id) + " '" + v.token(id).text + "'"; };
+  os << "special:        BOS " << tok(v.bos()) << (v.add_bos() ? " (added)" : "") << ", EOS " << tok(v.eos()) << "\n";
+  os << "chat template:  " << (vm->chat_template() ? "present" : "none") << "\n";
+  if (o.metadata) {
+    os << "metadata:\n";
+    for (const auto& [k, val] : g.metadata()) os << "  " << k << " = " << val.to_display() << "\n";
+  }
+  const std::string s = os.str();
+  std::fwrite(s.data(), 1, s.size(), stdout);
+  return 0;
+}
+
+}  // namespace
+
+std::function<int()> add_show(CLI::App& app) {
+  auto o = std::make_shared<ShowOptions>();
+  app.add_option("model", o->model, "GGUF model file")->required();
+  app.add_flag("--metadata", o->metadata, "also list every metadata key");
+  return [o] { return show(*o); };
+}
+
+}  // namespace chassis::cli

@@ -1,0 +1,35 @@
+// chassis: run open-weight models locally. Entry point and subcommand dispatch.
+#include <cstdio>
+#include <exception>
+
+#include "commands.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"chassis — run open-weight models on your own machine"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "chassis 0.1.0");
+  auto* run = app.add_subcommand("run", "generate text from a prompt");
+  auto* tok = app.add_subcommand("tokenize", "print the token ids of a text");
+  auto* show = app.add_subcommand("show", "describe a model file");
+  auto run_fn = chassis::cli::add_run(*run);
+  auto tok_fn = chassis::cli::add_tokenize(*tok);
+  auto show_fn = chassis::cli::add_show(*show);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    if (run->parsed()) return run_fn();
+    if (tok->parsed()) return tok_fn();
+    if (show->parsed()) return show_fn();
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "chassis: error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "chassis: error: %s\n", e.what());
+    return 1;
+  }
+  return 1;
+}
