@@ -11,13 +11,15 @@ void matmul_rows(const WeightMatrix& w, int64_t row_begin, int64_t row_end, cons
   const DType act_type = dtype_info(w.type).vec_dot_type;
   const int64_t act_row = row_bytes(act_type, w.n_in);
   // Scratch reused across calls on this thread: one encoded copy of the activations.
-  thread_local std::vector<uint8_t> act;
-  if (act.size() < size_t(n_tok * act_row)) act.resize(size_t(n_tok * act_row));
+  // (A thread_local is not captured by the lambdas below: take its pointer on this thread.)
+  thread_local std::vector<uint8_t> act_storage;
+  if (act_storage.size() < size_t(n_tok * act_row)) act_storage.resize(size_t(n_tok * act_row));
+  uint8_t* act = act_storage.data();
   pool.parallel_for(n_tok, [&](int64_t b, int64_t e) {
-    for (int64_t t = b; t < e; ++t) quantize_row(act_type, x + t * w.n_in, act.data() + t * act_row, w.n_in);
+    for (int64_t t = b; t < e; ++t) quantize_row(act_type, x + t * w.n_in, act + t * act_row, w.n_in);
   });
   const int64_t n_rows = row_end - row_begin;
-  const uint8_t* a = act.data();
+  const uint8_t* a = act;
   pool.parallel_for(n_rows, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const uint8_t* wr = w.row(row_begin + r);

@@ -11,7 +11,7 @@ namespace chassis {
 
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
   double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += double(x[i]) * double(x[i]);
+  for (int64_t i = 0; i < n; ++i) sum += double(x[i] * x[i]);  // float product, double sum (as ggml)
   const float mean = static_cast<float>(sum / double(n));
   const float scale = 1.0f / std::sqrt(mean + eps);
   for (int64_t i = 0; i < n; ++i) y[i] = w ? (x[i] * scale) * w[i] : x[i] * scale;
@@ -84,28 +84,63 @@ void softcap(float* x, int64_t n, float cap) {
   for (int64_t i = 0; i < n; ++i) x[i] = cap * std::tanh(x[i] / cap);
 }
 
+namespace {
+// f16 dot product in the summation order of llama.cpp's AVX2 ggml_vec_dot_f16: four 8-lane FMA
+// accumulators over steps of 32, then a fixed reduction tree. Matching the order makes attention
+// scores bit-identical, which matters because downstream activation rounding (bf16, q8) amplifies
+// tiny differences.
+float dot_f16_ggml_order(const uint16_t* x, const float* y, int n) {
+  float acc[4][8] = {};
+  const int np = n & ~31;
+  for (int i = 0; i < np; i += 32)
+    for (int j = 0; j < 4; ++j)
+      for (int l = 0; l < 8; ++l) acc[j][l] = std::fma(f16_to_f32(x[i + j * 8 + l]), y[i + j * 8 + l], acc[j][l]);
+  for (int l = 0; l < 8; ++l) {
+    acc[0][l] += acc[2][l];
+    acc[1][l] += acc[3][l];
+    acc[0][l] += acc[1][l];
+  }
+  // 256 -> 128 bit: lanes l and l+4; then two horizontal adds.
+  float t[4];
+  for (int l = 0; l < 4; ++l) t[l] = acc[0][l] + acc[0][l + 4];
+  const float h0 = t[0] + t[1], h1 = t[2] + t[3];
+  double sum = h0 + h1;
+  for (int i = np; i < n; ++i) sum += double(f16_to_f32(x[i]) * y[i]);
+  return float(sum);
+}
+}  // namespace
+
 void attend_one(const float* q, const uint16_t* k, const uint16_t* v, int64_t stride, int64_t kv_begin,
                 int64_t kv_end, float* out, float* scores, const AttentionParams& p) {
+  // llama.cpp's CPU flash attention for an f16 cache: q rounded to f16, scores by an f16 dot product,
+  // an online softmax, and the weighted sum of V accumulated in f16.
+  (void)scores;
   const int d = p.head_dim;
-  // The reference rounds q to f16 for the q.k dot product, as it stores K in f16.
   float qh[1024];
   for (int i = 0; i < d; ++i) qh[i] = round_f16(q[i]);
-  const int64_t n = kv_end - kv_begin;
-  for (int64_t j = 0; j < n; ++j) {
-    const uint16_t* kr = k + (kv_begin + j) * stride;
-    float s = 0;
-    for (int i = 0; i < d; ++i) s += qh[i] * f16_to_f32(kr[i]);
-    s *= p.scale;
-    if (p.softcap > 0) s = p.softcap * std::tanh(s / p.softcap);
-    scores[j] = s;
+  float scale = p.scale;
+  if (p.softcap > 0) scale /= p.softcap;
+  uint16_t acc[1024];
+  for (int i = 0; i < d; ++i) acc[i] = 0;
+  float S = 0, M = -INFINITY;
+  for (int64_t j = kv_begin; j < kv_end; ++j) {
+    float s = dot_f16_ggml_order(k + j * stride, qh, d) * scale;
+    if (p.softcap > 0) s = p.softcap * std::tanh(s);
+    const float m_old = M;
+    float ms = 1.0f, vs = 1.0f;
+    if (s > M) {
+      M = s;
+      ms = std::exp(m_old - M);
+      for (int i = 0; i < d; ++i) acc[i] = f32_to_f16(f16_to_f32(acc[i]) * ms);
+    } else {
+      vs = std::exp(s - M);
+    }
+    const uint16_t* vr = v + j * stride;
+    for (int i = 0; i < d; ++i) acc[i] = f32_to_f16(std::fma(f16_to_f32(vr[i]), vs, f16_to_f32(acc[i])));
+    S = S * ms + vs;
   }
-  softmax(scores, n);
-  for (int i = 0; i < d; ++i) out[i] = 0;
-  for (int64_t j = 0; j < n; ++j) {
-    const uint16_t* vr = v + (kv_begin + j) * stride;
-    const float w = scores[j];
-    for (int i = 0; i < d; ++i) out[i] += w * f16_to_f32(vr[i]);
-  }
+  const float inv = S == 0 ? 0 : 1.0f / S;
+  for (int i = 0; i < d; ++i) out[i] = f16_to_f32(acc[i]) * inv;
 }
 
 }  // namespace chassis
