@@ -46,8 +46,8 @@ int show(const ShowOptions& o) {
   for (const auto& [name, e] : types) os << "  " << name << ": " << e.first << " tensors, " << e.second << " bytes\n";
 
   if (!g.tensors().empty()) {
-    try {
-      auto m = Model::load(o.model);
+    {
+      auto m = Model::load(o.model);  // a file with tensors must be runnable; errors go to the user
       const ModelConfig& c = m->config();
       os << "context length: " << c.n_ctx_train << "\n";
       os << "layers:         " << c.n_layer << ", embedding " << c.n_embd << ", FFN " << c.n_ff << "\n";
@@ -56,8 +56,6 @@ int show(const ShowOptions& o) {
       os << "\n";
       os << "KV cache:       " << (2 * c.n_layer * c.n_embd_kv() * 2) << " bytes per token (f16)\n";
       os << "output:         " << (m->weights().tied_output ? "tied to the token embedding" : "separate matrix") << "\n";
-    } catch (const Error& e) {
-      os << "runnable:       no — " << e.what() << "\n";
     }
   }
   const Vocab& v = vm->vocab();

@@ -1,0 +1,170 @@
+// Kernels against plain double-precision formulas written here from the math (not from our code):
+// RMSNorm, rope as a complex rotation, softmax, attention, and the threaded matmul.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <complex>
+
+#include "core/fp16.h"
+#include "core/thread_pool.h"
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
+#include "kernels/quants.h"
+#include "test_util.h"
+
+namespace chassis {
+namespace {
+
+using test::random_floats;
+
+TEST(Kernels, RmsNormMatchesFormula) {
+  for (int n : {1, 7, 64, 257}) {
+    auto x = random_floats(size_t(n), uint32_t(n));
+    auto w = random_floats(size_t(n), uint32_t(n) + 1);
+    std::vector<float> y(static_cast<size_t>(n));
+    rms_norm(x.data(), w.data(), y.data(), n, 1e-5f);
+    double ss = 0;
+    for (float v : x) ss += double(v) * v;
+    const double inv = 1.0 / std::sqrt(ss / n + 1e-5);
+    for (int i = 0; i < n; ++i) EXPECT_NEAR(y[size_t(i)], x[size_t(i)] * inv * w[size_t(i)], 1e-5 * (1 + std::fabs(y[size_t(i)])));
+  }
+}
+
+TEST(Kernels, RopeIsComplexRotation) {
+  for (auto style : {RopeStyle::Normal, RopeStyle::NeoX}) {
+    for (int n_rot : {8, 64}) {
+      const int head_dim = 64, n_head = 3, pos = 37;
+      auto x = random_floats(size_t(head_dim * n_head), 3);
+      std::vector<float> factors(size_t(n_rot / 2), 1.0f);
+      factors[1] = 4.0f;
+      RopeParams p;
+      p.n_rot = n_rot;
+      p.freq_base = 10000.f;
+      p.freq_scale = 0.5f;
+      p.freq_factors = factors.data();
+      p.style = style;
+      auto y = x;
+      rope(y.data(), n_head, head_dim, pos, p);
+      for (int h = 0; h < n_head; ++h) {
+        for (int i = 0; i < n_rot / 2; ++i) {
+          const int a = style == RopeStyle::Normal ? 2 * i : i;
+          const int b = style == RopeStyle::Normal ? 2 * i + 1 : i + n_rot / 2;
+          const double theta = 0.5 * pos * std::pow(10000.0, -2.0 * i / n_rot) / factors[size_t(i)];
+          const std::complex<double> z(x[size_t(h * head_dim + a)], x[size_t(h * head_dim + b)]);
+          const auto r = z * std::polar(1.0, theta);
+          EXPECT_NEAR(y[size_t(h * head_dim + a)], r.real(), 2e-4);
+          EXPECT_NEAR(y[size_t(h * head_dim + b)], r.imag(), 2e-4);
+        }
+        for (int i = n_rot; i < head_dim; ++i) EXPECT_EQ(y[size_t(h * head_dim + i)], x[size_t(h * head_dim + i)]);
+      }
+    }
+  }
+}
+
+TEST(Kernels, SoftmaxSumsToOne) {
+  auto x = random_floats(1001, 4, 10.0f);
+  auto y = x;
+  softmax(y.data(), int64_t(y.size()));
+  double mx = -INFINITY, z = 0, sum = 0;
+  for (float v : x) mx = std::max(mx, double(v));
+  for (float v : x) z += std::exp(v - mx);
+  for (size_t i = 0; i < x.size(); ++i) {
+    EXPECT_NEAR(y[i], std::exp(x[i] - mx) / z, 1e-6);
+    sum += y[i];
+  }
+  EXPECT_NEAR(sum, 1.0, 1e-5);
+}
+
+TEST(Kernels, GatedActivations) {
+  auto g = random_floats(77, 5, 3.0f), u = random_floats(77, 6);
+  std::vector<float> s(77), ge(77);
+  swiglu(g.data(), u.data(), s.data(), 77);
+  geglu(g.data(), u.data(), ge.data(), 77);
+  for (size_t i = 0; i < 77; ++i) {
+    const double x = g[i];
+    EXPECT_NEAR(s[i], x / (1 + std::exp(-x)) * u[i], 1e-5);
+    const double gelu = 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+    EXPECT_NEAR(ge[i], gelu * u[i], 2e-3 * (1 + std::fabs(gelu * u[i])));  // f16-rounded like the reference
+  }
+}
+
+TEST(Kernels, AttentionMatchesNaiveSoftmaxAttention) {
+  const int d = 64, n_kv = 37, kv_heads = 2;
+  const int64_t stride = d * kv_heads;
+  auto kf = random_floats(size_t(n_kv * stride), 7), vf = random_floats(size_t(n_kv * stride), 8);
+  std::vector<uint16_t> k(kf.size()), v(vf.size());
+  for (size_t i = 0; i < kf.size(); ++i) { k[i] = f32_to_f16(kf[i]); v[i] = f32_to_f16(vf[i]); }
+  auto q = random_floats(size_t(d), 9);
+  for (float cap : {0.0f, 5.0f}) {
+    for (int64_t begin : {0, 10}) {
+      AttentionParams p{d, 0.125f, cap};
+      std::vector<float> out(static_cast<size_t>(d)), scratch(static_cast<size_t>(n_kv));
+      attend_one(q.data(), k.data() + d, v.data() + d, stride, begin, n_kv, out.data(), scratch.data(), p);
+      std::vector<double> s;
+      double mx = -INFINITY;
+      for (int j = int(begin); j < n_kv; ++j) {
+        double dot = 0;
+        for (int i = 0; i < d; ++i) dot += double(q[size_t(i)]) * f16_to_f32(k[size_t(j * stride + d + i)]);
+        dot *= 0.125;
+        if (cap > 0) dot = cap * std::tanh(dot / cap);
+        s.push_back(dot);
+        mx = std::max(mx, dot);
+      }
+      double z = 0;
+      for (double& x : s) z += (x = std::exp(x - mx));
+      for (int i = 0; i < d; ++i) {
+        double o = 0;
+        for (size_t j = 0; j < s.size(); ++j) o += s[j] / z * f16_to_f32(v[size_t((begin + int64_t(j)) * stride + d + i)]);
+        EXPECT_NEAR(out[size_t(i)], o, 3e-3 * (1 + std::fabs(o)));  // q and the accumulator are f16, as in llama.cpp
+      }
+    }
+  }
+}
+
+TEST(Kernels, ThreadedMatmulMatchesDirectDotForOddShapes) {
+  ThreadPool pool(3);
+  for (DType t : {DType::F32, DType::F16, DType::Q8_0, DType::Q4_K}) {
+    const int64_t n_in = dtype_info(t).block_size == 1 ? 67 : 512, n_out = 13, n_tok = 5;
+    auto wf = random_floats(size_t(n_in * n_out), 10);
+    std::vector<uint8_t> w(size_t(row_bytes(t, n_in) * n_out));
+    if (can_quantize(t)) {
+      for (int64_t r = 0; r < n_out; ++r) quantize_row(t, wf.data() + r * n_in, w.data() + r * row_bytes(t, n_in), n_in);
+    } else {  // Q4_K: random bytes with small scales
+      std::mt19937 rng(1);
+      for (auto& b : w) b = uint8_t(rng());
+      for (int64_t b = 0; b < int64_t(w.size()) / 144; ++b) {
+        const uint16_t s = f32_to_f16(0.01f);
+        std::memcpy(w.data() + b * 144, &s, 2);
+        std::memcpy(w.data() + b * 144 + 2, &s, 2);
+      }
+    }
+    WeightMatrix m{t, w.data(), n_in, n_out};
+    auto x = random_floats(size_t(n_in * n_tok), 11);
+    std::vector<float> y(static_cast<size_t>(n_out * n_tok));
+    matmul(m, x.data(), n_tok, y.data(), pool);
+    std::vector<float> row(static_cast<size_t>(n_in));
+    for (int64_t r = 0; r < n_out; ++r) {
+      dequantize_row(t, m.row(r), row.data(), n_in);
+      for (int64_t tk = 0; tk < n_tok; ++tk) {
+        double ref = 0, mag = 0;
+        for (int64_t i = 0; i < n_in; ++i) {
+          ref += double(row[size_t(i)]) * x[size_t(tk * n_in + i)];
+          mag += std::fabs(double(row[size_t(i)]) * x[size_t(tk * n_in + i)]);
+        }
+        EXPECT_NEAR(y[size_t(tk * n_out + r)], ref, mag * 0.02 + 1e-4) << dtype_name(t);
+      }
+    }
+  }
+}
+
+TEST(Kernels, ThreadPoolCoversEveryIndexOnce) {
+  ThreadPool pool(4);
+  for (int64_t n : {0, 1, 3, 1000}) {
+    std::vector<int> hits(static_cast<size_t>(n));
+    pool.parallel_for(n, [&](int64_t b, int64_t e) { for (int64_t i = b; i < e; ++i) hits[size_t(i)]++; });
+    for (int h : hits) EXPECT_EQ(h, 1);
+  }
+}
+
+}  // namespace
+}  // namespace chassis
