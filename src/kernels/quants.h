@@ -37,7 +37,10 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n);
 void quantize_row(DType t, const float* src, void* dst, int64_t n);
 bool can_quantize(DType t);
 
-// Dot product of a row of weights (type wt) with activations already encoded as dtype_info(wt).vec_dot_type.
-float vec_dot(DType wt, const void* w, const void* act, int64_t n);
+// Dot product of a row of weights (type wt) with activations already encoded as
+// dtype_info(wt).vec_dot_type. `batched` says whether the product is part of a multi-row matmul:
+// the reference (llama.cpp on x86) sums in a different order for a single row than for a batch, and
+// we follow it exactly (see kernels/ref/dot.cc).
+float vec_dot(DType wt, const void* w, const void* act, int64_t n, bool batched = false);
 
 }  // namespace chassis

@@ -167,6 +167,14 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t pos0, 
     for (int64_t i = 0; i < n * E; ++i) x[i] += o_[i];
     trace("attn_residual", il, x, n, E, pos0);
 
+    // After the last attention only the rows whose logits are wanted matter: drop the others, as
+    // llama.cpp does (which also makes the remaining matmuls single-row, like the reference's).
+    if (il == c.n_layer - 1 && !all_logits && n > 1) {
+      std::memmove(x, x + (n - 1) * E, size_t(E) * sizeof(float));
+      pos0 += n - 1;
+      n = 1;
+    }
+
     // ---- feed-forward ----
     for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, L.ffn_norm.data, xn + t * E, E, c.rms_eps);
     trace("ffn_norm", il, xn, n, E, pos0);
@@ -201,9 +209,8 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t pos0, 
   }
 
   if (!logits) return;
-  // Only the rows whose logits are wanted go through the final norm and the (large) output matrix.
-  const int64_t first = all_logits ? 0 : n - 1;
-  const int64_t rows = n - first;
+  const int64_t first = 0;  // n is already 1 unless every row's logits were asked for
+  const int64_t rows = n;
   for (int64_t t = 0; t < rows; ++t) rms_norm(x + (first + t) * E, w_.output_norm.data, xn + t * E, E, c.rms_eps);
   trace("result_norm", -1, xn, rows, E, pos0 + first);
   matmul(w_.output, xn, rows, logits, pool_);

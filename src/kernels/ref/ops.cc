@@ -36,8 +36,9 @@ void rope(float* x, int n_head, int head_dim, int pos, const RopeParams& p) {
       const int a = p.style == RopeStyle::Normal ? 2 * i : i;
       const int b = p.style == RopeStyle::Normal ? 2 * i + 1 : i + n_rot / 2;
       const float x0 = v[a], x1 = v[b];
-      v[a] = x0 * cs[i] - x1 * sn[i];
-      v[b] = x0 * sn[i] + x1 * cs[i];
+      // One rounding fewer than the plain formula: the reference compiles these lines to FMAs.
+      v[a] = std::fma(x0, cs[i], -(x1 * sn[i]));
+      v[b] = std::fma(x0, sn[i], x1 * cs[i]);
     }
   }
 }
@@ -54,10 +55,36 @@ void softmax(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
+namespace {
+// exp(x) by range reduction to [-ln2/2, ln2/2] and a degree-5 polynomial, exactly as llama.cpp's
+// vectorized SiLU evaluates it (its ggml_v_expf, after ARM's optimized-routines expf), so that our
+// activations are bit-identical. Accurate to about 1.5 ulp; huge |x| handled as the reference does.
+float expf_poly(float x) {
+  const float shifter = 0x1.8p23f;
+  const float z = std::fma(x, 0x1.715476p+0f, shifter);  // x / ln2, rounded to an integer in the low bits
+  const float n = z - shifter;
+  const float b = std::fma(-n, 0x1.7f7d1cp-20f, std::fma(-n, 0x1.62e4p-1f, x));  // x - n*ln2 in two parts
+  const uint32_t e = f32_to_bits(z) << 23;
+  const float k = bits_to_f32(e + f32_to_bits(1.0f));  // 2^n
+  const float u = b * b;
+  const float j = std::fma(std::fma(std::fma(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, std::fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+                           u, 0x1.ffffecp-1f * b);  // exp(b) - 1
+  if (!(std::fabs(n) > 126.0f)) return std::fma(j, k, k);
+  const uint32_t g = n <= 0 ? 0x82000000u : 0u;  // 2^n does not fit: scale in two steps
+  const float s1 = bits_to_f32(g + 0x7f000000u);
+  const float s2 = bits_to_f32(e - g);
+  if (std::fabs(n) > 192.0f) return s1 * s1;
+  return std::fma(s2, j, s2) * s1;
+}
+}  // namespace
+
 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
+  // The reference evaluates whole 8-lane groups with the polynomial exp and the rest with libm's.
+  const int64_t nv = n & ~int64_t(7);
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
-    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+    const float e = i < nv ? expf_poly(0.0f - g) : std::exp(-g);
+    out[i] = g / (1.0f + e) * up[i];
   }
 }
 
@@ -95,16 +122,14 @@ float dot_f16_ggml_order(const uint16_t* x, const float* y, int n) {
   for (int i = 0; i < np; i += 32)
     for (int j = 0; j < 4; ++j)
       for (int l = 0; l < 8; ++l) acc[j][l] = std::fma(f16_to_f32(x[i + j * 8 + l]), y[i + j * 8 + l], acc[j][l]);
-  for (int l = 0; l < 8; ++l) {
-    acc[0][l] += acc[2][l];
-    acc[1][l] += acc[3][l];
-    acc[0][l] += acc[1][l];
-  }
-  // 256 -> 128 bit: lanes l and l+4; then two horizontal adds.
+  // GGML_F32x8_REDUCE: accumulators (0+2)+(1+3), lanes l and l+4, then two horizontal adds.
   float t[4];
-  for (int l = 0; l < 4; ++l) t[l] = acc[0][l] + acc[0][l + 4];
-  const float h0 = t[0] + t[1], h1 = t[2] + t[3];
-  double sum = h0 + h1;
+  for (int l = 0; l < 4; ++l) {
+    const float lo = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+    const float hi = (acc[0][l + 4] + acc[2][l + 4]) + (acc[1][l + 4] + acc[3][l + 4]);
+    t[l] = lo + hi;
+  }
+  double sum = (t[0] + t[1]) + (t[2] + t[3]);
   for (int i = np; i < n; ++i) sum += double(f16_to_f32(x[i]) * y[i]);
   return float(sum);
 }
@@ -137,7 +162,7 @@ void attend_one(const float* q, const uint16_t* k, const uint16_t* v, int64_t st
     }
     const uint16_t* vr = v + j * stride;
     for (int i = 0; i < d; ++i) acc[i] = f32_to_f16(std::fma(f16_to_f32(vr[i]), vs, f16_to_f32(acc[i])));
-    S = S * ms + vs;
+    S = std::fma(S, ms, vs);  // llama.cpp is built with FP contraction: this line is one FMA there
   }
   const float inv = S == 0 ? 0 : 1.0f / S;
   for (int i = 0; i < d; ++i) out[i] = f16_to_f32(acc[i]) * inv;

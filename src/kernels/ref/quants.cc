@@ -375,24 +375,4 @@ void quantize_row(DType t, const float* src, void* dst, int64_t n) {
   throw Error("quantize: no quantizer for type " + std::string(dtype_name(t)));
 }
 
-float vec_dot(DType wt, const void* w, const void* act, int64_t n) {
-  const DTypeInfo& wi = dtype_info(wt);
-  const DTypeInfo& ai = dtype_info(wi.vec_dot_type);
-  // Work in chunks of one weight block (or 256 elements for the float types).
-  const int64_t chunk = wi.block_size == 1 ? 256 : wi.block_size;
-  float wbuf[QK_K], abuf[QK_K];
-  const auto* wp = static_cast<const uint8_t*>(w);
-  const auto* ap = static_cast<const uint8_t*>(act);
-  float sum = 0;
-  for (int64_t i = 0; i < n; i += chunk) {
-    const int64_t len = std::min(chunk, n - i);
-    dequantize_row(wt, wp + row_bytes(wt, i), wbuf, len);
-    dequantize_row(ai.type, ap + row_bytes(ai.type, i), abuf, len);
-    float s = 0;
-    for (int64_t j = 0; j < len; ++j) s += wbuf[j] * abuf[j];
-    sum += s;
-  }
-  return sum;
-}
-
 }  // namespace chassis
