@@ -41,6 +41,9 @@ struct AttentionParams {
   int head_dim;
   float scale;
   float softcap = 0.f;  // 0: none
+  // The reference evaluates batches of 64 or more queries with a tiled kernel (f32 q, 64-key tiles,
+  // f32 accumulation) and smaller ones key by key with an f16 accumulator; both are reproduced.
+  bool tiled = false;
 };
 void attend_one(const float* q, const uint16_t* k, const uint16_t* v, int64_t stride, int64_t kv_begin,
                 int64_t kv_end, float* out, float* scores_scratch, const AttentionParams& p);

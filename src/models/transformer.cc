@@ -66,7 +66,7 @@ void Transformer::attention(int64_t il, int64_t n, int64_t pos0, KvCache& cache)
   const bool windowed = c.layer_uses_window(il);
   const int nt = pool_.size();
   if (scores_.size() < size_t(nt * cache.n_ctx())) scores_.resize(size_t(nt * cache.n_ctx()));
-  AttentionParams ap{static_cast<int>(D), c.scale_q_first ? 1.0f : c.attn_scale, c.attn_softcap};
+  AttentionParams ap{static_cast<int>(D), c.scale_q_first ? 1.0f : c.attn_scale, c.attn_softcap, /*tiled=*/n >= 64};
   const uint16_t* kbase = cache.k(il, 0);
   const uint16_t* vbase = cache.v(il, 0);
   pool_.run([&](int ith, int nth) {
@@ -91,11 +91,12 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t pos0, 
 
   // x (n, E) = token_embd[tokens]
   for (int64_t t = 0; t < n; ++t) dequantize_row(w_.token_embd.type, w_.token_embd.row(tokens[t]), x + t * E, E);
+  trace("inp_embd", -1, x, n, E, pos0);
   if (c.scale_embeddings) {
     const float s = std::sqrt(float(E));
     for (int64_t i = 0; i < n * E; ++i) x[i] *= s;
+    trace("inp_scaled", -1, x, n, E, pos0);
   }
-  trace("inp_embd", -1, x, n, E, pos0);
 
   RopeParams rope_params = c.rope;
   rope_params.freq_factors = rope_factors_;
@@ -142,8 +143,6 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t pos0, 
     for (int64_t t = 0; t < n; ++t) {
       rope(&q_[t * Q], static_cast<int>(c.n_head), static_cast<int>(D), static_cast<int>(pos0 + t), rope_params);
       rope(&k_[t * KV], static_cast<int>(c.n_head_kv), static_cast<int>(D), static_cast<int>(pos0 + t), rope_params);
-      if (c.scale_q_first)
-        for (int64_t i = 0; i < Q; ++i) q_[t * Q + i] *= c.attn_scale;
       // store this token's k and v at its position
       uint16_t* kc = cache.k(il, pos0 + t);
       uint16_t* vc = cache.v(il, pos0 + t);
@@ -154,6 +153,10 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t pos0, 
     }
     trace("q_rope", il, q_.data(), n, Q, pos0);
     trace("k_rope", il, k_.data(), n, KV, pos0);
+    if (c.scale_q_first) {
+      for (int64_t i = 0; i < n * Q; ++i) q_[i] *= c.attn_scale;
+      trace("q_scaled", il, q_.data(), n, Q, pos0);
+    }
 
     attention(il, n, pos0, cache);
     trace("attn", il, attn_.data(), n, Q, pos0);

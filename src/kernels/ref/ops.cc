@@ -8,6 +8,9 @@
 #include "kernels/ops.h"
 
 namespace chassis {
+namespace {
+float expf_poly(float x);
+}  // namespace
 
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
   double sum = 0;
@@ -135,11 +138,70 @@ float dot_f16_ggml_order(const uint16_t* x, const float* y, int n) {
 }
 }  // namespace
 
+namespace {
+// The tiled kernel for one query row: keys in tiles of 64 from position 0; per tile the scores
+// (sequential FMA over the head dimension, f32 q), one max update, exp by the polynomial, the tile's
+// probability sum (8-lane groups, summed in double), and V accumulated by sequential FMA in f32.
+void attend_tiled(const float* q, const uint16_t* k, const uint16_t* v, int64_t stride, int64_t kv_begin,
+                  int64_t kv_end, float* out, const AttentionParams& p) {
+  constexpr int kTile = 64;
+  const int d = p.head_dim;
+  float scale = p.scale;
+  if (p.softcap > 0) scale /= p.softcap;
+  float acc[1024] = {};
+  float S = 0, M = -INFINITY;
+  float s[kTile];
+  for (int64_t t0 = kv_begin / kTile * kTile; t0 < kv_end; t0 += kTile) {
+    for (int j = 0; j < kTile; ++j) {
+      const int64_t pos = t0 + j;
+      if (pos < kv_begin || pos >= kv_end) {
+        s[j] = -INFINITY;
+        continue;
+      }
+      const uint16_t* kr = k + pos * stride;
+      float dot = 0;
+      for (int i = 0; i < d; ++i) dot = std::fma(q[i], f16_to_f32(kr[i]), dot);
+      dot *= scale;
+      if (p.softcap > 0) dot = std::tanh(dot) * p.softcap;
+      s[j] = dot;
+    }
+    float tile_max = -INFINITY;
+    for (int j = 0; j < kTile; ++j) tile_max = std::max(tile_max, s[j]);
+    if (tile_max == -INFINITY) continue;
+    const float m_new = std::fmax(M, tile_max);
+    if (m_new > M) {
+      const float ms = std::exp(M - m_new);
+      for (int i = 0; i < d; ++i) acc[i] *= ms;
+      S *= ms;
+    }
+    M = m_new;
+    double tile_sum = 0;
+    for (int g = 0; g < kTile; g += 8) {
+      float e[8];
+      for (int l = 0; l < 8; ++l) e[l] = s[g + l] = expf_poly(s[g + l] - m_new);
+      float r[4];
+      for (int l = 0; l < 4; ++l) r[l] = e[l + 4] + e[l];
+      tile_sum += (r[0] + r[2]) + (r[1] + r[3]);
+    }
+    S = float(double(S) + tile_sum);
+    for (int j = 0; j < kTile; ++j) {
+      const int64_t pos = t0 + j;
+      if (pos < kv_begin || pos >= kv_end) continue;  // probability 0: adds nothing
+      const uint16_t* vr = v + pos * stride;
+      for (int i = 0; i < d; ++i) acc[i] = std::fma(f16_to_f32(vr[i]), s[j], acc[i]);
+    }
+  }
+  const float inv = S == 0 ? 0 : 1.0f / S;
+  for (int i = 0; i < d; ++i) out[i] = acc[i] * inv;
+}
+}  // namespace
+
 void attend_one(const float* q, const uint16_t* k, const uint16_t* v, int64_t stride, int64_t kv_begin,
                 int64_t kv_end, float* out, float* scores, const AttentionParams& p) {
+  (void)scores;
+  if (p.tiled) return attend_tiled(q, k, v, stride, kv_begin, kv_end, out, p);
   // llama.cpp's CPU flash attention for an f16 cache: q rounded to f16, scores by an f16 dot product,
   // an online softmax, and the weighted sum of V accumulated in f16.
-  (void)scores;
   const int d = p.head_dim;
   float qh[1024];
   for (int i = 0; i < d; ++i) qh[i] = round_f16(q[i]);
