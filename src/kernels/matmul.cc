@@ -20,11 +20,10 @@ void matmul_rows(const WeightMatrix& w, int64_t row_begin, int64_t row_end, cons
   });
   const int64_t n_rows = row_end - row_begin;
   const uint8_t* a = act;
-  const bool batched = n_tok > 1;
   pool.parallel_for(n_rows, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const uint8_t* wr = w.row(row_begin + r);
-      for (int64_t t = 0; t < n_tok; ++t) y[t * n_rows + r] = vec_dot(w.type, wr, a + t * act_row, w.n_in, batched);
+      for (int64_t t = 0; t < n_tok; ++t) y[t * n_rows + r] = vec_dot(w.type, wr, a + t * act_row, w.n_in, n_tok, t);
     }
   });
 }

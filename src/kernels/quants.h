@@ -38,9 +38,9 @@ void quantize_row(DType t, const float* src, void* dst, int64_t n);
 bool can_quantize(DType t);
 
 // Dot product of a row of weights (type wt) with activations already encoded as
-// dtype_info(wt).vec_dot_type. `batched` says whether the product is part of a multi-row matmul:
-// the reference (llama.cpp on x86) sums in a different order for a single row than for a batch, and
-// we follow it exactly (see kernels/ref/dot.cc).
-float vec_dot(DType wt, const void* w, const void* act, int64_t n, bool batched = false);
+// dtype_info(wt).vec_dot_type. `batch_rows` and `row` place the activation row in its matmul: the
+// reference (llama.cpp on x86) picks different kernels, with different summation orders, for a
+// single row, a batch, and the tail of a batch, and we follow it exactly (see kernels/ref/dot.cc).
+float vec_dot(DType wt, const void* w, const void* act, int64_t n, int64_t batch_rows = 1, int64_t row = 0);
 
 }  // namespace chassis

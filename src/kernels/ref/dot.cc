@@ -239,11 +239,14 @@ float dot_q3_k(const BlockQ3_K* w, const BlockQ8_K* a, int64_t nb) {
   return hsum8(acc);
 }
 
-// Repacked Q4_K (8x8 kernels): per super-block one integer sum for the scaled quants and one for the
-// mins, each FMA'd into its own accumulator; the result is their difference.
-float dot_q4_k_repacked(const BlockQ4_K* w, const BlockQ8_K* a, int64_t nb) {
+// Repacked Q4_K (8x8 kernels): integer sums for the scaled quants and for the mins, each FMA'd into
+// its own accumulator, the result their difference. The single-row kernel (gemv) flushes the
+// integer sums once per super-block, the 4-row kernel (gemm) once per pair of 32-element sub-blocks.
+float dot_q4_k_repacked(const BlockQ4_K* w, const BlockQ8_K* a, int64_t nb, bool gemm) {
   float acc = 0, acc_min = 0;
   for (int64_t i = 0; i < nb; ++i) {
+    const float d = f16_to_f32(w[i].d) * a[i].d;
+    const float dmin = f16_to_f32(w[i].dmin) * a[i].d;
     int32_t isum = 0, imin = 0;
     for (int sb = 0; sb < 8; ++sb) {
       int sc, mn;
@@ -252,9 +255,16 @@ float dot_q4_k_repacked(const BlockQ4_K* w, const BlockQ8_K* a, int64_t nb) {
       for (int e = sb * 32; e < sb * 32 + 32; ++e) dot += q4k_value(w[i], e) * a[i].qs[e];
       isum += sc * dot;
       imin += mn * (a[i].bsums[2 * sb] + a[i].bsums[2 * sb + 1]);
+      if (gemm && sb % 2 == 1) {
+        acc = std::fma(float(isum), d, acc);
+        acc_min = std::fma(float(imin), dmin, acc_min);
+        isum = imin = 0;
+      }
     }
-    acc = std::fma(float(isum), f16_to_f32(w[i].d) * a[i].d, acc);
-    acc_min = std::fma(float(imin), f16_to_f32(w[i].dmin) * a[i].d, acc_min);
+    if (!gemm) {
+      acc = std::fma(float(isum), d, acc);
+      acc_min = std::fma(float(imin), dmin, acc_min);
+    }
   }
   return acc - acc_min;
 }
@@ -297,9 +307,11 @@ const T* as(const void* p) { return static_cast<const T*>(p); }
 
 }  // namespace
 
-float vec_dot(DType wt, const void* w, const void* act, int64_t n, bool batched) {
+float vec_dot(DType wt, const void* w, const void* act, int64_t n, int64_t batch_rows, int64_t row) {
   // tinyBLAS handles batches only when the row length is a multiple of its 8-wide step.
-  const bool tiny_blas = batched && n % 8 == 0;
+  const bool tiny_blas = batch_rows > 1 && n % 8 == 0;
+  // Repacked kernels take rows four at a time; the remainder goes through the single-row kernel.
+  const bool repack_gemm = batch_rows > 3 && row < batch_rows - batch_rows % 4;
   switch (wt) {
     case DType::F32:
       return tiny_blas ? dot_8lane(as<float>(w), as<float>(act), n) : dot_4x8(as<float>(w), as<float>(act), n, false);
@@ -314,7 +326,7 @@ float vec_dot(DType wt, const void* w, const void* act, int64_t n, bool batched)
     case DType::Q5_1: return dot_lanes_q8_1(as<BlockQ5_1>(w), as<BlockQ8_1>(act), n / QK);
     case DType::Q2_K: return dot_q2_k(as<BlockQ2_K>(w), as<BlockQ8_K>(act), n / QK_K);
     case DType::Q3_K: return dot_q3_k(as<BlockQ3_K>(w), as<BlockQ8_K>(act), n / QK_K);
-    case DType::Q4_K: return dot_q4_k_repacked(as<BlockQ4_K>(w), as<BlockQ8_K>(act), n / QK_K);
+    case DType::Q4_K: return dot_q4_k_repacked(as<BlockQ4_K>(w), as<BlockQ8_K>(act), n / QK_K, repack_gemm);
     case DType::Q5_K: return dot_q5_k(as<BlockQ5_K>(w), as<BlockQ8_K>(act), n / QK_K);
     case DType::Q6_K: return dot_q6_k(as<BlockQ6_K>(w), as<BlockQ8_K>(act), n / QK_K);
     default: break;
