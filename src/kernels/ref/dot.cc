@@ -40,7 +40,8 @@ float hadd_reduce8(const float a[8]) {
 }
 
 // ggml_vec_dot_f32/_f16: four 8-lane FMA accumulators over steps of 32, combined lane-wise as
-// (0+2)+(1+3), then hadd_reduce8; elements past the last full step are added one by one.
+// (0+2)+(1+3), then hadd_reduce8; elements past the last full step are added one by one (for f32
+// as a separate multiply and add: the reference does not fuse that loop).
 template <typename W, typename A>
 float dot_4x8(const W* w, const A* a, int64_t n, bool tail_in_double) {
   float acc[4][8] = {};
@@ -56,7 +57,7 @@ float dot_4x8(const W* w, const A* a, int64_t n, bool tail_in_double) {
     return float(sum);
   }
   float sum = hadd_reduce8(c);
-  for (int64_t i = np; i < n; ++i) sum = std::fma(float(w[i]), float(a[i]), sum);
+  for (int64_t i = np; i < n; ++i) sum += float(w[i]) * float(a[i]);
   return sum;
 }
 

@@ -111,7 +111,9 @@ void geglu(const float* gate, const float* up, float* out, int64_t n) {
 }
 
 void softcap(float* x, int64_t n, float cap) {
-  for (int64_t i = 0; i < n; ++i) x[i] = cap * std::tanh(x[i] / cap);
+  // As three graph ops in the reference: scale by 1/cap, tanh, scale by cap.
+  const float inv = 1.0f / cap;
+  for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i] * inv) * cap;
 }
 
 namespace {
