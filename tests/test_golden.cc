@@ -38,11 +38,11 @@ TEST(Golden, Stories260KGreedyFromBos) {
   EXPECT_EQ(text, want["text"].get<std::string>());
 }
 
-// Top-5 logprob agreement asked for float weights. BF16 is held to a looser bound: its decode steps
-// drift up to ~0.1 from llama.cpp's (prompt steps agree exactly); see the issue notes.
+// Top-5 logprob agreement for float weights (our kernels follow the reference's summation order, so
+// in practice these agree to the last printed digit).
 double logprob_tolerance(const std::string& model) {
-  if (model.find("-F32") != std::string::npos || model.find("-F16") != std::string::npos) return 0.05;
-  if (model.find("-BF16") != std::string::npos) return 0.12;
+  for (const char* t : {"-F32", "-F16", "-BF16"})
+    if (model.find(t) != std::string::npos) return 0.05;
   if (model == "stories260K.json" || model == "llama-2-tiny-random.json") return 0.05;
   return -1;  // quantized: not compared (the rule only asks for the tokens)
 }
