@@ -60,7 +60,7 @@ TEST_P(GoldenFile, GreedyTokensFollowTheComparisonRule) {
     req.prompt = m->vocab().tokenize(prompt, true, true);
     ASSERT_EQ(req.prompt, c["prompt_ids"].get<std::vector<int32_t>>()) << "tokenization of: " << prompt;
     req.n_predict = 32;
-    req.n_logprobs = 5;
+    req.n_logprobs = 10;  // our top 10 must hold the golden's top 5
     req.sampling.temperature = 0;
     const auto r = s.generate(req);
     const auto& want = c["generated_ids"];
@@ -71,8 +71,10 @@ TEST_P(GoldenFile, GreedyTokensFollowTheComparisonRule) {
       if (tol > 0) {
         std::map<int32_t, double> ours;
         for (const auto& [id, lp] : r.events[i].top) ours[id] = lp;
-        for (const auto& [id, lp] : golden_top)
-          if (ours.count(id)) EXPECT_NEAR(ours[id], lp, tol) << "step " << i << " token " << id << " of: " << prompt;
+        for (const auto& [id, lp] : golden_top) {
+          ASSERT_TRUE(ours.count(id)) << "step " << i << ": golden top-5 token " << id << " missing from ours (" << prompt << ")";
+          EXPECT_NEAR(ours[id], lp, tol) << "step " << i << " token " << id << " of: " << prompt;
+        }
       }
       const int32_t g_id = want[i], e_id = r.tokens[i];
       if (g_id == e_id) continue;

@@ -84,141 +84,154 @@ void Transformer::attention(int64_t il, int64_t n, int64_t pos0, KvCache& cache)
 
 void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t pos0, KvCache& cache, float* logits,
                                 bool all_logits) {
-  const ModelConfig& c = cfg_;
-  const int64_t E = c.n_embd, Q = c.n_embd_q(), KV = c.n_embd_kv(), F = c.n_ff, D = c.head_dim;
-  float* x = x_.data();
-  float* xn = xn_.data();
+  embed(tokens, n, pos0);
+  for (int64_t il = 0; il < cfg_.n_layer; ++il) {
+    attention_block(il, n, pos0, cache);  // x += [post_norm] Attn(RMSNorm(x))
+    // After the last attention only the rows whose logits are wanted matter: drop the others, as
+    // llama.cpp does (which also makes the remaining matmuls single-row, like the reference's).
+    if (il == cfg_.n_layer - 1 && !all_logits && n > 1) {
+      std::memmove(x_.data(), x_.data() + (n - 1) * cfg_.n_embd, size_t(cfg_.n_embd) * sizeof(float));
+      pos0 += n - 1;
+      n = 1;
+    }
+    ffn_block(il, n, pos0);  // x += [post_norm] FFN(RMSNorm(x))
+  }
+  if (logits) output(n, pos0, logits);
+}
 
-  // x (n, E) = token_embd[tokens]
+void Transformer::embed(const int32_t* tokens, int64_t n, int64_t pos0) {
+  const int64_t E = cfg_.n_embd;
+  float* x = x_.data();  // x (n, E) = token_embd[tokens]
   for (int64_t t = 0; t < n; ++t) dequantize_row(w_.token_embd.type, w_.token_embd.row(tokens[t]), x + t * E, E);
   trace("inp_embd", -1, x, n, E, pos0);
-  if (c.scale_embeddings) {
+  if (cfg_.scale_embeddings) {
     const float s = std::sqrt(float(E));
     for (int64_t i = 0; i < n * E; ++i) x[i] *= s;
     trace("inp_scaled", -1, x, n, E, pos0);
   }
+}
+
+void Transformer::attention_block(int64_t il, int64_t n, int64_t pos0, KvCache& cache) {
+  const ModelConfig& c = cfg_;
+  const LayerWeights& L = w_.layers[il];
+  const int64_t E = c.n_embd, Q = c.n_embd_q(), KV = c.n_embd_kv(), D = c.head_dim;
+  float* x = x_.data();
+  float* xn = xn_.data();
+
+  for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, L.attn_norm.data, xn + t * E, E, c.rms_eps);
+  trace("attn_norm", il, xn, n, E, pos0);
+
+  if (c.fused_qkv) {
+    // qkv (n, Q + 2 KV): rows of the fused matrix are q, then k, then v
+    const int64_t W = Q + 2 * KV;
+    matmul(L.wqkv, xn, n, qkv_.data(), pool_);
+    for (int64_t t = 0; t < n; ++t) {
+      std::memcpy(q_.data() + t * Q, qkv_.data() + t * W, Q * sizeof(float));
+      std::memcpy(k_.data() + t * KV, qkv_.data() + t * W + Q, KV * sizeof(float));
+      std::memcpy(v_.data() + t * KV, qkv_.data() + t * W + Q + KV, KV * sizeof(float));
+    }
+  } else {
+    matmul(L.wq, xn, n, q_.data(), pool_);  // q (n, Q)
+    matmul(L.wk, xn, n, k_.data(), pool_);  // k (n, KV)
+    matmul(L.wv, xn, n, v_.data(), pool_);  // v (n, KV)
+    for (int64_t t = 0; t < n; ++t) {
+      if (L.bq) for (int64_t i = 0; i < Q; ++i) q_[t * Q + i] += L.bq.data[i];
+      if (L.bk) for (int64_t i = 0; i < KV; ++i) k_[t * KV + i] += L.bk.data[i];
+      if (L.bv) for (int64_t i = 0; i < KV; ++i) v_[t * KV + i] += L.bv.data[i];
+    }
+  }
+  trace("q", il, q_.data(), n, Q, pos0);
+  trace("k", il, k_.data(), n, KV, pos0);
+  trace("v", il, v_.data(), n, KV, pos0);
+
+  if (c.qk_norm) {  // per-head RMSNorm over head_dim, before rope
+    for (int64_t t = 0; t < n; ++t) {
+      for (int64_t h = 0; h < c.n_head; ++h) rms_norm(&q_[t * Q + h * D], L.q_norm.data, &q_[t * Q + h * D], D, c.rms_eps);
+      for (int64_t h = 0; h < c.n_head_kv; ++h) rms_norm(&k_[t * KV + h * D], L.k_norm.data, &k_[t * KV + h * D], D, c.rms_eps);
+    }
+    trace("q_norm", il, q_.data(), n, Q, pos0);
+    trace("k_norm", il, k_.data(), n, KV, pos0);
+  }
 
   RopeParams rope_params = c.rope;
   rope_params.freq_factors = rope_factors_;
-
-  for (int64_t il = 0; il < c.n_layer; ++il) {
-    const LayerWeights& L = w_.layers[il];
-
-    // ---- attention ----
-    for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, L.attn_norm.data, xn + t * E, E, c.rms_eps);
-    trace("attn_norm", il, xn, n, E, pos0);
-
-    if (c.fused_qkv) {
-      // qkv (n, Q + 2 KV): rows of the fused matrix are q, then k, then v
-      const int64_t W = Q + 2 * KV;
-      matmul(L.wqkv, xn, n, qkv_.data(), pool_);
-      for (int64_t t = 0; t < n; ++t) {
-        std::memcpy(q_.data() + t * Q, qkv_.data() + t * W, Q * sizeof(float));
-        std::memcpy(k_.data() + t * KV, qkv_.data() + t * W + Q, KV * sizeof(float));
-        std::memcpy(v_.data() + t * KV, qkv_.data() + t * W + Q + KV, KV * sizeof(float));
-      }
-    } else {
-      matmul(L.wq, xn, n, q_.data(), pool_);  // q (n, Q)
-      matmul(L.wk, xn, n, k_.data(), pool_);  // k (n, KV)
-      matmul(L.wv, xn, n, v_.data(), pool_);  // v (n, KV)
-      for (int64_t t = 0; t < n; ++t) {
-        if (L.bq) for (int64_t i = 0; i < Q; ++i) q_[t * Q + i] += L.bq.data[i];
-        if (L.bk) for (int64_t i = 0; i < KV; ++i) k_[t * KV + i] += L.bk.data[i];
-        if (L.bv) for (int64_t i = 0; i < KV; ++i) v_[t * KV + i] += L.bv.data[i];
-      }
+  for (int64_t t = 0; t < n; ++t) {
+    rope(&q_[t * Q], static_cast<int>(c.n_head), static_cast<int>(D), static_cast<int>(pos0 + t), rope_params);
+    rope(&k_[t * KV], static_cast<int>(c.n_head_kv), static_cast<int>(D), static_cast<int>(pos0 + t), rope_params);
+    // store this token's k and v at its position
+    uint16_t* kc = cache.k(il, pos0 + t);
+    uint16_t* vc = cache.v(il, pos0 + t);
+    for (int64_t i = 0; i < KV; ++i) {
+      kc[i] = f32_to_f16(k_[t * KV + i]);
+      vc[i] = f32_to_f16(v_[t * KV + i]);
     }
-    trace("q", il, q_.data(), n, Q, pos0);
-    trace("k", il, k_.data(), n, KV, pos0);
-    trace("v", il, v_.data(), n, KV, pos0);
-
-    if (c.qk_norm) {  // per-head RMSNorm over head_dim, before rope
-      for (int64_t t = 0; t < n; ++t) {
-        for (int64_t h = 0; h < c.n_head; ++h) rms_norm(&q_[t * Q + h * D], L.q_norm.data, &q_[t * Q + h * D], D, c.rms_eps);
-        for (int64_t h = 0; h < c.n_head_kv; ++h) rms_norm(&k_[t * KV + h * D], L.k_norm.data, &k_[t * KV + h * D], D, c.rms_eps);
-      }
-      trace("q_norm", il, q_.data(), n, Q, pos0);
-      trace("k_norm", il, k_.data(), n, KV, pos0);
-    }
-
-    for (int64_t t = 0; t < n; ++t) {
-      rope(&q_[t * Q], static_cast<int>(c.n_head), static_cast<int>(D), static_cast<int>(pos0 + t), rope_params);
-      rope(&k_[t * KV], static_cast<int>(c.n_head_kv), static_cast<int>(D), static_cast<int>(pos0 + t), rope_params);
-      // store this token's k and v at its position
-      uint16_t* kc = cache.k(il, pos0 + t);
-      uint16_t* vc = cache.v(il, pos0 + t);
-      for (int64_t i = 0; i < KV; ++i) {
-        kc[i] = f32_to_f16(k_[t * KV + i]);
-        vc[i] = f32_to_f16(v_[t * KV + i]);
-      }
-    }
-    trace("q_rope", il, q_.data(), n, Q, pos0);
-    trace("k_rope", il, k_.data(), n, KV, pos0);
-    if (c.scale_q_first) {
-      for (int64_t i = 0; i < n * Q; ++i) q_[i] *= c.attn_scale;
-      trace("q_scaled", il, q_.data(), n, Q, pos0);
-    }
-
-    attention(il, n, pos0, cache);
-    trace("attn", il, attn_.data(), n, Q, pos0);
-
-    matmul(L.wo, attn_.data(), n, o_.data(), pool_);  // o (n, E)
-    trace("attn_output", il, o_.data(), n, E, pos0);
-    if (c.post_norms) {
-      for (int64_t t = 0; t < n; ++t) rms_norm(&o_[t * E], L.attn_post_norm.data, &o_[t * E], E, c.rms_eps);
-      trace("attn_post_norm", il, o_.data(), n, E, pos0);
-    }
-    for (int64_t i = 0; i < n * E; ++i) x[i] += o_[i];
-    trace("attn_residual", il, x, n, E, pos0);
-
-    // After the last attention only the rows whose logits are wanted matter: drop the others, as
-    // llama.cpp does (which also makes the remaining matmuls single-row, like the reference's).
-    if (il == c.n_layer - 1 && !all_logits && n > 1) {
-      std::memmove(x, x + (n - 1) * E, size_t(E) * sizeof(float));
-      pos0 += n - 1;
-      n = 1;
-    }
-
-    // ---- feed-forward ----
-    for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, L.ffn_norm.data, xn + t * E, E, c.rms_eps);
-    trace("ffn_norm", il, xn, n, E, pos0);
-    const float* gate;
-    const float* up;
-    int64_t gate_stride;
-    if (c.fused_gate_up) {
-      matmul(L.ffn_up, xn, n, gate_.data(), pool_);  // (n, 2F): gate | up
-      gate = gate_.data();
-      up = gate_.data() + F;
-      gate_stride = 2 * F;
-    } else {
-      matmul(L.ffn_gate, xn, n, gate_.data(), pool_);  // (n, F)
-      matmul(L.ffn_up, xn, n, up_.data(), pool_);      // (n, F)
-      gate = gate_.data();
-      up = up_.data();
-      gate_stride = F;
-    }
-    for (int64_t t = 0; t < n; ++t) {
-      if (c.ffn_act == FfnActivation::SiLU) swiglu(gate + t * gate_stride, up + t * gate_stride, &act_[t * F], F);
-      else geglu(gate + t * gate_stride, up + t * gate_stride, &act_[t * F], F);
-    }
-    trace("ffn_act", il, act_.data(), n, F, pos0);
-    matmul(L.ffn_down, act_.data(), n, o_.data(), pool_);  // (n, E)
-    trace("ffn_out", il, o_.data(), n, E, pos0);
-    if (c.post_norms) {
-      for (int64_t t = 0; t < n; ++t) rms_norm(&o_[t * E], L.ffn_post_norm.data, &o_[t * E], E, c.rms_eps);
-      trace("ffn_post_norm", il, o_.data(), n, E, pos0);
-    }
-    for (int64_t i = 0; i < n * E; ++i) x[i] += o_[i];
-    trace("l_out", il, x, n, E, pos0);
+  }
+  trace("q_rope", il, q_.data(), n, Q, pos0);
+  trace("k_rope", il, k_.data(), n, KV, pos0);
+  if (c.scale_q_first) {
+    for (int64_t i = 0; i < n * Q; ++i) q_[i] *= c.attn_scale;
+    trace("q_scaled", il, q_.data(), n, Q, pos0);
   }
 
-  if (!logits) return;
-  const int64_t first = 0;  // n is already 1 unless every row's logits were asked for
-  const int64_t rows = n;
-  for (int64_t t = 0; t < rows; ++t) rms_norm(x + (first + t) * E, w_.output_norm.data, xn + t * E, E, c.rms_eps);
-  trace("result_norm", -1, xn, rows, E, pos0 + first);
-  matmul(w_.output, xn, rows, logits, pool_);
-  if (c.final_softcap > 0) softcap(logits, rows * c.n_vocab, c.final_softcap);
-  trace("result_output", -1, logits, rows, c.n_vocab, pos0 + first);
+  attention(il, n, pos0, cache);
+  trace("attn", il, attn_.data(), n, Q, pos0);
+
+  matmul(L.wo, attn_.data(), n, o_.data(), pool_);  // o (n, E)
+  trace("attn_output", il, o_.data(), n, E, pos0);
+  if (c.post_norms) {
+    for (int64_t t = 0; t < n; ++t) rms_norm(&o_[t * E], L.attn_post_norm.data, &o_[t * E], E, c.rms_eps);
+    trace("attn_post_norm", il, o_.data(), n, E, pos0);
+  }
+  for (int64_t i = 0; i < n * E; ++i) x[i] += o_[i];
+  trace("attn_residual", il, x, n, E, pos0);
+}
+
+void Transformer::ffn_block(int64_t il, int64_t n, int64_t pos0) {
+  const ModelConfig& c = cfg_;
+  const LayerWeights& L = w_.layers[il];
+  const int64_t E = c.n_embd, F = c.n_ff;
+  float* x = x_.data();
+  float* xn = xn_.data();
+
+  for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, L.ffn_norm.data, xn + t * E, E, c.rms_eps);
+  trace("ffn_norm", il, xn, n, E, pos0);
+  const float* gate;
+  const float* up;
+  int64_t stride;
+  if (c.fused_gate_up) {
+    matmul(L.ffn_up, xn, n, gate_.data(), pool_);  // (n, 2F): gate | up
+    gate = gate_.data();
+    up = gate_.data() + F;
+    stride = 2 * F;
+  } else {
+    matmul(L.ffn_gate, xn, n, gate_.data(), pool_);  // (n, F)
+    matmul(L.ffn_up, xn, n, up_.data(), pool_);      // (n, F)
+    gate = gate_.data();
+    up = up_.data();
+    stride = F;
+  }
+  for (int64_t t = 0; t < n; ++t) {
+    if (c.ffn_act == FfnActivation::SiLU) swiglu(gate + t * stride, up + t * stride, &act_[t * F], F);
+    else geglu(gate + t * stride, up + t * stride, &act_[t * F], F);
+  }
+  trace("ffn_act", il, act_.data(), n, F, pos0);
+  matmul(L.ffn_down, act_.data(), n, o_.data(), pool_);  // (n, E)
+  trace("ffn_out", il, o_.data(), n, E, pos0);
+  if (c.post_norms) {
+    for (int64_t t = 0; t < n; ++t) rms_norm(&o_[t * E], L.ffn_post_norm.data, &o_[t * E], E, c.rms_eps);
+    trace("ffn_post_norm", il, o_.data(), n, E, pos0);
+  }
+  for (int64_t i = 0; i < n * E; ++i) x[i] += o_[i];
+  trace("l_out", il, x, n, E, pos0);
+}
+
+void Transformer::output(int64_t n, int64_t pos0, float* logits) {
+  const int64_t E = cfg_.n_embd;
+  for (int64_t t = 0; t < n; ++t) rms_norm(x_.data() + t * E, w_.output_norm.data, xn_.data() + t * E, E, cfg_.rms_eps);
+  trace("result_norm", -1, xn_.data(), n, E, pos0);
+  matmul(w_.output, xn_.data(), n, logits, pool_);  // logits (n, n_vocab)
+  if (cfg_.final_softcap > 0) softcap(logits, n * cfg_.n_vocab, cfg_.final_softcap);
+  trace("result_output", -1, logits, n, cfg_.n_vocab, pos0);
 }
 
 }  // namespace chassis

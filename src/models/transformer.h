@@ -32,6 +32,10 @@ class Transformer {
 
  private:
   void forward_batch(const int32_t* tokens, int64_t n, int64_t pos0, KvCache& cache, float* logits, bool all_logits);
+  void embed(const int32_t* tokens, int64_t n, int64_t pos0);
+  void attention_block(int64_t il, int64_t n, int64_t pos0, KvCache& cache);
+  void ffn_block(int64_t il, int64_t n, int64_t pos0);
+  void output(int64_t n, int64_t pos0, float* logits);
   void attention(int64_t il, int64_t n, int64_t pos0, KvCache& cache);
   void trace(const char* name, int64_t il, const float* data, int64_t n, int64_t width, int64_t pos0);
 
