@@ -117,5 +117,24 @@ TEST(Gguf, TinyBuiltModelGeneratesTheSameTokensWithAnyThreadCount) {
   std::remove(path.c_str());
 }
 
+TEST(Gguf, GenerationStopsAtEndOfGeneration) {
+  test::TinyModelSpec spec;
+  spec.always_eos = true;
+  const std::string path = test::temp_path("eos.gguf");
+  test::write_file(path, test::build_tiny_model(spec));
+  auto m = Model::load(path);
+  ASSERT_TRUE(m->vocab().is_eog(2));
+  Session s(*m, 64, 1);
+  GenerateRequest req;
+  req.prompt = m->vocab().tokenize("ab", true, true);
+  req.n_predict = 10;
+  req.sampling.temperature = 0;
+  const auto r = s.generate(req);
+  EXPECT_EQ(r.tokens, std::vector<int32_t>{2});
+  EXPECT_EQ(r.stop_reason, "eos");
+  EXPECT_EQ(r.text, "");  // the end token's own text is not part of the output
+  std::remove(path.c_str());
+}
+
 }  // namespace
 }  // namespace chassis

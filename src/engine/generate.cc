@@ -63,8 +63,8 @@ GenerateResult Session::generate(const GenerateRequest& req, const std::function
     res.tokens.push_back(id);
     history.push_back(id);
     const bool eog = vocab.is_eog(id);
-    ev.text = stream.push(vocab.token_to_piece(id, true));
-    if (eog) ev.text += stream.flush();
+    // The end-of-generation token ends the text; its own text ("</s>", "<|im_end|>") is not output.
+    ev.text = eog ? stream.flush() : stream.push(vocab.token_to_piece(id, true));
     res.text += ev.text;
     const bool keep_going = !on_token || on_token(ev);
     res.events.push_back(std::move(ev));
