@@ -49,12 +49,33 @@ TEST(Gguf, EveryMetadataTypeIncludingNestedArrays) {
     EXPECT_EQ(*f.get_int("i64"), -5);
     EXPECT_EQ(*f.get_float("f64"), 1.5);
     const auto& nested = f.find("nested")->as_array();
-    ASSERT_EQ(nested.items.size(), 2u);
-    EXPECT_EQ(nested.items[0].as_array().items[1].as_int(), 2);
-    EXPECT_EQ(nested.items[1].as_array().items[0].as_string(), "x");
-    EXPECT_TRUE(f.find("empty")->as_array().items.empty());
+    ASSERT_EQ(nested.size(), 2u);
+    EXPECT_EQ(nested.at(0).as_array().int_at(1), 2);
+    EXPECT_EQ(nested.at(1).as_array().string_at(0), "x");
+    EXPECT_EQ(f.find("empty")->as_array().size(), 0u);
+    EXPECT_EQ(f.find("nested")->to_display(), "[2 x array] {[2 x u32], [1 x string]}");
     EXPECT_THROW(f.get_string("u8"), Error);  // wrong type is an error, not a silent conversion
   }
+}
+
+// A header array costs no memory beyond the file's own bytes: element values are read in place.
+TEST(Gguf, LargeArraysAreViewsNotCopies) {
+  GgufBuilder g;
+  g.u64(0).u64(2);
+  const size_t n = 16u << 20;
+  g.str("big").u32(9).u32(0).u64(n);
+  const size_t at = g.bytes.size();
+  g.bytes.resize(at + n, 7);
+  g.str("names").u32(9).u32(8).u64(3).str("a").str("bc").str("");
+  auto f = GgufFile::parse(g.bytes.data(), g.bytes.size(), "mem");
+  const GgufArray& big = f.find("big")->as_array();
+  EXPECT_EQ(big.size(), n);
+  EXPECT_EQ(big.raw, g.bytes.data() + at);
+  EXPECT_EQ(big.int_at(n - 1), 7);
+  const GgufArray& names = f.find("names")->as_array();
+  EXPECT_EQ(names.string_at(1), "bc");
+  EXPECT_EQ(names.string_at(1).data(), reinterpret_cast<const char*>(g.bytes.data()) + g.bytes.size() - 8 - 2);  // "bc" then the empty string's length
+  EXPECT_THROW(names.int_at(0), Error);
 }
 
 TEST(Gguf, AlignmentKeyMovesTheDataSection) {

@@ -10,6 +10,7 @@ namespace chassis {
 namespace {
 
 constexpr int kMaxArrayDepth = 8;    // nested arrays deeper than this are hostile, not useful
+constexpr uint64_t kMaxNestedArrays = 1 << 20;  // arrays-of-arrays cost memory per element: cap them
 constexpr uint32_t kMaxDims = 4;     // ggml tensors have at most 4 dimensions
 
 // Bounds-checked little-endian cursor over the header bytes.
@@ -39,13 +40,19 @@ class Cursor {
     return v;
   }
 
-  std::string read_string(const char* what) {
+  std::string_view read_string(const char* what) {
     const uint64_t len = read<uint64_t>(what);
     if (len > remaining())
       fail(std::string("string length ") + std::to_string(len) + " of " + what + " runs past the end of the file");
-    std::string s(reinterpret_cast<const char*>(p_ + pos_), static_cast<size_t>(len));
+    std::string_view s(reinterpret_cast<const char*>(p_ + pos_), static_cast<size_t>(len));
     pos_ += static_cast<size_t>(len);
     return s;
+  }
+
+  const uint8_t* take(size_t n) {
+    const uint8_t* p = p_ + pos_;
+    pos_ += n;
+    return p;
   }
 
  private:
@@ -56,6 +63,17 @@ class Cursor {
 };
 
 // Smallest encoding of one value of type t: used to reject array counts the file cannot hold.
+// Bytes of one element of a fixed-size type (0 for strings and arrays).
+size_t fixed_size(GgufType t) {
+  switch (t) {
+    case GgufType::U8: case GgufType::I8: case GgufType::Bool: return 1;
+    case GgufType::U16: case GgufType::I16: return 2;
+    case GgufType::U32: case GgufType::I32: case GgufType::F32: return 4;
+    case GgufType::U64: case GgufType::I64: case GgufType::F64: return 8;
+    default: return 0;
+  }
+}
+
 size_t min_encoded_size(GgufType t) {
   switch (t) {
     case GgufType::U8: case GgufType::I8: case GgufType::Bool: return 1;
@@ -70,7 +88,9 @@ size_t min_encoded_size(GgufType t) {
 
 bool valid_type(uint32_t t) { return t <= 12; }
 
-GgufValue read_value(Cursor& c, GgufType type, int depth, const std::string& key) {
+GgufArray read_array(Cursor& c, int depth, const std::string& key, uint64_t& nested_budget);
+
+GgufValue read_value(Cursor& c, GgufType type, int depth, const std::string& key, uint64_t& nested_budget) {
   GgufValue out;
   out.type = type;
   switch (type) {
@@ -91,26 +111,90 @@ GgufValue read_value(Cursor& c, GgufType type, int depth, const std::string& key
       break;
     }
     case GgufType::String: out.v = c.read_string("a string value"); break;
-    case GgufType::Array: {
-      if (depth >= kMaxArrayDepth) c.fail("arrays nested deeper than " + std::to_string(kMaxArrayDepth) + " in key '" + key + "'");
-      const uint32_t et = c.read<uint32_t>("an array element type");
-      if (!valid_type(et)) c.fail("unknown array element type " + std::to_string(et) + " in key '" + key + "'");
-      const uint64_t n = c.read<uint64_t>("an array length");
-      const size_t min_size = min_encoded_size(static_cast<GgufType>(et));
-      if (n > c.remaining() / min_size)
-        c.fail("array length " + std::to_string(n) + " of key '" + key + "' is larger than the file can hold");
-      GgufArray arr;
-      arr.elem_type = static_cast<GgufType>(et);
-      arr.items.reserve(static_cast<size_t>(n));
-      for (uint64_t i = 0; i < n; ++i) arr.items.push_back(read_value(c, arr.elem_type, depth + 1, key));
-      out.v = std::move(arr);
-      break;
-    }
+    case GgufType::Array: out.v = read_array(c, depth, key, nested_budget); break;
   }
   return out;
 }
 
+GgufArray read_array(Cursor& c, int depth, const std::string& key, uint64_t& nested_budget) {
+  if (depth >= kMaxArrayDepth) c.fail("arrays nested deeper than " + std::to_string(kMaxArrayDepth) + " in key '" + key + "'");
+  const uint32_t et = c.read<uint32_t>("an array element type");
+  if (!valid_type(et)) c.fail("unknown array element type " + std::to_string(et) + " in key '" + key + "'");
+  const uint64_t n = c.read<uint64_t>("an array length");
+  GgufArray arr;
+  arr.elem_type = static_cast<GgufType>(et);
+  arr.count = n;
+  if (n > c.remaining() / min_encoded_size(arr.elem_type))
+    c.fail("array length " + std::to_string(n) + " of key '" + key + "' is larger than the file can hold");
+  if (const size_t sz = fixed_size(arr.elem_type)) {
+    arr.raw = c.take(static_cast<size_t>(n) * sz);
+  } else if (arr.elem_type == GgufType::String) {
+    arr.strings.reserve(static_cast<size_t>(n));
+    for (uint64_t i = 0; i < n; ++i) arr.strings.push_back(c.read_string("a string array element"));
+  } else {
+    if (n > nested_budget) c.fail("too many nested arrays in key '" + key + "'");
+    nested_budget -= n;
+    arr.arrays.reserve(static_cast<size_t>(n));
+    for (uint64_t i = 0; i < n; ++i) arr.arrays.push_back(read_array(c, depth + 1, key, nested_budget));
+  }
+  return arr;
+}
+
+template <typename T>
+T load_le(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+
 }  // namespace
+
+bool GgufArray::elem_is_number() const { return fixed_size(elem_type) != 0; }
+
+int64_t GgufArray::int_at(size_t i) const {
+  if (i >= count) throw Error("array index out of range");
+  const uint8_t* p = raw + i * fixed_size(elem_type);
+  switch (elem_type) {
+    case GgufType::U8: return load_le<uint8_t>(p);
+    case GgufType::I8: return load_le<int8_t>(p);
+    case GgufType::Bool: return load_le<uint8_t>(p) != 0;
+    case GgufType::U16: return load_le<uint16_t>(p);
+    case GgufType::I16: return load_le<int16_t>(p);
+    case GgufType::U32: return load_le<uint32_t>(p);
+    case GgufType::I32: return load_le<int32_t>(p);
+    case GgufType::U64: return static_cast<int64_t>(load_le<uint64_t>(p));
+    case GgufType::I64: return load_le<int64_t>(p);
+    default: break;
+  }
+  throw Error(std::string("array of ") + gguf_type_name(elem_type) + " does not hold integers");
+}
+
+double GgufArray::number_at(size_t i) const {
+  if (i >= count) throw Error("array index out of range");
+  if (elem_type == GgufType::F32) return load_le<float>(raw + i * 4);
+  if (elem_type == GgufType::F64) return load_le<double>(raw + i * 8);
+  return static_cast<double>(int_at(i));
+}
+
+std::string_view GgufArray::string_at(size_t i) const {
+  if (elem_type != GgufType::String) throw Error(std::string("array of ") + gguf_type_name(elem_type) + " does not hold strings");
+  return strings.at(i);
+}
+
+GgufValue GgufArray::at(size_t i) const {
+  if (i >= count) throw Error("array index out of range");
+  GgufValue v;
+  v.type = elem_type;
+  switch (elem_type) {
+    case GgufType::String: v.v = strings[i]; break;
+    case GgufType::Array: v.v = arrays[i]; break;
+    case GgufType::F32: case GgufType::F64: v.v = number_at(i); break;
+    case GgufType::Bool: v.v = int_at(i) != 0; break;
+    case GgufType::I8: case GgufType::I16: case GgufType::I32: case GgufType::I64: v.v = int_at(i); break;
+    default: v.v = static_cast<uint64_t>(int_at(i)); break;
+  }
+  return v;
+}
 
 const char* gguf_type_name(GgufType t) {
   static const char* kNames[] = {"u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "string", "array", "u64", "i64", "f64"};
@@ -138,8 +222,8 @@ double GgufValue::as_double() const {
   return static_cast<double>(as_int());
 }
 
-const std::string& GgufValue::as_string() const {
-  if (auto p = std::get_if<std::string>(&v)) return *p;
+std::string_view GgufValue::as_string() const {
+  if (auto p = std::get_if<std::string_view>(&v)) return *p;
   throw Error(std::string("value of type ") + gguf_type_name(type) + " is not a string");
 }
 
@@ -152,17 +236,17 @@ std::string GgufValue::to_display(size_t max_items) const {
   std::ostringstream os;
   switch (type) {
     case GgufType::String: {
-      const auto& s = as_string();
+      const std::string s(as_string());
       os << '"' << (s.size() > 80 ? s.substr(0, 77) + "..." : s) << '"';
       break;
     }
     case GgufType::Array: {
       const auto& a = as_array();
-      os << "[" << a.items.size() << " x " << gguf_type_name(a.elem_type) << "]";
+      os << "[" << a.size() << " x " << gguf_type_name(a.elem_type) << "]";
       if (max_items) {
         os << " {";
-        for (size_t i = 0; i < a.items.size() && i < max_items; ++i) os << (i ? ", " : "") << a.items[i].to_display(0);
-        if (a.items.size() > max_items) os << ", ...";
+        for (size_t i = 0; i < a.size() && i < max_items; ++i) os << (i ? ", " : "") << a.at(i).to_display(0);
+        if (a.size() > max_items) os << ", ...";
         os << "}";
       }
       break;
@@ -198,11 +282,12 @@ GgufFile GgufFile::parse(const uint8_t* data, size_t size, const std::string& la
   // Each key/value takes at least 8 (key length) + 4 (type) + 1 bytes; each tensor info at least 8+4+8+4+8.
   if (n_kv > c.remaining() / 13) c.fail("metadata count " + std::to_string(n_kv) + " is larger than the file can hold");
 
+  uint64_t nested_budget = kMaxNestedArrays;
   for (uint64_t i = 0; i < n_kv; ++i) {
-    std::string key = c.read_string("a metadata key");
+    std::string key(c.read_string("a metadata key"));
     const uint32_t t = c.read<uint32_t>("a metadata type");
     if (!valid_type(t)) c.fail("unknown metadata value type " + std::to_string(t) + " for key '" + key + "'");
-    GgufValue v = read_value(c, static_cast<GgufType>(t), 0, key);
+    GgufValue v = read_value(c, static_cast<GgufType>(t), 0, key, nested_budget);
     if (f.kv_index_.count(key)) c.fail("duplicate metadata key '" + key + "'");
     f.kv_index_[key] = f.kv_.size();
     f.kv_.emplace_back(std::move(key), std::move(v));
@@ -218,7 +303,7 @@ GgufFile GgufFile::parse(const uint8_t* data, size_t size, const std::string& la
   f.tensors_.reserve(static_cast<size_t>(n_tensors));
   for (uint64_t i = 0; i < n_tensors; ++i) {
     GgufTensorInfo ti;
-    ti.name = c.read_string("a tensor name");
+    ti.name = std::string(c.read_string("a tensor name"));
     const uint32_t n_dims = c.read<uint32_t>("a tensor's dimension count");
     if (n_dims == 0 || n_dims > kMaxDims)
       c.fail("tensor '" + ti.name + "' has " + std::to_string(n_dims) + " dimensions (1 to 4 allowed)");
@@ -282,7 +367,7 @@ std::optional<std::string> GgufFile::get_string(const std::string& key) const {
   const GgufValue* v = find(key);
   if (!v) return std::nullopt;
   if (v->type != GgufType::String) throw Error(label_ + ": key '" + key + "' should be a string, is " + gguf_type_name(v->type));
-  return v->as_string();
+  return std::string(v->as_string());
 }
 
 std::optional<bool> GgufFile::get_bool(const std::string& key) const {

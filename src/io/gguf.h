@@ -21,20 +21,34 @@ enum class GgufType : uint32_t {
 const char* gguf_type_name(GgufType t);
 
 struct GgufValue;
+
+// An array value. Elements are views into the parsed bytes, not copies: fixed-size elements stay
+// packed where the file has them and strings are views, so memory stays proportional to the file
+// (a hostile "array of a billion u8" costs nothing but the bytes it really has).
 struct GgufArray {
-  GgufType elem_type;
-  std::vector<GgufValue> items;
+  GgufType elem_type = GgufType::U8;
+  uint64_t count = 0;
+  const uint8_t* raw = nullptr;            // fixed-size element types: `count` packed little-endian values
+  std::vector<std::string_view> strings;   // String elements
+  std::vector<GgufArray> arrays;           // Array elements
+
+  size_t size() const { return static_cast<size_t>(count); }
+  bool elem_is_number() const;
+  int64_t int_at(size_t i) const;          // integer (or bool) elements
+  double number_at(size_t i) const;        // any numeric element
+  std::string_view string_at(size_t i) const;
+  GgufValue at(size_t i) const;            // one element as a value (nested arrays are copied)
 };
 
 struct GgufValue {
   GgufType type = GgufType::U8;
-  std::variant<uint64_t, int64_t, double, bool, std::string, GgufArray> v;
+  std::variant<uint64_t, int64_t, double, bool, std::string_view, GgufArray> v;
 
   bool is_integer() const;
   bool is_number() const { return is_integer() || type == GgufType::F32 || type == GgufType::F64; }
   int64_t as_int() const;   // any integer type (or bool)
   double as_double() const; // any numeric type
-  const std::string& as_string() const;
+  std::string_view as_string() const;
   const GgufArray& as_array() const;
   std::string to_display(size_t max_items = 8) const;
 };
@@ -48,6 +62,8 @@ struct GgufTensorInfo {
   int64_t n_elements() const;
 };
 
+// The parsed header of a GGUF file. String and array values are views into the bytes given to
+// parse(), which must outlive the GgufFile (Model keeps the mapping alive alongside it).
 class GgufFile {
  public:
   // Parses the header; `label` (usually the path) prefixes every error message.

@@ -43,21 +43,20 @@ Vocab Vocab::from_gguf(const GgufFile& f) {
   if (!toks) throw Error(L + ": missing required key 'tokenizer.ggml.tokens'");
   if (toks->type != GgufType::Array || toks->as_array().elem_type != GgufType::String)
     throw Error(L + ": tokenizer.ggml.tokens must be an array of strings");
-  const auto& items = toks->as_array().items;
-  if (items.empty()) throw Error(L + ": tokenizer.ggml.tokens is empty");
+  const GgufArray& items = toks->as_array();
+  if (items.size() == 0) throw Error(L + ": tokenizer.ggml.tokens is empty");
   if (items.size() > (1u << 30)) throw Error(L + ": tokenizer.ggml.tokens is absurdly large");
   const size_t n = items.size();
 
-  auto numeric_array = [&](const char* key) -> const std::vector<GgufValue>* {
+  auto numeric_array = [&](const char* key) -> const GgufArray* {
     const GgufValue* a = f.find(key);
     if (!a) return nullptr;
     if (a->type != GgufType::Array) throw Error(L + ": " + key + " must be an array");
     const auto& arr = a->as_array();
-    if (arr.items.size() != n)
-      throw Error(L + ": " + key + " has " + std::to_string(arr.items.size()) + " entries for " + std::to_string(n) + " tokens");
-    for (const auto& x : arr.items)
-      if (!x.is_number()) throw Error(L + ": " + key + " must hold numbers");
-    return &arr.items;
+    if (arr.size() != n)
+      throw Error(L + ": " + key + " has " + std::to_string(arr.size()) + " entries for " + std::to_string(n) + " tokens");
+    if (!arr.elem_is_number()) throw Error(L + ": " + key + " must hold numbers");
+    return &arr;
   };
   const auto* scores = numeric_array("tokenizer.ggml.scores");
   const auto* types = numeric_array("tokenizer.ggml.token_type");
@@ -66,10 +65,10 @@ Vocab Vocab::from_gguf(const GgufFile& f) {
   v.token_to_id_.reserve(n);
   for (size_t i = 0; i < n; ++i) {
     TokenData& t = v.tokens_[i];
-    t.text = items[i].as_string();
-    if (scores) t.score = static_cast<float>((*scores)[i].as_double());
+    t.text = std::string(items.string_at(i));
+    if (scores) t.score = static_cast<float>(scores->number_at(i));
     if (types) {
-      const int64_t ty = (*types)[i].as_int();
+      const int64_t ty = static_cast<int64_t>(types->number_at(i));
       t.type = (ty >= 0 && ty <= 6) ? static_cast<TokenType>(ty) : TokenType::Normal;
     }
     v.token_to_id_.emplace(t.text, static_cast<int32_t>(i));  // first id wins for duplicate texts
@@ -82,8 +81,9 @@ Vocab Vocab::from_gguf(const GgufFile& f) {
     if (merges->type != GgufType::Array || merges->as_array().elem_type != GgufType::String)
       throw Error(L + ": tokenizer.ggml.merges must be an array of strings");
     int rank = 0;
-    for (const auto& m : merges->as_array().items) {
-      const std::string& s = m.as_string();
+    const GgufArray& arr = merges->as_array();
+    for (size_t i = 0; i < arr.size(); ++i) {
+      const std::string s(arr.string_at(i));
       // "left right"; a merge whose left part is itself a space-containing text splits at the first
       // space after position 0, as llama.cpp does.
       const size_t sp = s.find(' ', 1);
