@@ -7,6 +7,7 @@
 
 #include "core/fp16.h"
 #include "core/thread_pool.h"
+#include "kernels/cpu/dot_avx2.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "kernels/quants.h"
@@ -163,6 +164,54 @@ TEST(Kernels, ThreadPoolCoversEveryIndexOnce) {
     std::vector<int> hits(static_cast<size_t>(n));
     pool.parallel_for(n, [&](int64_t b, int64_t e) { for (int64_t i = b; i < e; ++i) hits[size_t(i)]++; });
     for (int h : hits) EXPECT_EQ(h, 1);
+  }
+}
+
+}  // namespace
+}  // namespace chassis
+
+namespace chassis {
+namespace {
+
+// The AVX2 kernels must equal the scalar reference bit for bit (same float operations, same order),
+// on random data with odd block counts, at every batch position the kernels distinguish.
+TEST(Kernels, Avx2DotProductsAreBitIdenticalToTheReference) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937 rng(77);
+  for (DType t : {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+    const DTypeInfo& info = dtype_info(t);
+    for (int64_t blocks : {1, 3, 7}) {
+      const int64_t n = info.block_size == 1 ? 8 * blocks * 5 + (blocks == 3 ? 4 : 0) : info.block_size * blocks;
+      std::vector<uint8_t> w(size_t(row_bytes(t, n)));
+      for (auto& b : w) b = uint8_t(rng());
+      // finite fp16 scales / values
+      if (t == DType::F32) {
+        auto f = test::random_floats(size_t(n), uint32_t(blocks));
+        std::memcpy(w.data(), f.data(), w.size());
+      } else if (t == DType::F16) {
+        auto f = test::random_floats(size_t(n), uint32_t(blocks));
+        quantize_row(t, f.data(), w.data(), n);
+      } else {
+        for (int64_t b = 0; b < n / info.block_size; ++b) {
+          uint8_t* blk = w.data() + b * info.block_bytes;
+          const uint16_t s = f32_to_f16(0.0123f * float(b + 1));
+          switch (t) {
+            case DType::Q4_K: std::memcpy(blk, &s, 2); std::memcpy(blk + 2, &s, 2); break;
+            case DType::Q6_K: std::memcpy(blk + 208, &s, 2); break;
+            default: std::memcpy(blk, &s, 2); break;
+          }
+        }
+      }
+      auto x = test::random_floats(size_t(n), uint32_t(blocks) + 100);
+      std::vector<uint8_t> a(size_t(row_bytes(info.vec_dot_type, n)));
+      quantize_row(info.vec_dot_type, x.data(), a.data(), n);
+      for (auto [rows, row] : {std::pair<int64_t, int64_t>{1, 0}, {2, 1}, {5, 0}, {5, 4}}) {
+        float fast = 0;
+        ASSERT_TRUE(vec_dot_avx2(t, w.data(), a.data(), n, rows, row, &fast));
+        const float ref = vec_dot(t, w.data(), a.data(), n, rows, row);
+        EXPECT_EQ(f32_to_bits(fast), f32_to_bits(ref)) << dtype_name(t) << " n=" << n << " rows=" << rows << " row=" << row;
+      }
+    }
   }
 }
 

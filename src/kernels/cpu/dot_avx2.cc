@@ -1,0 +1,239 @@
+// AVX2 dot products of a weight row with encoded activations. Each performs exactly the float
+// operations of its scalar reference in kernels/ref/dot.cc, in the same order (integer partial sums
+// are exact, so they may be formed any way), so results are bit-identical to the reference and the
+// goldens keep matching. Types without a kernel here fall back to the reference.
+#include "kernels/cpu/dot_avx2.h"
+
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+
+#include "core/fp16.h"
+#include "kernels/quants.h"
+
+#define CHASSIS_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+namespace chassis {
+namespace {
+
+// hsum_float_8: lanes l and l+4, then (0+2) + (1+3).
+CHASSIS_AVX2 inline float hsum8(__m256 v) {
+  __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+  r = _mm_add_ss(r, _mm_movehdup_ps(r));
+  return _mm_cvtss_f32(r);
+}
+
+// GGML_F32x8_REDUCE's tail: lanes l and l+4, then (0+1) + (2+3).
+CHASSIS_AVX2 inline float hadd_reduce8(__m256 v) {
+  const __m128 t = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 t1 = _mm_hadd_ps(t, t);
+  return _mm_cvtss_f32(_mm_hadd_ps(t1, t1));
+}
+
+CHASSIS_AVX2 inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+CHASSIS_AVX2 inline __m256 load8(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// Four accumulators over steps of 32, combined (0+2)+(1+3), then hadd_reduce8 (ggml_vec_dot_f32/f16).
+template <typename T>
+CHASSIS_AVX2 float dot_4x8(const T* w, const T* a, int64_t n) {
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  const int64_t np = n & ~int64_t(31);
+  for (int64_t i = 0; i < np; i += 32)
+    for (int j = 0; j < 4; ++j) acc[j] = _mm256_fmadd_ps(load8(w + i + 8 * j), load8(a + i + 8 * j), acc[j]);
+  const __m256 c = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+  if constexpr (std::is_same_v<T, float>) {
+    float sum = hadd_reduce8(c);
+    for (int64_t i = np; i < n; ++i) sum += w[i] * a[i];
+    return sum;
+  } else {
+    double sum = hadd_reduce8(c);
+    for (int64_t i = np; i < n; ++i) sum += double(f16_to_f32(w[i]) * f16_to_f32(a[i]));
+    return float(sum);
+  }
+}
+
+// tinyBLAS: one 8-lane FMA accumulator, then hsum8.
+template <typename T>
+CHASSIS_AVX2 float dot_8lane(const T* w, const T* a, int64_t n) {
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n; i += 8) acc = _mm256_fmadd_ps(load8(w + i), load8(a + i), acc);
+  return hsum8(acc);
+}
+
+// 8 int32 lanes, lane l = sum of x*y over bytes 4l..4l+3 (signed x, signed y).
+CHASSIS_AVX2 inline __m256i lanes_i8(__m256i x, __m256i y) {
+  const __m256i dot = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+  return _mm256_madd_epi16(dot, _mm256_set1_epi16(1));
+}
+// Same with unsigned x (0..63) and signed y.
+CHASSIS_AVX2 inline __m256i lanes_u8(__m256i x, __m256i y) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), _mm256_set1_epi16(1));
+}
+CHASSIS_AVX2 inline int32_t hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(s);
+}
+
+// 32 nibbles of a Q4 block as bytes 0..15 (low nibbles, elements 0..15) then 16..31 (high nibbles).
+CHASSIS_AVX2 inline __m256i nibbles(const uint8_t* qs) {
+  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+CHASSIS_AVX2 float dot_q8_0(const BlockQ8_0* w, const BlockQ8_0* a, int64_t nb) {
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m256 d = _mm256_set1_ps(f16_to_f32(w[b].d) * f16_to_f32(a[b].d));
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
+    const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes_i8(x, y)), acc);
+  }
+  return hsum8(acc);
+}
+
+// Repacked Q4_0: one exact integer sum per block, FMA per block in order.
+CHASSIS_AVX2 float dot_q4_0(const BlockQ4_0* w, const BlockQ8_0* a, int64_t nb) {
+  float acc = 0;
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m256i x = _mm256_sub_epi8(nibbles(w[b].qs), _mm256_set1_epi8(8));
+    const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));
+    const int32_t s = hsum_i32(lanes_i8(x, y));
+    acc = std::fma(float(s), f16_to_f32(w[b].d) * f16_to_f32(a[b].d), acc);
+  }
+  return acc;
+}
+
+void k4_scale_min(const uint8_t* s, int j, int& sc, int& mn) {
+  if (j < 4) {
+    sc = s[j] & 63;
+    mn = s[j + 4] & 63;
+  } else {
+    sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+    mn = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
+// Repacked Q4_K: exact integer sums flushed per super-block (gemv) or per sub-block pair (gemm).
+CHASSIS_AVX2 float dot_q4_k(const BlockQ4_K* w, const BlockQ8_K* a, int64_t nb, bool gemm) {
+  float acc = 0, acc_min = 0;
+  for (int64_t i = 0; i < nb; ++i) {
+    const float d = f16_to_f32(w[i].d) * a[i].d;
+    const float dmin = f16_to_f32(w[i].dmin) * a[i].d;
+    int32_t isum = 0, imin = 0;
+    for (int j = 0; j < 4; ++j) {  // 64 elements: low nibbles are sub-block 2j, high nibbles 2j+1
+      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qs + 32 * j));
+      const __m256i lo = _mm256_and_si256(raw, _mm256_set1_epi8(0x0F));
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), _mm256_set1_epi8(0x0F));
+      const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 64 * j));
+      const __m256i y1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 64 * j + 32));
+      for (int h = 0; h < 2; ++h) {
+        const int sb = 2 * j + h;
+        int sc, mn;
+        k4_scale_min(w[i].scales, sb, sc, mn);
+        isum += sc * hsum_i32(lanes_u8(h ? hi : lo, h ? y1 : y0));
+        imin += mn * (a[i].bsums[2 * sb] + a[i].bsums[2 * sb + 1]);
+      }
+      if (gemm) {
+        acc = std::fma(float(isum), d, acc);
+        acc_min = std::fma(float(imin), dmin, acc_min);
+        isum = imin = 0;
+      }
+    }
+    if (!gemm) {
+      acc = std::fma(float(isum), d, acc);
+      acc_min = std::fma(float(imin), dmin, acc_min);
+    }
+  }
+  return acc - acc_min;
+}
+
+// Q6_K: per-lane integer sums over the super-block (unsigned 6-bit quants, scales per 16), the -32
+// offset through the activation sums, one FMA with d per super-block, hsum8 at the end.
+CHASSIS_AVX2 float dot_q6_k(const BlockQ6_K* w, const BlockQ8_K* a, int64_t nb) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const float d = a[i].d * f16_to_f32(w[i].d);
+    const uint8_t* ql = w[i].ql;
+    const uint8_t* qh = w[i].qh;
+    const int8_t* q8 = a[i].qs;
+    __m256i sumi = _mm256_setzero_si256();
+    for (int j = 0; j < 2; ++j) {
+      const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+      const __m256i b2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+      const __m256i bh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
+      __m256i q[4];
+      q[0] = _mm256_or_si256(_mm256_and_si256(b1, m4), _mm256_slli_epi16(_mm256_and_si256(bh, m3), 4));
+      q[1] = _mm256_or_si256(_mm256_and_si256(b2, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 2), m3), 4));
+      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b1, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 4), m3), 4));
+      q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b2, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 6), m3), 4));
+      for (int k = 0; k < 4; ++k) {
+        const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32 * k));
+        const __m256i p16 = _mm256_maddubs_epi16(q[k], y);
+        const int16_t sa = w[i].scales[8 * j + 2 * k], sb = w[i].scales[8 * j + 2 * k + 1];
+        const __m256i scale = _mm256_setr_epi16(sa, sa, sa, sa, sa, sa, sa, sa, sb, sb, sb, sb, sb, sb, sb, sb);
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scale, p16));
+      }
+      ql += 64;
+      qh += 32;
+      q8 += 128;
+    }
+    const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].bsums));
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].scales)));
+    sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(_mm256_madd_epi16(bsums, sc16), 5));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return hsum8(acc);
+}
+
+}  // namespace
+
+bool cpu_has_avx2() {
+  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  return ok;
+}
+
+bool vec_dot_avx2(DType wt, const void* w, const void* act, int64_t n, int64_t batch_rows, int64_t row, float* out) {
+  const bool tiny_blas = batch_rows > 1 && n % 8 == 0;
+  const bool repack_gemm = batch_rows > 3 && row < batch_rows - batch_rows % 4;
+  switch (wt) {
+    case DType::F32: {
+      const auto* x = static_cast<const float*>(w);
+      const auto* y = static_cast<const float*>(act);
+      *out = tiny_blas ? dot_8lane(x, y, n) : dot_4x8(x, y, n);
+      return true;
+    }
+    case DType::F16: {
+      const auto* x = static_cast<const uint16_t*>(w);
+      const auto* y = static_cast<const uint16_t*>(act);
+      *out = tiny_blas ? dot_8lane(x, y, n) : dot_4x8(x, y, n);
+      return true;
+    }
+    case DType::Q8_0:
+      *out = dot_q8_0(static_cast<const BlockQ8_0*>(w), static_cast<const BlockQ8_0*>(act), n / QK);
+      return true;
+    case DType::Q4_0:
+      *out = dot_q4_0(static_cast<const BlockQ4_0*>(w), static_cast<const BlockQ8_0*>(act), n / QK);
+      return true;
+    case DType::Q4_K:
+      *out = dot_q4_k(static_cast<const BlockQ4_K*>(w), static_cast<const BlockQ8_K*>(act), n / QK_K, repack_gemm);
+      return true;
+    case DType::Q6_K:
+      *out = dot_q6_k(static_cast<const BlockQ6_K*>(w), static_cast<const BlockQ8_K*>(act), n / QK_K);
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace chassis

@@ -1,0 +1,16 @@
+// AVX2+FMA+F16C dot products, bit-identical to the scalar reference (kernels/ref/dot.cc).
+#pragma once
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace chassis {
+
+// Whether this CPU can run the AVX2 kernels (checked once).
+bool cpu_has_avx2();
+
+// Computes *out like vec_dot() and returns true, or returns false for a type without an AVX2 kernel.
+// Only call when cpu_has_avx2().
+bool vec_dot_avx2(DType wt, const void* w, const void* act, int64_t n, int64_t batch_rows, int64_t row, float* out);
+
+}  // namespace chassis
