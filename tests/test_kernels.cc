@@ -178,31 +178,35 @@ namespace {
 TEST(Kernels, Avx2DotProductsAreBitIdenticalToTheReference) {
   if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
   std::mt19937 rng(77);
-  for (DType t : {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+  for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1,
+                  DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
     const DTypeInfo& info = dtype_info(t);
-    for (int64_t blocks : {1, 3, 7}) {
+    for (int64_t blocks : {1, 3, 7, 16, 16, 16, 16, 16}) {  // repeated sizes: fresh random data each time
       const int64_t n = info.block_size == 1 ? 8 * blocks * 5 + (blocks == 3 ? 4 : 0) : info.block_size * blocks;
       std::vector<uint8_t> w(size_t(row_bytes(t, n)));
       for (auto& b : w) b = uint8_t(rng());
       // finite fp16 scales / values
       if (t == DType::F32) {
-        auto f = test::random_floats(size_t(n), uint32_t(blocks));
+        auto f = test::random_floats(size_t(n), uint32_t(rng()));
         std::memcpy(w.data(), f.data(), w.size());
-      } else if (t == DType::F16) {
-        auto f = test::random_floats(size_t(n), uint32_t(blocks));
+      } else if (t == DType::F16 || t == DType::BF16) {
+        auto f = test::random_floats(size_t(n), uint32_t(rng()));
         quantize_row(t, f.data(), w.data(), n);
       } else {
         for (int64_t b = 0; b < n / info.block_size; ++b) {
           uint8_t* blk = w.data() + b * info.block_bytes;
-          const uint16_t s = f32_to_f16(0.0123f * float(b + 1));
+          const uint16_t s = f32_to_f16(0.01f + 0.001f * float(rng() % 97));
           switch (t) {
-            case DType::Q4_K: std::memcpy(blk, &s, 2); std::memcpy(blk + 2, &s, 2); break;
+            case DType::Q4_K: case DType::Q5_K: case DType::Q4_1: case DType::Q5_1:
+              std::memcpy(blk, &s, 2); std::memcpy(blk + 2, &s, 2); break;
+            case DType::Q2_K: std::memcpy(blk + 80, &s, 2); std::memcpy(blk + 82, &s, 2); break;
+            case DType::Q3_K: std::memcpy(blk + 108, &s, 2); break;
             case DType::Q6_K: std::memcpy(blk + 208, &s, 2); break;
             default: std::memcpy(blk, &s, 2); break;
           }
         }
       }
-      auto x = test::random_floats(size_t(n), uint32_t(blocks) + 100);
+      auto x = test::random_floats(size_t(n), uint32_t(rng()));
       std::vector<uint8_t> a(size_t(row_bytes(info.vec_dot_type, n)));
       quantize_row(info.vec_dot_type, x.data(), a.data(), n);
       for (auto [rows, row] : {std::pair<int64_t, int64_t>{1, 0}, {2, 1}, {5, 0}, {5, 4}}) {

@@ -33,7 +33,13 @@ CHASSIS_AVX2 inline float hadd_reduce8(__m256 v) {
   return _mm_cvtss_f32(_mm_hadd_ps(t1, t1));
 }
 
+struct Bf16 { uint16_t v; };  // tag type: a bf16 element
+
 CHASSIS_AVX2 inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+CHASSIS_AVX2 inline __m256 load8(const Bf16* p) {
+  const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+}
 CHASSIS_AVX2 inline __m256 load8(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
@@ -196,6 +202,150 @@ CHASSIS_AVX2 float dot_q6_k(const BlockQ6_K* w, const BlockQ8_K* a, int64_t nb) 
   return hsum8(acc);
 }
 
+// ggml_vec_dot_bf16 (single row): four mul-then-add accumulators, (c1+c3)+(c2+c4), hsum8, double tail.
+CHASSIS_AVX2 float dot_bf16_single(const Bf16* w, const Bf16* a, int64_t n) {
+  __m256 c[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  const int64_t np = n & ~int64_t(31);
+  for (int64_t i = 0; i < np; i += 32)
+    for (int j = 0; j < 4; ++j) c[j] = _mm256_add_ps(_mm256_mul_ps(load8(w + i + 8 * j), load8(a + i + 8 * j)), c[j]);
+  double sum = hsum8(_mm256_add_ps(_mm256_add_ps(c[0], c[2]), _mm256_add_ps(c[1], c[3])));
+  for (int64_t i = np; i < n; ++i) sum += double(bf16_to_f32(w[i].v) * bf16_to_f32(a[i].v));
+  return float(sum);
+}
+
+// Byte p of the result is 0x10 where bit p of the 32-bit mask is set (the fifth bit of Q5 quants).
+CHASSIS_AVX2 inline __m256i fifth_bits(const uint8_t qh[4]) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, 4);
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(int32_t(bits)),
+      _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0x0000000000000000));
+  const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201ull));
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+  return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+}
+
+CHASSIS_AVX2 float dot_q5_0(const BlockQ5_0* w, const BlockQ8_0* a, int64_t nb) {
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m256 d = _mm256_set1_ps(f16_to_f32(w[b].d) * f16_to_f32(a[b].d));
+    const __m256i x = _mm256_sub_epi8(_mm256_or_si256(nibbles(w[b].qs), fifth_bits(w[b].qh)), _mm256_set1_epi8(16));
+    const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes_i8(x, y)), acc);
+  }
+  return hsum8(acc);
+}
+
+// Q4_1 / Q5_1: unsigned quants, minimum term through the activation sums, added at the end.
+template <typename B>
+CHASSIS_AVX2 float dot_min_q8_1(const B* w, const BlockQ8_1* a, int64_t nb) {
+  __m256 acc = _mm256_setzero_ps();
+  float mins = 0;
+  for (int64_t b = 0; b < nb; ++b) {
+    mins = std::fma(f16_to_f32(w[b].m), f16_to_f32(a[b].s), mins);
+    __m256i x = nibbles(w[b].qs);
+    if constexpr (std::is_same_v<B, BlockQ5_1>) x = _mm256_or_si256(x, fifth_bits(w[b].qh));
+    const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));
+    const __m256 d = _mm256_set1_ps(f16_to_f32(w[b].d) * f16_to_f32(a[b].d));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes_u8(x, y)), acc);
+  }
+  return hsum8(acc) + mins;
+}
+
+// Scales for the two 16-element halves of a 32-element vector, as 16 int16 lanes.
+CHASSIS_AVX2 inline __m256i scale_pair(int16_t lo, int16_t hi) {
+  return _mm256_setr_epi16(lo, lo, lo, lo, lo, lo, lo, lo, hi, hi, hi, hi, hi, hi, hi, hi);
+}
+
+CHASSIS_AVX2 float dot_q2_k(const BlockQ2_K* w, const BlockQ8_K* a, int64_t nb) {
+  const __m256i m3 = _mm256_set1_epi8(3);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const float d = a[i].d * f16_to_f32(w[i].d);
+    const float dmin = -a[i].d * f16_to_f32(w[i].dmin);
+    const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].scales));
+    const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(0x0F)));
+    const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].bsums));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(_mm256_madd_epi16(mins, bsums)), acc);
+    __m256i sumi = _mm256_setzero_si256();
+    for (int j = 0; j < 2; ++j) {
+      const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qs + 32 * j));
+      for (int k = 0; k < 4; ++k) {
+        const __m256i q = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * k), m3);
+        const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 128 * j + 32 * k));
+        const int g = 8 * j + 2 * k;
+        const __m256i sc = scale_pair(w[i].scales[g] & 0xF, w[i].scales[g + 1] & 0xF);
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(sc, _mm256_maddubs_epi16(q, y)));
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return hsum8(acc);
+}
+
+CHASSIS_AVX2 float dot_q3_k(const BlockQ3_K* w, const BlockQ8_K* a, int64_t nb) {
+  const __m256i m3 = _mm256_set1_epi8(3);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const float d = a[i].d * f16_to_f32(w[i].d);
+    int16_t scales[16];
+    for (int j = 0; j < 16; ++j) {
+      const int lo = j < 8 ? (w[i].scales[j] & 0xF) : (w[i].scales[j - 8] >> 4);
+      const int hi = (w[i].scales[8 + j % 4] >> (2 * (j / 4))) & 3;
+      scales[j] = int16_t((lo | (hi << 4)) - 32);
+    }
+    const __m256i hmask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].hmask));
+    __m256i sumi = _mm256_setzero_si256();
+    for (int j = 0; j < 2; ++j) {
+      const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qs + 32 * j));
+      for (int k = 0; k < 4; ++k) {
+        const int bit = 4 * j + k;
+        const __m256i low = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * k), m3);
+        // 4 where the high bit is clear: the value is low - 4
+        const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hmask, bit), _mm256_set1_epi8(1));
+        const __m256i minus = _mm256_slli_epi16(_mm256_xor_si256(hb, _mm256_set1_epi8(1)), 2);
+        const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 128 * j + 32 * k));
+        const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(low, y), _mm256_maddubs_epi16(minus, y));
+        const int g = 8 * j + 2 * k;
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scale_pair(scales[g], scales[g + 1]), p16));
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return hsum8(acc);
+}
+
+CHASSIS_AVX2 float dot_q5_k(const BlockQ5_K* w, const BlockQ8_K* a, int64_t nb) {
+  __m256 acc = _mm256_setzero_ps();
+  float mins = 0;
+  for (int64_t i = 0; i < nb; ++i) {
+    const float d = a[i].d * f16_to_f32(w[i].d);
+    const float dmin = -a[i].d * f16_to_f32(w[i].dmin);
+    int sc[8], mn[8];
+    int32_t msum = 0;
+    for (int sb = 0; sb < 8; ++sb) {
+      k4_scale_min(w[i].scales, sb, sc[sb], mn[sb]);
+      msum += mn[sb] * (a[i].bsums[2 * sb] + a[i].bsums[2 * sb + 1]);
+    }
+    mins = std::fma(dmin, float(msum), mins);
+    const __m256i hbits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qh));
+    __m256i sumi = _mm256_setzero_si256();
+    for (int j = 0; j < 4; ++j) {
+      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qs + 32 * j));
+      for (int h = 0; h < 2; ++h) {
+        const int sb = 2 * j + h;
+        const __m256i lo = _mm256_and_si256(h ? _mm256_srli_epi16(raw, 4) : raw, _mm256_set1_epi8(0x0F));
+        const __m256i hi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, sb), _mm256_set1_epi8(1)), 4);
+        const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 32 * sb));
+        const __m256i p16 = _mm256_maddubs_epi16(_mm256_or_si256(lo, hi), y);
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_set1_epi16(int16_t(sc[sb])), p16));
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return hsum8(acc) + mins;
+}
+
 }  // namespace
 
 bool cpu_has_avx2() {
@@ -219,6 +369,30 @@ bool vec_dot_avx2(DType wt, const void* w, const void* act, int64_t n, int64_t b
       *out = tiny_blas ? dot_8lane(x, y, n) : dot_4x8(x, y, n);
       return true;
     }
+    case DType::BF16: {
+      const auto* x = static_cast<const Bf16*>(w);
+      const auto* y = static_cast<const Bf16*>(act);
+      *out = tiny_blas ? dot_8lane(x, y, n) : dot_bf16_single(x, y, n);
+      return true;
+    }
+    case DType::Q5_0:
+      *out = dot_q5_0(static_cast<const BlockQ5_0*>(w), static_cast<const BlockQ8_0*>(act), n / QK);
+      return true;
+    case DType::Q4_1:
+      *out = dot_min_q8_1(static_cast<const BlockQ4_1*>(w), static_cast<const BlockQ8_1*>(act), n / QK);
+      return true;
+    case DType::Q5_1:
+      *out = dot_min_q8_1(static_cast<const BlockQ5_1*>(w), static_cast<const BlockQ8_1*>(act), n / QK);
+      return true;
+    case DType::Q2_K:
+      *out = dot_q2_k(static_cast<const BlockQ2_K*>(w), static_cast<const BlockQ8_K*>(act), n / QK_K);
+      return true;
+    case DType::Q3_K:
+      *out = dot_q3_k(static_cast<const BlockQ3_K*>(w), static_cast<const BlockQ8_K*>(act), n / QK_K);
+      return true;
+    case DType::Q5_K:
+      *out = dot_q5_k(static_cast<const BlockQ5_K*>(w), static_cast<const BlockQ8_K*>(act), n / QK_K);
+      return true;
     case DType::Q8_0:
       *out = dot_q8_0(static_cast<const BlockQ8_0*>(w), static_cast<const BlockQ8_0*>(act), n / QK);
       return true;
