@@ -6,6 +6,9 @@
 #include "engine/generate.h"
 #include "engine/model.h"
 #include "io/gguf.h"
+#include "io/gguf_writer.h"
+#include "io/mapped_file.h"
+#include "kernels/quants.h"
 #include "test_util.h"
 #include "tiny_model.h"
 
@@ -76,6 +79,44 @@ TEST(Gguf, LargeArraysAreViewsNotCopies) {
   EXPECT_EQ(names.string_at(1), "bc");
   EXPECT_EQ(names.string_at(1).data(), reinterpret_cast<const char*>(g.bytes.data()) + g.bytes.size() - 8 - 2);  // "bc" then the empty string's length
   EXPECT_THROW(names.int_at(0), Error);
+}
+
+// What our writer writes, our reader (and the layout rules it checks) reads back unchanged.
+TEST(Gguf, WriterRoundTrip) {
+  GgufWriter w;
+  w.add_string("general.architecture", "llama");
+  w.add_u32("llama.block_count", 7);
+  w.add_f32("x.f", 0.25f);
+  w.add_bool("x.b", true);
+  w.add_strings("x.s", {"a", "", "ccc"});
+  w.add_f32s("x.fs", {1.5f, -2.0f});
+  w.add_i32s("x.is", {-3, 4});
+  std::vector<float> t1 = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  std::vector<uint8_t> b1(t1.size() * 4);
+  std::memcpy(b1.data(), t1.data(), b1.size());
+  w.add_tensor("t1", DType::F32, {3, 4}, b1);
+  w.add_tensor("t2", DType::Q8_0, {64}, [](std::vector<uint8_t>& out) {
+    std::vector<float> v(64, 0.5f);
+    out.resize(2 * sizeof(BlockQ8_0));
+    quantize_row(DType::Q8_0, v.data(), out.data(), 64);
+  });
+  const std::string path = test::temp_path("written.gguf");
+  w.write(path);
+  MappedFile file(path);
+  const GgufFile f = GgufFile::parse(file.data(), file.size(), path);
+  EXPECT_EQ(*f.get_int("llama.block_count"), 7);
+  EXPECT_EQ(*f.get_float("x.f"), 0.25);
+  EXPECT_EQ(*f.get_bool("x.b"), true);
+  EXPECT_EQ(f.find("x.s")->as_array().string_at(2), "ccc");
+  EXPECT_EQ(f.find("x.fs")->as_array().number_at(1), -2.0);
+  EXPECT_EQ(f.find("x.is")->as_array().int_at(0), -3);
+  const auto* t = f.find_tensor("t1");
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(reinterpret_cast<const float*>(f.tensor_data(*t))[11], 12.0f);
+  float back[64];
+  dequantize_row(DType::Q8_0, f.tensor_data(*f.find_tensor("t2")), back, 64);
+  EXPECT_EQ(back[63], 0.5f);
+  std::remove(path.c_str());
 }
 
 TEST(Gguf, AlignmentKeyMovesTheDataSection) {

@@ -4,6 +4,7 @@
 // goldens keep matching. Types without a kernel here fall back to the reference.
 #include "kernels/cpu/dot_avx2.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <cmath>
@@ -348,8 +349,24 @@ CHASSIS_AVX2 float dot_q5_k(const BlockQ5_K* w, const BlockQ8_K* a, int64_t nb) 
 
 }  // namespace
 
+namespace {
+// CPUID check (compilers disagree on which names __builtin_cpu_supports knows): AVX2, FMA, F16C, and
+// the OS saving the YMM registers.
+bool detect_avx2() {
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+  const bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28), f16c = c & (1u << 29);
+  if (!(fma && osxsave && avx && f16c)) return false;
+  uint32_t xcr0_lo, xcr0_hi;
+  __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  if ((xcr0_lo & 6) != 6) return false;  // XMM and YMM state enabled
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  return b & (1u << 5);
+}
+}  // namespace
+
 bool cpu_has_avx2() {
-  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  static const bool ok = detect_avx2();
   return ok;
 }
 
