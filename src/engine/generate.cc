@@ -35,6 +35,11 @@ Session::Session(const Model& model, int64_t n_ctx, int n_threads)
       transformer_(model.config(), model.weights(), pool_, std::min<int64_t>(kMaxBatch, n_ctx)),
       logits_(size_t(model.config().n_vocab)) {}
 
+const std::vector<float>& Session::evaluate(const std::vector<int32_t>& tokens, int64_t pos0) {
+  transformer_.forward(tokens.data(), int64_t(tokens.size()), pos0, cache_, logits_.data(), false);
+  return logits_;
+}
+
 GenerateResult Session::generate(const GenerateRequest& req, const std::function<bool(const TokenEvent&)>& on_token) {
   const Vocab& vocab = model_.vocab();
   const int64_t n_vocab = model_.config().n_vocab;

@@ -54,6 +54,10 @@ class Session {
   uint64_t kv_bytes() const { return cache_.bytes(); }
   void set_tracer(Tracer* t) { transformer_.set_tracer(t); }
 
+  // Evaluates tokens at positions [pos0, pos0 + n) and returns the logits of the last one
+  // (benchmarks and scoring; generate() is the way to produce text).
+  const std::vector<float>& evaluate(const std::vector<int32_t>& tokens, int64_t pos0);
+
   // on_token returning false stops generation early (stop_reason "cancelled").
   GenerateResult generate(const GenerateRequest& req, const std::function<bool(const TokenEvent&)>& on_token = {});
 

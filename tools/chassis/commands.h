@@ -10,5 +10,6 @@ namespace chassis::cli {
 std::function<int()> add_run(CLI::App& app);
 std::function<int()> add_tokenize(CLI::App& app);
 std::function<int()> add_show(CLI::App& app);
+std::function<int()> add_bench(CLI::App& app);
 
 }  // namespace chassis::cli

@@ -12,9 +12,11 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "generate text from a prompt");
   auto* tok = app.add_subcommand("tokenize", "print the token ids of a text");
   auto* show = app.add_subcommand("show", "describe a model file");
+  auto* bench = app.add_subcommand("bench", "measure prefill and decode speed");
   auto run_fn = chassis::cli::add_run(*run);
   auto tok_fn = chassis::cli::add_tokenize(*tok);
   auto show_fn = chassis::cli::add_show(*show);
+  auto bench_fn = chassis::cli::add_bench(*bench);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -24,6 +26,7 @@ int main(int argc, char** argv) {
     if (run->parsed()) return run_fn();
     if (tok->parsed()) return tok_fn();
     if (show->parsed()) return show_fn();
+    if (bench->parsed()) return bench_fn();
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "chassis: error: out of memory\n");
     return 1;

@@ -1,0 +1,78 @@
+#include "engine/bench.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "core/thread_pool.h"
+#include "engine/generate.h"
+#include "engine/model.h"
+
+namespace chassis {
+
+Spread spread_of(std::vector<double> v) {
+  Spread s;
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  s.min = v.front();
+  s.max = v.back();
+  s.median = v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+  return s;
+}
+
+double measure_read_bandwidth(int threads) {
+  const size_t n = (size_t(1) << 30) / sizeof(uint64_t);
+  std::vector<uint64_t> buf(n);
+  for (size_t i = 0; i < n; ++i) buf[i] = i;  // touch every page
+  ThreadPool pool(threads);
+  double best = 0;
+  std::vector<uint64_t> sums(size_t(threads), 0);
+  for (int pass = 0; pass < 4; ++pass) {
+    const auto t0 = std::chrono::steady_clock::now();
+    pool.run([&](int ith, int nth) {
+      const size_t b = n * size_t(ith) / size_t(nth), e = n * size_t(ith + 1) / size_t(nth);
+      uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (size_t i = b; i + 4 <= e; i += 4) {
+        s0 += buf[i];
+        s1 += buf[i + 1];
+        s2 += buf[i + 2];
+        s3 += buf[i + 3];
+      }
+      sums[size_t(ith)] += s0 + s1 + s2 + s3;  // keeps the loads from being optimised away
+    });
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, double(n * sizeof(uint64_t)) / s / 1e9);
+  }
+  return best;
+}
+
+BenchResult run_bench(const Model& model, const BenchOptions& opt) {
+  const ModelConfig& c = model.config();
+  const ModelWeights& w = model.weights();
+  BenchResult r;
+  // Per decoded token every matrix is read once; the embedding contributes one row unless it is
+  // also the output matrix (tied), in which case it is read whole.
+  r.bytes_per_token = w.n_bytes;
+  if (!w.tied_output) r.bytes_per_token -= uint64_t(w.token_embd.row_stride() * (w.token_embd.n_out - 1));
+
+  Session session(model, opt.n_prompt + opt.n_gen + 1, opt.threads);
+  std::vector<int32_t> prompt(size_t(opt.n_prompt));
+  for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = int32_t((i * 7919 + 13) % uint64_t(c.n_vocab));
+  std::vector<double> pp, tg;
+  for (int rep = 0; rep < opt.repetitions; ++rep) {
+    auto t0 = std::chrono::steady_clock::now();
+    if (opt.n_prompt > 0) session.evaluate(prompt, 0);
+    auto t1 = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < opt.n_gen; ++i) session.evaluate({int32_t((i * 31 + 7) % c.n_vocab)}, opt.n_prompt + i);
+    auto t2 = std::chrono::steady_clock::now();
+    if (opt.n_prompt > 0) pp.push_back(double(opt.n_prompt) / std::chrono::duration<double>(t1 - t0).count());
+    if (opt.n_gen > 0) tg.push_back(double(opt.n_gen) / std::chrono::duration<double>(t2 - t1).count());
+  }
+  r.prefill_tok_s = spread_of(pp);
+  r.decode_tok_s = spread_of(tg);
+  r.bandwidth_gb_s = measure_read_bandwidth(opt.threads);
+  r.roofline_fraction = r.bandwidth_gb_s > 0 ? r.decode_tok_s.median * double(r.bytes_per_token) / (r.bandwidth_gb_s * 1e9) : 0;
+  return r;
+}
+
+}  // namespace chassis

@@ -1,0 +1,36 @@
+// Throughput measurement: prefill and decode tokens/s over repetitions, the weight bytes a decoded
+// token reads, and the machine's read bandwidth, so speed can be stated as a fraction of the roofline.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace chassis {
+
+class Model;
+
+struct Spread {
+  double median = 0, min = 0, max = 0;
+};
+Spread spread_of(std::vector<double> samples);
+
+struct BenchOptions {
+  int64_t n_prompt = 512;
+  int64_t n_gen = 128;
+  int threads = 2;
+  int repetitions = 5;
+};
+
+struct BenchResult {
+  Spread prefill_tok_s, decode_tok_s;
+  uint64_t bytes_per_token = 0;  // weights read per decoded token (KV cache reads not included)
+  double bandwidth_gb_s = 0;
+  double roofline_fraction = 0;  // median decode tok/s * bytes_per_token / bandwidth
+};
+
+// Read bandwidth of this machine with `threads` threads, in GB/s (best of a few passes over 1 GiB).
+double measure_read_bandwidth(int threads);
+
+BenchResult run_bench(const Model& model, const BenchOptions& opt);
+
+}  // namespace chassis

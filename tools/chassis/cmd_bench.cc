@@ -1,0 +1,88 @@
+// `chassis bench MODEL` (or `--synthetic NAME --type T`): prefill and decode throughput, bytes read per
+// token and the fraction of the measured memory bandwidth, as a llama-bench-style table or JSON.
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "commands.h"
+#include "core/error.h"
+#include "engine/bench.h"
+#include "engine/model.h"
+#include "engine/synthetic.h"
+
+namespace chassis::cli {
+namespace {
+
+struct BenchCliOptions {
+  std::string model, synthetic, type = "q8_0", cache_dir;
+  BenchOptions bench;
+  bool json = false;
+};
+
+std::string default_cache_dir() {
+  if (const char* x = std::getenv("XDG_CACHE_HOME")) return std::string(x) + "/chassis/synthetic";
+  if (const char* h = std::getenv("HOME")) return std::string(h) + "/.cache/chassis/synthetic";
+  return ".chassis-synthetic";
+}
+
+int bench(BenchCliOptions o) {
+  if (o.model.empty() == o.synthetic.empty()) throw Error("bench needs a MODEL or --synthetic NAME (one of them)");
+  if (!o.synthetic.empty())
+    o.model = ensure_synthetic_model(o.synthetic, o.type, o.cache_dir.empty() ? default_cache_dir() : o.cache_dir);
+  auto model = Model::load(o.model);
+  const BenchResult r = run_bench(*model, o.bench);
+  const double size_mib = double(model->weights().n_bytes) / (1 << 20);
+  const double params_m = double(model->weights().n_params) / 1e6;
+  if (o.json) {
+    auto spread = [](const Spread& s) { return nlohmann::json{{"median", s.median}, {"min", s.min}, {"max", s.max}}; };
+    nlohmann::json j{{"model", o.model},
+                     {"architecture", model->config().arch_name},
+                     {"size_bytes", model->weights().n_bytes},
+                     {"params", model->weights().n_params},
+                     {"threads", o.bench.threads},
+                     {"n_prompt", o.bench.n_prompt},
+                     {"n_gen", o.bench.n_gen},
+                     {"repetitions", o.bench.repetitions},
+                     {"prefill_tok_s", spread(r.prefill_tok_s)},
+                     {"decode_tok_s", spread(r.decode_tok_s)},
+                     {"bytes_per_token", r.bytes_per_token},
+                     {"bandwidth_gb_s", r.bandwidth_gb_s},
+                     {"roofline_fraction", r.roofline_fraction}};
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  std::printf("| model | size | params | threads | test | t/s (median) | min .. max |\n");
+  std::printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  auto row = [&](const char* test, int64_t n, const Spread& s) {
+    std::printf("| %s | %.2f MiB | %.2f M | %d | %s%lld | %.2f | %.2f .. %.2f |\n", model->config().arch_name.c_str(),
+                size_mib, params_m, o.bench.threads, test, (long long)n, s.median, s.min, s.max);
+  };
+  if (o.bench.n_prompt > 0) row("pp", o.bench.n_prompt, r.prefill_tok_s);
+  if (o.bench.n_gen > 0) row("tg", o.bench.n_gen, r.decode_tok_s);
+  std::printf("\nmodel file: %s\nbytes read per decoded token: %.1f MiB | measured read bandwidth: %.2f GB/s | "
+              "decode at %.1f %% of the bandwidth roofline\n",
+              o.model.c_str(), double(r.bytes_per_token) / (1 << 20), r.bandwidth_gb_s, 100 * r.roofline_fraction);
+  return 0;
+}
+
+}  // namespace
+
+std::function<int()> add_bench(CLI::App& app) {
+  auto o = std::make_shared<BenchCliOptions>();
+  const unsigned hc = std::thread::hardware_concurrency();
+  o->bench.threads = hc == 0 ? 1 : int(std::min(hc, 16u));
+  app.add_option("model", o->model, "GGUF model file");
+  app.add_option("-p,--n-prompt", o->bench.n_prompt, "prompt tokens per prefill measurement")->check(CLI::Range(0, 1 << 20));
+  app.add_option("-n,--n-gen", o->bench.n_gen, "tokens per decode measurement")->check(CLI::Range(0, 1 << 20));
+  app.add_option("-t,--threads", o->bench.threads, "threads")->check(CLI::Range(1, 1024));
+  app.add_option("-r,--repetitions", o->bench.repetitions, "repetitions (median and spread are reported)")->check(CLI::Range(1, 1000));
+  app.add_option("--synthetic", o->synthetic, "benchmark a random-weight model of this shape (qwen2.5-0.5b, llama-3.2-1b)");
+  app.add_option("--type", o->type, "weight type of the synthetic model: f16, q8_0, q4_0");
+  app.add_option("--cache-dir", o->cache_dir, "where synthetic models are written (default ~/.cache/chassis/synthetic)");
+  app.add_flag("--json", o->json, "print one JSON object");
+  return [o] { return bench(*o); };
+}
+
+}  // namespace chassis::cli
