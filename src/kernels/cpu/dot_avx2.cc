@@ -19,6 +19,9 @@
 namespace chassis {
 namespace {
 
+// fp16 -> f32 by the F16C instruction (exact, same result as core/fp16.h's software conversion).
+CHASSIS_AVX2 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
 // hsum_float_8: lanes l and l+4, then (0+2) + (1+3).
 CHASSIS_AVX2 inline float hsum8(__m256 v) {
   __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
@@ -59,7 +62,7 @@ CHASSIS_AVX2 float dot_4x8(const T* w, const T* a, int64_t n) {
     return sum;
   } else {
     double sum = hadd_reduce8(c);
-    for (int64_t i = np; i < n; ++i) sum += double(f16_to_f32(w[i]) * f16_to_f32(a[i]));
+    for (int64_t i = np; i < n; ++i) sum += double(h2f(w[i]) * h2f(a[i]));
     return float(sum);
   }
 }
@@ -98,7 +101,7 @@ CHASSIS_AVX2 inline __m256i nibbles(const uint8_t* qs) {
 CHASSIS_AVX2 float dot_q8_0(const BlockQ8_0* w, const BlockQ8_0* a, int64_t nb) {
   __m256 acc = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    const __m256 d = _mm256_set1_ps(f16_to_f32(w[b].d) * f16_to_f32(a[b].d));
+    const __m256 d = _mm256_set1_ps(h2f(w[b].d) * h2f(a[b].d));
     const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
     const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));
     acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes_i8(x, y)), acc);
@@ -113,7 +116,7 @@ CHASSIS_AVX2 float dot_q4_0(const BlockQ4_0* w, const BlockQ8_0* a, int64_t nb) 
     const __m256i x = _mm256_sub_epi8(nibbles(w[b].qs), _mm256_set1_epi8(8));
     const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));
     const int32_t s = hsum_i32(lanes_i8(x, y));
-    acc = std::fma(float(s), f16_to_f32(w[b].d) * f16_to_f32(a[b].d), acc);
+    acc = std::fma(float(s), h2f(w[b].d) * h2f(a[b].d), acc);
   }
   return acc;
 }
@@ -132,8 +135,8 @@ void k4_scale_min(const uint8_t* s, int j, int& sc, int& mn) {
 CHASSIS_AVX2 float dot_q4_k(const BlockQ4_K* w, const BlockQ8_K* a, int64_t nb, bool gemm) {
   float acc = 0, acc_min = 0;
   for (int64_t i = 0; i < nb; ++i) {
-    const float d = f16_to_f32(w[i].d) * a[i].d;
-    const float dmin = f16_to_f32(w[i].dmin) * a[i].d;
+    const float d = h2f(w[i].d) * a[i].d;
+    const float dmin = h2f(w[i].dmin) * a[i].d;
     int32_t isum = 0, imin = 0;
     for (int j = 0; j < 4; ++j) {  // 64 elements: low nibbles are sub-block 2j, high nibbles 2j+1
       const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qs + 32 * j));
@@ -168,7 +171,7 @@ CHASSIS_AVX2 float dot_q6_k(const BlockQ6_K* w, const BlockQ8_K* a, int64_t nb) 
   const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
-    const float d = a[i].d * f16_to_f32(w[i].d);
+    const float d = a[i].d * h2f(w[i].d);
     const uint8_t* ql = w[i].ql;
     const uint8_t* qh = w[i].qh;
     const int8_t* q8 = a[i].qs;
@@ -229,7 +232,7 @@ CHASSIS_AVX2 inline __m256i fifth_bits(const uint8_t qh[4]) {
 CHASSIS_AVX2 float dot_q5_0(const BlockQ5_0* w, const BlockQ8_0* a, int64_t nb) {
   __m256 acc = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    const __m256 d = _mm256_set1_ps(f16_to_f32(w[b].d) * f16_to_f32(a[b].d));
+    const __m256 d = _mm256_set1_ps(h2f(w[b].d) * h2f(a[b].d));
     const __m256i x = _mm256_sub_epi8(_mm256_or_si256(nibbles(w[b].qs), fifth_bits(w[b].qh)), _mm256_set1_epi8(16));
     const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));
     acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes_i8(x, y)), acc);
@@ -243,11 +246,11 @@ CHASSIS_AVX2 float dot_min_q8_1(const B* w, const BlockQ8_1* a, int64_t nb) {
   __m256 acc = _mm256_setzero_ps();
   float mins = 0;
   for (int64_t b = 0; b < nb; ++b) {
-    mins = std::fma(f16_to_f32(w[b].m), f16_to_f32(a[b].s), mins);
+    mins = std::fma(h2f(w[b].m), h2f(a[b].s), mins);
     __m256i x = nibbles(w[b].qs);
     if constexpr (std::is_same_v<B, BlockQ5_1>) x = _mm256_or_si256(x, fifth_bits(w[b].qh));
     const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));
-    const __m256 d = _mm256_set1_ps(f16_to_f32(w[b].d) * f16_to_f32(a[b].d));
+    const __m256 d = _mm256_set1_ps(h2f(w[b].d) * h2f(a[b].d));
     acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes_u8(x, y)), acc);
   }
   return hsum8(acc) + mins;
@@ -262,8 +265,8 @@ CHASSIS_AVX2 float dot_q2_k(const BlockQ2_K* w, const BlockQ8_K* a, int64_t nb) 
   const __m256i m3 = _mm256_set1_epi8(3);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
-    const float d = a[i].d * f16_to_f32(w[i].d);
-    const float dmin = -a[i].d * f16_to_f32(w[i].dmin);
+    const float d = a[i].d * h2f(w[i].d);
+    const float dmin = -a[i].d * h2f(w[i].dmin);
     const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].scales));
     const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(0x0F)));
     const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].bsums));
@@ -288,7 +291,7 @@ CHASSIS_AVX2 float dot_q3_k(const BlockQ3_K* w, const BlockQ8_K* a, int64_t nb) 
   const __m256i m3 = _mm256_set1_epi8(3);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
-    const float d = a[i].d * f16_to_f32(w[i].d);
+    const float d = a[i].d * h2f(w[i].d);
     int16_t scales[16];
     for (int j = 0; j < 16; ++j) {
       const int lo = j < 8 ? (w[i].scales[j] & 0xF) : (w[i].scales[j - 8] >> 4);
@@ -320,8 +323,8 @@ CHASSIS_AVX2 float dot_q5_k(const BlockQ5_K* w, const BlockQ8_K* a, int64_t nb) 
   __m256 acc = _mm256_setzero_ps();
   float mins = 0;
   for (int64_t i = 0; i < nb; ++i) {
-    const float d = a[i].d * f16_to_f32(w[i].d);
-    const float dmin = -a[i].d * f16_to_f32(w[i].dmin);
+    const float d = a[i].d * h2f(w[i].d);
+    const float dmin = -a[i].d * h2f(w[i].dmin);
     int sc[8], mn[8];
     int32_t msum = 0;
     for (int sb = 0; sb < 8; ++sb) {
