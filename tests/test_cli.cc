@@ -85,3 +85,23 @@ TEST(Cli, UsageErrorsExitNonZero) {
 
 }  // namespace
 }  // namespace chassis
+
+namespace chassis {
+namespace {
+
+TEST(Cli, BenchReportsTheDocumentedJsonFields) {
+  const auto r = run("bench " + test::shared("golden/models/tiny-qwen3-Q8_0.gguf") + " -p 8 -n 4 -r 2 -t 2 --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  for (const char* k : {"model", "threads", "prefill_tok_s", "decode_tok_s", "bytes_per_token", "bandwidth_gb_s", "roofline_fraction"})
+    EXPECT_TRUE(j.contains(k)) << k;
+  EXPECT_GT(j["decode_tok_s"]["median"].get<double>(), 0);
+  EXPECT_LE(j["decode_tok_s"]["min"].get<double>(), j["decode_tok_s"]["max"].get<double>());
+  EXPECT_GT(j["bandwidth_gb_s"].get<double>(), 0);
+  // Tied embedding: every decoded token reads every weight byte of the file's tensors.
+  EXPECT_EQ(j["bytes_per_token"], j["size_bytes"]);
+  EXPECT_NE(run("bench --synthetic no-such-model").code, 0);
+}
+
+}  // namespace
+}  // namespace chassis
