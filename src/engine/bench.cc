@@ -59,7 +59,9 @@ BenchResult run_bench(const Model& model, const BenchOptions& opt) {
   std::vector<int32_t> prompt(size_t(opt.n_prompt));
   for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = int32_t((i * 7919 + 13) % uint64_t(c.n_vocab));
   // Warm-up (untimed): the first pass faults the mmapped weights into memory.
-  session.evaluate(std::vector<int32_t>(prompt.begin(), prompt.begin() + std::min<int64_t>(opt.n_prompt, 8) + (opt.n_prompt == 0)), 0);
+  std::vector<int32_t> warm(prompt.begin(), prompt.begin() + std::min<int64_t>(opt.n_prompt, 8));
+  if (warm.empty()) warm.push_back(0);
+  session.evaluate(warm, 0);
   std::vector<double> pp, tg;
   for (int rep = 0; rep < opt.repetitions; ++rep) {
     auto t0 = std::chrono::steady_clock::now();
