@@ -7,6 +7,7 @@
 
 #include "core/fp16.h"
 #include "core/thread_pool.h"
+#include "kernels/cpu/attention_avx2.h"
 #include "kernels/cpu/dot_avx2.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
@@ -214,6 +215,35 @@ TEST(Kernels, Avx2DotProductsAreBitIdenticalToTheReference) {
         ASSERT_TRUE(vec_dot_avx2(t, w.data(), a.data(), n, rows, row, &fast));
         const float ref = vec_dot(t, w.data(), a.data(), n, rows, row);
         EXPECT_EQ(f32_to_bits(fast), f32_to_bits(ref)) << dtype_name(t) << " n=" << n << " rows=" << rows << " row=" << row;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace chassis
+
+namespace chassis {
+namespace {
+
+TEST(Kernels, Avx2AttentionIsBitIdenticalToTheReference) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937 rng(5);
+  for (int d : {64, 128}) {
+    const int64_t kv_heads = 2, stride = d * kv_heads, n_kv = 70;
+    auto kf = test::random_floats(size_t(n_kv * stride), uint32_t(d), 2.0f);
+    auto vf = test::random_floats(size_t(n_kv * stride), uint32_t(d) + 1);
+    std::vector<uint16_t> k(kf.size()), v(vf.size());
+    for (size_t i = 0; i < kf.size(); ++i) { k[i] = f32_to_f16(kf[i]); v[i] = f32_to_f16(vf[i]); }
+    for (float cap : {0.0f, 20.0f}) {
+      for (auto [begin, end] : {std::pair<int64_t, int64_t>{0, 1}, {0, 37}, {5, 70}}) {
+        auto q = test::random_floats(size_t(d), uint32_t(rng()));
+        AttentionParams p{d, 1.0f / std::sqrt(float(d)), cap};
+        std::vector<float> ref(static_cast<size_t>(d)), fast(static_cast<size_t>(d)), scratch(static_cast<size_t>(n_kv));
+        attend_one(q.data(), k.data() + d, v.data() + d, stride, begin, end, ref.data(), scratch.data(), p);
+        ASSERT_TRUE(attend_one_avx2(q.data(), k.data() + d, v.data() + d, stride, begin, end, fast.data(), p));
+        for (int i = 0; i < d; ++i)
+          ASSERT_EQ(f32_to_bits(fast[size_t(i)]), f32_to_bits(ref[size_t(i)])) << "d=" << d << " cap=" << cap << " i=" << i;
       }
     }
   }

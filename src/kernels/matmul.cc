@@ -22,10 +22,8 @@ void matmul_rows(const WeightMatrix& w, int64_t row_begin, int64_t row_end, cons
   });
   const int64_t n_rows = row_end - row_begin;
   const uint8_t* a = act;
-  // The SIMD kernels give bit-identical results, so they replace the reference whenever they exist
-  // (CHASSIS_REFERENCE_KERNELS=1 forces the reference, to rule kernels out when debugging).
-  static const bool force_reference = std::getenv("CHASSIS_REFERENCE_KERNELS") != nullptr;
-  const bool simd = !force_reference && cpu_has_avx2();
+  // The SIMD kernels give bit-identical results, so they replace the reference whenever they exist.
+  const bool simd = use_simd_kernels();
   pool.parallel_for(n_rows, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const uint8_t* wr = w.row(row_begin + r);

@@ -7,6 +7,8 @@
 
 #include "core/error.h"
 #include "core/fp16.h"
+#include "kernels/cpu/attention_avx2.h"
+#include "kernels/cpu/dot_avx2.h"
 #include "kernels/ops.h"
 #include "kernels/quants.h"
 #include "models/trace.h"
@@ -67,6 +69,7 @@ void Transformer::attention(int64_t il, int64_t n, int64_t pos0, KvCache& cache)
   const int nt = pool_.size();
   if (scores_.size() < size_t(nt * cache.n_ctx())) scores_.resize(size_t(nt * cache.n_ctx()));
   AttentionParams ap{static_cast<int>(D), c.scale_q_first ? 1.0f : c.attn_scale, c.attn_softcap, /*tiled=*/n >= 64};
+  const bool simd = use_simd_kernels();
   const uint16_t* kbase = cache.k(il, 0);
   const uint16_t* vbase = cache.v(il, 0);
   pool_.run([&](int ith, int nth) {
@@ -76,8 +79,10 @@ void Transformer::attention(int64_t il, int64_t n, int64_t pos0, KvCache& cache)
       const int64_t pos = pos0 + t;
       // Causal: a query sees positions <= its own; with a window, only the last `sliding_window` of them.
       const int64_t begin = windowed ? std::max<int64_t>(0, pos - c.sliding_window + 1) : 0;
-      attend_one(q_.data() + t * Q + h * D, kbase + kvh * D, vbase + kvh * D, cache.row(), begin, pos + 1,
-                 attn_.data() + t * Q + h * D, scores, ap);
+      const float* qh = q_.data() + t * Q + h * D;
+      float* out = attn_.data() + t * Q + h * D;
+      if (!simd || !attend_one_avx2(qh, kbase + kvh * D, vbase + kvh * D, cache.row(), begin, pos + 1, out, ap))
+        attend_one(qh, kbase + kvh * D, vbase + kvh * D, cache.row(), begin, pos + 1, out, scores, ap);
     }
   });
 }

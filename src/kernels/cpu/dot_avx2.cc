@@ -8,6 +8,7 @@
 #include <immintrin.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <type_traits>
 
@@ -370,6 +371,11 @@ bool detect_avx2() {
 
 bool cpu_has_avx2() {
   static const bool ok = detect_avx2();
+  return ok;
+}
+
+bool use_simd_kernels() {
+  static const bool ok = cpu_has_avx2() && std::getenv("CHASSIS_REFERENCE_KERNELS") == nullptr;
   return ok;
 }
 

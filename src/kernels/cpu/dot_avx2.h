@@ -8,6 +8,9 @@ namespace chassis {
 
 // Whether this CPU can run the AVX2 kernels (checked once).
 bool cpu_has_avx2();
+// Whether to use them: the CPU can, and CHASSIS_REFERENCE_KERNELS is not set (which forces the scalar
+// reference everywhere, to rule the SIMD kernels out when debugging).
+bool use_simd_kernels();
 
 // Computes *out like vec_dot() and returns true, or returns false for a type without an AVX2 kernel.
 // Only call when cpu_has_avx2().

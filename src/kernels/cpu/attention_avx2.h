@@ -1,0 +1,15 @@
+// AVX2 attention for one query head over the f16 KV cache: the key-by-key kernel (batches under 64
+// queries, i.e. every decode step), bit-identical to attend_one in kernels/ref/ops.cc.
+#pragma once
+#include <cstdint>
+
+#include "kernels/ops.h"
+
+namespace chassis {
+
+// Returns false (and does nothing) when it has no kernel for these parameters: tiled attention, or a
+// head size that is not a multiple of 32. Only call when cpu_has_avx2().
+bool attend_one_avx2(const float* q, const uint16_t* k, const uint16_t* v, int64_t stride, int64_t kv_begin,
+                     int64_t kv_end, float* out, const AttentionParams& p);
+
+}  // namespace chassis
