@@ -29,6 +29,25 @@ static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(Block
 static_assert(sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110 && sizeof(BlockQ4_K) == 144 &&
               sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210 && sizeof(BlockQ8_K) == 292);
 
+// The 6-bit scale and min of sub-block j (0..7) from a Q4_K/Q5_K block's 12-byte scale array.
+inline void k4_scale_min(const uint8_t* q, int j, int& sc, int& mn) {
+  if (j < 4) {
+    sc = q[j] & 63;
+    mn = q[j + 4] & 63;
+  } else {
+    sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+    mn = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
+// The signed 6-bit scale of sub-block j (0..15) of a Q3_K block: low 4 bits in bytes 0..7 (nibble
+// j/8), high 2 bits in bytes 8..11.
+inline int q3k_scale(const uint8_t* scales, int j) {
+  const int lo = j < 8 ? (scales[j] & 0xF) : (scales[j - 8] >> 4);
+  const int hi = (scales[8 + j % 4] >> (2 * (j / 4))) & 3;
+  return (lo | (hi << 4)) - 32;
+}
+
 // dst[0..n) = values of a row of n elements stored as type t. n is a multiple of the block size.
 void dequantize_row(DType t, const void* src, float* dst, int64_t n);
 

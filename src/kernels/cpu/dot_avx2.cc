@@ -122,15 +122,6 @@ CHASSIS_AVX2 float dot_q4_0(const BlockQ4_0* w, const BlockQ8_0* a, int64_t nb) 
   return acc;
 }
 
-void k4_scale_min(const uint8_t* s, int j, int& sc, int& mn) {
-  if (j < 4) {
-    sc = s[j] & 63;
-    mn = s[j + 4] & 63;
-  } else {
-    sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
-    mn = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
-}
 
 // Repacked Q4_K: exact integer sums flushed per super-block (gemv) or per sub-block pair (gemm).
 CHASSIS_AVX2 float dot_q4_k(const BlockQ4_K* w, const BlockQ8_K* a, int64_t nb, bool gemm) {
@@ -294,11 +285,7 @@ CHASSIS_AVX2 float dot_q3_k(const BlockQ3_K* w, const BlockQ8_K* a, int64_t nb) 
   for (int64_t i = 0; i < nb; ++i) {
     const float d = a[i].d * h2f(w[i].d);
     int16_t scales[16];
-    for (int j = 0; j < 16; ++j) {
-      const int lo = j < 8 ? (w[i].scales[j] & 0xF) : (w[i].scales[j - 8] >> 4);
-      const int hi = (w[i].scales[8 + j % 4] >> (2 * (j / 4))) & 3;
-      scales[j] = int16_t((lo | (hi << 4)) - 32);
-    }
+    for (int j = 0; j < 16; ++j) scales[j] = int16_t(q3k_scale(w[i].scales, j));
     const __m256i hmask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].hmask));
     __m256i sumi = _mm256_setzero_si256();
     for (int j = 0; j < 2; ++j) {

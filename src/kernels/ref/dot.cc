@@ -172,26 +172,12 @@ float dot_q4_0_repacked(const BlockQ4_0* w, const BlockQ8_0* a, int64_t nb) {
 // Q2_K: unsigned 2-bit value and 4-bit scale of element e (0..255).
 int q2k_value(const BlockQ2_K& b, int e) { return (b.qs[(e / 128) * 32 + e % 32] >> (2 * ((e % 128) / 32))) & 3; }
 
-int q3k_scale(const BlockQ3_K& b, int j) {
-  const int lo = j < 8 ? (b.scales[j] & 0xF) : (b.scales[j - 8] >> 4);
-  const int hi = (b.scales[8 + j % 4] >> (2 * (j / 4))) & 3;
-  return (lo | (hi << 4)) - 32;
-}
 int q3k_value(const BlockQ3_K& b, int e) {
   const int low = (b.qs[(e / 128) * 32 + e % 32] >> (2 * ((e % 128) / 32))) & 3;
   const int high_set = (b.hmask[e % 32] >> (e / 32)) & 1;
   return low - (high_set ? 0 : 4);
 }
 
-void k4_scale_min(const uint8_t* s, int j, int& sc, int& mn) {
-  if (j < 4) {
-    sc = s[j] & 63;
-    mn = s[j + 4] & 63;
-  } else {
-    sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
-    mn = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
-}
 int q4k_value(const BlockQ4_K& b, int e) {
   const uint8_t byte = b.qs[(e / 64) * 32 + e % 32];
   return ((e / 32) % 2 == 0) ? (byte & 0xF) : (byte >> 4);
@@ -234,7 +220,7 @@ float dot_q3_k(const BlockQ3_K* w, const BlockQ8_K* a, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i) {
     const float d = a[i].d * f16_to_f32(w[i].d);
     int32_t sumi[8] = {};
-    for (int e = 0; e < QK_K; ++e) sumi[lane_of(e)] += q3k_scale(w[i], e / 16) * q3k_value(w[i], e) * a[i].qs[e];
+    for (int e = 0; e < QK_K; ++e) sumi[lane_of(e)] += q3k_scale(w[i].scales, e / 16) * q3k_value(w[i], e) * a[i].qs[e];
     for (int l = 0; l < 8; ++l) acc[l] = std::fma(d, float(sumi[l]), acc[l]);
   }
   return hsum8(acc);

@@ -15,16 +15,6 @@ namespace {
 // Round half to even, as the hardware rounding mode used by llama.cpp's x86 quantizers.
 inline int nearest_int(float x) { return static_cast<int>(std::nearbyint(x)); }
 
-// Unpacks the 6-bit scale and min of sub-block j from Q4_K/Q5_K's 12-byte scale array.
-inline void scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
-  if (j < 4) {
-    *d = q[j] & 63;
-    *m = q[j + 4] & 63;
-  } else {
-    *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-  }
-}
 
 void dequant_q4_0(const BlockQ4_0* b, float* y) {
   const float d = f16_to_f32(b->d);
@@ -95,12 +85,7 @@ void dequant_q2_k(const BlockQ2_K* b, float* y) {
 void dequant_q3_k(const BlockQ3_K* b, float* y) {
   const float d_all = f16_to_f32(b->d);
   int8_t scales[16];
-  for (int j = 0; j < 16; ++j) {
-    // low 4 bits: bytes 0..7 (nibble j/8), high 2 bits: bytes 8..11
-    const int lo = (j < 8) ? (b->scales[j] & 0xF) : (b->scales[j - 8] >> 4);
-    const int hi = (b->scales[8 + (j % 4)] >> (2 * (j / 4))) & 3;
-    scales[j] = static_cast<int8_t>((lo | (hi << 4)) - 32);
-  }
+  for (int j = 0; j < 16; ++j) scales[j] = static_cast<int8_t>(q3k_scale(b->scales, j));
   const uint8_t* q = b->qs;
   uint8_t m = 1;
   int is = 0;
@@ -124,10 +109,10 @@ void dequant_q4_k(const BlockQ4_K* b, float* y) {
   const float d = f16_to_f32(b->d), dmin = f16_to_f32(b->dmin);
   const uint8_t* q = b->qs;
   for (int j = 0, is = 0; j < QK_K; j += 64, is += 2) {
-    uint8_t sc, m;
-    scale_min_k4(is, b->scales, &sc, &m);
+    int sc, m;
+    k4_scale_min(b->scales, is, sc, m);
     const float d1 = d * sc, m1 = dmin * m;
-    scale_min_k4(is + 1, b->scales, &sc, &m);
+    k4_scale_min(b->scales, is + 1, sc, m);
     const float d2 = d * sc, m2 = dmin * m;
     for (int l = 0; l < 32; ++l) *y++ = d1 * (q[l] & 0xF) - m1;
     for (int l = 0; l < 32; ++l) *y++ = d2 * (q[l] >> 4) - m2;
@@ -141,10 +126,10 @@ void dequant_q5_k(const BlockQ5_K* b, float* y) {
   const uint8_t* ql = b->qs;
   uint8_t u1 = 1, u2 = 2;
   for (int j = 0, is = 0; j < QK_K; j += 64, is += 2) {
-    uint8_t sc, m;
-    scale_min_k4(is, b->scales, &sc, &m);
+    int sc, m;
+    k4_scale_min(b->scales, is, sc, m);
     const float d1 = d * sc, m1 = dmin * m;
-    scale_min_k4(is + 1, b->scales, &sc, &m);
+    k4_scale_min(b->scales, is + 1, sc, m);
     const float d2 = d * sc, m2 = dmin * m;
     for (int l = 0; l < 32; ++l) *y++ = d1 * ((ql[l] & 0xF) + ((b->qh[l] & u1) ? 16 : 0)) - m1;
     for (int l = 0; l < 32; ++l) *y++ = d2 * ((ql[l] >> 4) + ((b->qh[l] & u2) ? 16 : 0)) - m2;
