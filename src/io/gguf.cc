@@ -62,7 +62,6 @@ class Cursor {
   const std::string& label_;
 };
 
-// Smallest encoding of one value of type t: used to reject array counts the file cannot hold.
 // Bytes of one element of a fixed-size type (0 for strings and arrays).
 size_t fixed_size(GgufType t) {
   switch (t) {
@@ -74,16 +73,11 @@ size_t fixed_size(GgufType t) {
   }
 }
 
+// Smallest encoding of one value of type t: used to reject array counts the file cannot hold.
 size_t min_encoded_size(GgufType t) {
-  switch (t) {
-    case GgufType::U8: case GgufType::I8: case GgufType::Bool: return 1;
-    case GgufType::U16: case GgufType::I16: return 2;
-    case GgufType::U32: case GgufType::I32: case GgufType::F32: return 4;
-    case GgufType::U64: case GgufType::I64: case GgufType::F64: return 8;
-    case GgufType::String: return 8;
-    case GgufType::Array: return 12;
-  }
-  return 1;
+  if (t == GgufType::String) return 8;   // the length
+  if (t == GgufType::Array) return 12;   // element type + count
+  return fixed_size(t);
 }
 
 bool valid_type(uint32_t t) { return t <= 12; }

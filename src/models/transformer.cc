@@ -183,12 +183,19 @@ void Transformer::attention_block(int64_t il, int64_t n, int64_t pos0, KvCache& 
 
   matmul(L.wo, attn_.data(), n, o_.data(), pool_);  // o (n, E)
   trace("attn_output", il, o_.data(), n, E, pos0);
-  if (c.post_norms) {
-    for (int64_t t = 0; t < n; ++t) rms_norm(&o_[t * E], L.attn_post_norm.data, &o_[t * E], E, c.rms_eps);
-    trace("attn_post_norm", il, o_.data(), n, E, pos0);
+  add_to_residual(il, n, pos0, L.attn_post_norm, "attn_post_norm", "attn_residual");
+}
+
+void Transformer::add_to_residual(int64_t il, int64_t n, int64_t pos0, const VectorWeight& post_norm,
+                                  const char* norm_name, const char* out_name) {
+  // x (n, E) += [post_norm] o
+  const int64_t E = cfg_.n_embd;
+  if (cfg_.post_norms) {
+    for (int64_t t = 0; t < n; ++t) rms_norm(&o_[t * E], post_norm.data, &o_[t * E], E, cfg_.rms_eps);
+    trace(norm_name, il, o_.data(), n, E, pos0);
   }
-  for (int64_t i = 0; i < n * E; ++i) x[i] += o_[i];
-  trace("attn_residual", il, x, n, E, pos0);
+  for (int64_t i = 0; i < n * E; ++i) x_[i] += o_[i];
+  trace(out_name, il, x_.data(), n, E, pos0);
 }
 
 void Transformer::ffn_block(int64_t il, int64_t n, int64_t pos0) {
@@ -222,12 +229,7 @@ void Transformer::ffn_block(int64_t il, int64_t n, int64_t pos0) {
   trace("ffn_act", il, act_.data(), n, F, pos0);
   matmul(L.ffn_down, act_.data(), n, o_.data(), pool_);  // (n, E)
   trace("ffn_out", il, o_.data(), n, E, pos0);
-  if (c.post_norms) {
-    for (int64_t t = 0; t < n; ++t) rms_norm(&o_[t * E], L.ffn_post_norm.data, &o_[t * E], E, c.rms_eps);
-    trace("ffn_post_norm", il, o_.data(), n, E, pos0);
-  }
-  for (int64_t i = 0; i < n * E; ++i) x[i] += o_[i];
-  trace("l_out", il, x, n, E, pos0);
+  add_to_residual(il, n, pos0, L.ffn_post_norm, "ffn_post_norm", "l_out");
 }
 
 void Transformer::output(int64_t n, int64_t pos0, float* logits) {

@@ -35,6 +35,8 @@ class Transformer {
   void embed(const int32_t* tokens, int64_t n, int64_t pos0);
   void attention_block(int64_t il, int64_t n, int64_t pos0, KvCache& cache);
   void ffn_block(int64_t il, int64_t n, int64_t pos0);
+  void add_to_residual(int64_t il, int64_t n, int64_t pos0, const VectorWeight& post_norm, const char* norm_name,
+                       const char* out_name);
   void output(int64_t n, int64_t pos0, float* logits);
   void attention(int64_t il, int64_t n, int64_t pos0, KvCache& cache);
   void trace(const char* name, int64_t il, const float* data, int64_t n, int64_t width, int64_t pos0);
