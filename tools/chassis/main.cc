@@ -16,7 +16,9 @@ int main(int argc, char** argv) {
   auto run_fn = chassis::cli::add_run(*run);
   auto tok_fn = chassis::cli::add_tokenize(*tok);
   auto show_fn = chassis::cli::add_show(*show);
+  auto* tmpl = app.add_subcommand("template", "render a conversation with a model's chat template");
   auto bench_fn = chassis::cli::add_bench(*bench);
+  auto tmpl_fn = chassis::cli::add_template(*tmpl);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -27,6 +29,7 @@ int main(int argc, char** argv) {
     if (tok->parsed()) return tok_fn();
     if (show->parsed()) return show_fn();
     if (bench->parsed()) return bench_fn();
+    if (tmpl->parsed()) return tmpl_fn();
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "chassis: error: out of memory\n");
     return 1;
