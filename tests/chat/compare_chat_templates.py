@@ -66,6 +66,52 @@ def special_tokens(config):
     return out
 
 
+def gguf_chat_template(path):
+    """(template, {bos_token, eos_token}) from a GGUF file's metadata, or None (a minimal reader)."""
+    import struct
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:4] != b"GGUF":
+        return None
+    pos = 8
+    n_tensors, n_kv = struct.unpack_from("<QQ", data, pos)
+    pos += 16
+    sizes = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+
+    def read_string(p):
+        (n,) = struct.unpack_from("<Q", data, p)
+        return data[p + 8:p + 8 + n].decode("utf-8"), p + 8 + n
+
+    def read_value(t, p):
+        if t == 8:
+            return read_string(p)
+        if t == 9:
+            et, n = struct.unpack_from("<IQ", data, p)
+            p += 12
+            items = []
+            for _ in range(n):
+                v, p = read_value(et, p)
+                items.append(v)
+            return items, p
+        fmt = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}[t]
+        return struct.unpack_from(fmt, data, p)[0], p + sizes[t]
+
+    meta = {}
+    for _ in range(n_kv):
+        key, pos = read_string(pos)
+        (t,) = struct.unpack_from("<I", data, pos)
+        meta[key], pos = read_value(t, pos + 4)
+    if "tokenizer.chat_template" not in meta:
+        return None
+    tokens = meta.get("tokenizer.ggml.tokens", [])
+    special = {}
+    for name, key in [("bos_token", "tokenizer.ggml.bos_token_id"), ("eos_token", "tokenizer.ggml.eos_token_id"),
+                      ("unk_token", "tokenizer.ggml.unknown_token_id")]:
+        if key in meta and meta[key] < len(tokens):
+            special[name] = tokens[meta[key]]
+    return meta["tokenizer.chat_template"], special
+
+
 def template_sources(shared):
     """(label, chassis MODEL argument, template text, variables the model itself supplies)."""
     out = []
@@ -88,6 +134,13 @@ def template_sources(shared):
         if tpl is None:
             continue
         out.append((name + "/tokenizer_config.json", os.path.join(mdir, name), tpl, special_tokens(config)))
+    for root in [mdir, os.path.join(shared, "golden", "models")]:
+        for dirpath, _, files in sorted(os.walk(root)):
+            for name in sorted(files):
+                if name.endswith(".gguf"):
+                    found = gguf_chat_template(os.path.join(dirpath, name))
+                    if found:
+                        out.append((name, os.path.join(dirpath, name), found[0], found[1]))
     return out
 
 
@@ -110,12 +163,61 @@ def render_hf(env, source, messages, tools, gen, variables):
     return template.render(messages=messages, tools=tools, documents=None, add_generation_prompt=gen, **variables)
 
 
+def run_chassis(cmd):
+    r = subprocess.run(cmd, capture_output=True, timeout=60)
+    return r.returncode, r.stdout.decode("utf-8", "surrogateescape"), r.stderr.decode("utf-8", "replace")
+
+
+def compare(what, expected, expected_error, result, failures, verbose):
+    rc, got, err = result
+    if expected_error is not None:
+        if rc == 0 or expected_error not in err:
+            failures.append(f"{what}: jinja2 raised {expected_error!r}; chassis rc={rc} stdout={got[:200]!r} stderr={err.strip()!r}")
+        elif verbose:
+            print(f"ok (both raise) {what}: {expected_error}")
+        return
+    if rc != 0:
+        failures.append(f"{what}: chassis failed: {err.strip()}")
+    elif got != expected:
+        i = next((k for k in range(min(len(got), len(expected))) if got[k] != expected[k]), min(len(got), len(expected)))
+        failures.append(f"{what}: differs at char {i}:\n  jinja2:  {expected[max(0, i - 60):i + 60]!r}\n  chassis: {got[max(0, i - 60):i + 60]!r}")
+    elif verbose:
+        print(f"ok {what}")
+
+
+def snippets(chassis, env, tmp, failures, verbose):
+    """Small templates exercising the language itself (tests/chat/snippets.json)."""
+    with open(os.path.join(HERE, "snippets.json"), encoding="utf-8") as f:
+        cases = json.load(f)
+    empty = os.path.join(tmp, "empty.json")
+    with open(empty, "w") as f:
+        f.write("[]")
+    raised = 0
+    for i, case in enumerate(cases):
+        variables = case.get("vars", {})
+        path = os.path.join(tmp, f"snippet{i}.jinja")
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            f.write(case["template"])
+        try:
+            expected, expected_error = render_hf(env, case["template"], [], None, True, variables), None
+        except Exception as e:
+            expected, expected_error = None, str(e)
+            raised += 1
+        cmd = [chassis, "template", path, "--messages", empty]
+        for k, v in variables.items():
+            cmd += ["--var", k + "=" + json.dumps(v, ensure_ascii=False)]
+        compare(f"snippet {i} {case['template'][:50]!r}", expected, expected_error, run_chassis(cmd), failures, verbose)
+    return len(cases), raised
+
+
 def main():
     chassis, shared = sys.argv[1], sys.argv[2]
     verbose = "--verbose" in sys.argv
     env = hf_environment()
     failures, total, hf_errors = [], 0, 0
     with tempfile.TemporaryDirectory() as tmp:
+        n, raised = snippets(chassis, env, tmp, failures, verbose)
+        print(f"{n} snippets compared ({raised} where jinja2 raises)")
         tools_path = os.path.join(tmp, "tools.json")
         with open(tools_path, "w", encoding="utf-8") as f:
             json.dump(json.load(open(os.path.join(HERE, "tools.json"), encoding="utf-8")), f, ensure_ascii=False)
@@ -145,25 +247,9 @@ def main():
                     cmd.append("--no-generation-prompt")
                 for k, v in extra.items():
                     cmd += ["--var", k + "=" + json.dumps(v, ensure_ascii=False)]
-                r = subprocess.run(cmd, capture_output=True, timeout=60)
                 what = f"{label} × {conv} tools={tools is not None} gen={gen}"
-                if expected_error is not None:
-                    err = r.stderr.decode("utf-8", "replace")
-                    if r.returncode == 0 or expected_error not in err:
-                        failures.append(f"{what}: jinja2 raised {expected_error!r}; chassis rc={r.returncode} stderr={err.strip()!r}")
-                    elif verbose:
-                        print(f"ok (both raise) {what}: {expected_error}")
-                    continue
-                if r.returncode != 0:
-                    failures.append(f"{what}: chassis failed: {r.stderr.decode('utf-8', 'replace').strip()}")
-                    continue
-                got = r.stdout.decode("utf-8", "surrogateescape")
-                if got != expected:
-                    i = next((k for k in range(min(len(got), len(expected))) if got[k] != expected[k]), min(len(got), len(expected)))
-                    failures.append(f"{what}: differs at char {i}:\n  jinja2:  {expected[max(0, i - 60):i + 60]!r}\n  chassis: {got[max(0, i - 60):i + 60]!r}")
-                elif verbose:
-                    print(f"ok {what}")
-    print(f"{total} renderings compared ({hf_errors} where jinja2 raises), {len(failures)} differ")
+                compare(what, expected, expected_error, run_chassis(cmd), failures, verbose)
+    print(f"{total} chat renderings compared ({hf_errors} where jinja2 raises), {len(failures)} differ")
     for f in failures:
         print("FAIL", f)
     return 1 if failures else 0

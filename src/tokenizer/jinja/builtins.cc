@@ -27,6 +27,9 @@ std::string object_name(const Value& obj) {
   return "'" + obj.type_name() + " object'";
 }
 
+// jinja2 words a missing element without quotes around the owner ("list object has no element 5").
+std::string element_owner(const Value& obj) { return obj.is_none() ? "None" : obj.type_name() + " object"; }
+
 Value missing_attribute(const Value& obj, const std::string& name) {
   return Value::undefined(object_name(obj) + " has no attribute '" + name + "'");
 }
@@ -238,10 +241,10 @@ int64_t normalize_index(int64_t i, int64_t n) { return i < 0 ? i + n : i; }
 
 Value get_attribute(const Value& obj, const std::string& name) {
   if (obj.is_undefined()) throw TemplateError(obj.undefined_hint().empty() ? "value is undefined" : obj.undefined_hint());
-  if (!name.empty() && name[0] == '_')
-    throw TemplateError("access to attribute '" + name + "' of '" + obj.type_name() + "' object is unsafe.");
-  if ((obj.is_sequence() || obj.kind() == Value::Kind::Dict) && mutating_methods().count(name))
-    throw TemplateError("access to attribute '" + name + "' of '" + obj.type_name() + "' object is unsafe.");
+  // The sandbox answers unsafe attributes with an Undefined that fails (with this message) when used.
+  if ((!name.empty() && name[0] == '_') ||
+      ((obj.is_sequence() || obj.kind() == Value::Kind::Dict) && mutating_methods().count(name)))
+    return Value::undefined("access to attribute '" + name + "' of '" + obj.type_name() + "' object is unsafe.");
   switch (obj.kind()) {
     case Value::Kind::String: return string_method(obj.as_string(), name);
     case Value::Kind::Dict: {
@@ -287,16 +290,16 @@ Value get_item(const Value& obj, const Value& key) {
       std::vector<uint32_t> cps = code_points(obj.as_string());
       int64_t i = normalize_index(key.as_int(), static_cast<int64_t>(cps.size()));
       if (i < 0 || i >= static_cast<int64_t>(cps.size()))
-        return Value::undefined("'str object' has no element " + key.str());
+        return Value::undefined("str object has no element " + key.repr());
       return Value(from_code_points(&cps[static_cast<size_t>(i)], 1));
     }
     int64_t i = normalize_index(key.as_int(), static_cast<int64_t>(obj.items().size()));
     if (i < 0 || i >= static_cast<int64_t>(obj.items().size()))
-      return Value::undefined(object_name(obj) + " has no element " + key.str());
+      return Value::undefined(element_owner(obj) + " has no element " + key.repr());
     return obj.items()[static_cast<size_t>(i)];
   }
   if (key.is_string()) return get_attribute(obj, key.as_string());
-  return Value::undefined(object_name(obj) + " has no element " + key.repr());
+  return Value::undefined(element_owner(obj) + " has no element " + key.repr());
 }
 
 Value slice(const Value& obj, const Value& start, const Value& stop, const Value& step) {

@@ -2,6 +2,7 @@
 // as in jinja2), with transformers' tojson replacing jinja2's HTML-escaping one.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <map>
 
@@ -59,7 +60,10 @@ Value select_items(const Value& seq, const Args& a, bool by_attribute, bool keep
 }
 
 std::string indent_text(const std::string& s, const Value& width, bool first, bool blank) {
-  std::string indention = width.is_string() ? width.as_string() : std::string(static_cast<size_t>(width.is_undefined() ? 4 : width.as_int()), ' ');
+  int64_t spaces = width.is_string() || width.is_undefined() ? 4 : width.as_int();
+  if (spaces < 0) spaces = 0;
+  if (spaces > 1024) throw TemplateError("indent width is too large");
+  std::string indention = width.is_string() ? width.as_string() : std::string(static_cast<size_t>(spaces), ' ');
   std::vector<std::string> lines = py_splitlines(s + "\n");
   std::string rv;
   if (blank) {
@@ -84,6 +88,7 @@ const std::map<std::string, Filter>& filters() {
     f["center"] = [](const Value& v, const Args& a) {
       std::string s = v.str();
       int64_t width = a.integer(0, "width", 80), len = static_cast<int64_t>(code_points(s).size());
+      if (width > static_cast<int64_t>(kMaxStringBytes)) throw TemplateError("center width is too large");
       if (width <= len) return Value(s);
       int64_t pad = width - len, left = pad / 2 + (pad & width & 1);
       return Value(std::string(static_cast<size_t>(left), ' ') + s + std::string(static_cast<size_t>(pad - left), ' '));
@@ -248,9 +253,19 @@ const std::map<std::string, Filter>& filters() {
     f["round"] = [](const Value& v, const Args& a) {
       int64_t precision = a.integer(0, "precision", 0);
       std::string method = a.str(1, "method", "common");
-      double scale = std::pow(10.0, static_cast<double>(precision)), x = v.as_double() * scale;
-      double r = method == "ceil" ? std::ceil(x) : method == "floor" ? std::floor(x) : std::round(x);
-      return Value(r / scale);
+      if (method != "common" && method != "ceil" && method != "floor")
+        throw TemplateError("method must be 'common', 'ceil' or 'floor'");
+      double x = v.as_double();
+      if (method == "common") {
+        // Python's round(): the exact binary value rounded half-even to `precision` decimals, which
+        // is what glibc's correctly rounded %.*f computes.
+        if (precision < 0 || precision > 300 || !std::isfinite(x)) return Value(x);
+        char buf[400];
+        std::snprintf(buf, sizeof buf, "%.*f", static_cast<int>(precision), x);
+        return Value(std::strtod(buf, nullptr));
+      }
+      double scale = std::pow(10.0, static_cast<double>(precision));
+      return Value((method == "ceil" ? std::ceil(x * scale) : std::floor(x * scale)) / scale);
     };
     f["safe"] = [](const Value& v, const Args&) { return v.is_markup() ? v : Value::markup(v.str()); };
     f["string"] = [](const Value& v, const Args&) { return Value(v.str()); };

@@ -261,13 +261,19 @@ class Lexer {
     advance_to(e);
   }
 
+  // jinja2 finds no string token, and its operator rule then rejects the quote.
+  [[noreturn]] void unterminated_string() const {
+    std::string quote = src_[pos_] == '\'' ? "\"'\"" : "'\"'";
+    fail("unexpected char " + quote + " at " + std::to_string(pos_));
+  }
+
   // Python string escapes as jinja2 decodes them ("unicode-escape"); unknown escapes keep the backslash.
   void lex_string(char quote) {
     int start_line = line_;
     size_t p = pos_ + 1;
     std::string value;
     while (true) {
-      if (p >= src_.size()) throw TemplateError("unexpected end of string literal", start_line);
+      if (p >= src_.size()) unterminated_string();
       char c = src_[p];
       if (c == quote) break;
       if (c != '\\') {
@@ -275,7 +281,7 @@ class Lexer {
         ++p;
         continue;
       }
-      if (p + 1 >= src_.size()) throw TemplateError("unexpected end of string literal", start_line);
+      if (p + 1 >= src_.size()) unterminated_string();
       char e = src_[p + 1];
       p += 2;
       auto hex = [&](int n) -> uint32_t {

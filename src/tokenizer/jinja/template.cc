@@ -317,9 +317,18 @@ class Renderer {
     return apply_filter(chain.name, operand, args);
   }
 
+  static void check_size(const Value& v) {
+    if (v.is_string() && v.as_string().size() > kMaxStringBytes)
+      throw TemplateError("template built a string larger than " + std::to_string(kMaxStringBytes >> 20) + " MiB");
+    if (v.is_sequence() && v.items().size() > kMaxListItems)
+      throw TemplateError("template built a list longer than " + std::to_string(kMaxListItems) + " items");
+  }
+
   Value eval(const Expr& e, const ScopePtr& scope) {
     try {
-      return eval_inner(e, scope);
+      Value v = eval_inner(e, scope);
+      if (e.kind == Expr::Kind::Binary || e.kind == Expr::Kind::Filter || e.kind == Expr::Kind::Call) check_size(v);
+      return v;
     } catch (TemplateError& err) {
       if (err.line == 0) err.line = e.line;
       throw;
@@ -447,14 +456,18 @@ class Renderer {
 
   Value repeat(const List& items, int64_t times, bool tuple) {
     List out;
-    if (times > 0 && items.size() * static_cast<size_t>(times) > limits_.max_output_bytes)
+    if (times > 0 && items.size() * static_cast<size_t>(times) > kMaxListItems)
       throw TemplateError("sequence repetition too large");
     for (int64_t i = 0; i < times; ++i) out.insert(out.end(), items.begin(), items.end());
     return tuple ? Value::tuple(std::move(out)) : Value::list(std::move(out));
   }
 
   Value binary(const std::string& op, const Value& a, const Value& b) {
-    if (op == "~") return Value(a.str() + b.str());
+    if (op == "~") {
+      std::string left = a.str(), right = b.str();
+      if (left.size() + right.size() > kMaxStringBytes) throw TemplateError("template built a string larger than 32 MiB");
+      return Value(left + right);
+    }
     if (a.is_undefined()) undefined_error(a);
     if (b.is_undefined()) undefined_error(b);
     const bool ints = a.is_number() && b.is_number() && !a.is_float() && !b.is_float();
@@ -495,7 +508,7 @@ class Renderer {
       if (count->is_number() && !count->is_float()) {
         int64_t times = count->as_int();
         if (seq->is_string()) {
-          if (times > 0 && seq->as_string().size() * static_cast<size_t>(times) > limits_.max_output_bytes)
+          if (times > 0 && seq->as_string().size() * static_cast<size_t>(times) > kMaxStringBytes)
             throw TemplateError("string repetition too large");
           std::string out;
           for (int64_t i = 0; i < times; ++i) out += seq->as_string();

@@ -14,7 +14,7 @@ namespace chassis::jinja {
 struct Program;
 
 struct RenderLimits {
-  size_t max_output_bytes = 64u << 20;  // a hostile template cannot exhaust memory
+  size_t max_output_bytes = kMaxStringBytes;  // a hostile template cannot exhaust memory
   size_t max_steps = 2'000'000;         // statements + loop iterations: no endless render (~seconds)
   int max_call_depth = 100;             // macro recursion
 };

@@ -20,17 +20,55 @@ bool is_cased_letter(uint32_t cp) {
   return cat == UTF8PROC_CATEGORY_LU || cat == UTF8PROC_CATEGORY_LL || cat == UTF8PROC_CATEGORY_LT;
 }
 
+// Python's str.upper() applies Unicode's SpecialCasing (one code point becoming several); utf8proc
+// has only the simple mappings, so the unconditional special ones are listed here (the Greek
+// iota-subscript forms are left out: no chat template upper-cases polytonic Greek).
+const char* special_upper(uint32_t cp) {
+  switch (cp) {
+    case 0x00DF: return "SS";
+    case 0x0149: return "\u02BCN";
+    case 0x01F0: return "J\u030C";
+    case 0x0390: return "\u0399\u0308\u0301";
+    case 0x03B0: return "\u03A5\u0308\u0301";
+    case 0x0587: return "\u0535\u0552";
+    case 0x1E96: return "H\u0331";
+    case 0x1E97: return "T\u0308";
+    case 0x1E98: return "W\u030A";
+    case 0x1E99: return "Y\u030A";
+    case 0x1E9A: return "A\u02BE";
+    case 0xFB00: return "FF";
+    case 0xFB01: return "FI";
+    case 0xFB02: return "FL";
+    case 0xFB03: return "FFI";
+    case 0xFB04: return "FFL";
+    case 0xFB05:
+    case 0xFB06: return "ST";
+    case 0xFB13: return "\u0544\u0546";
+    case 0xFB14: return "\u0544\u0535";
+    case 0xFB15: return "\u0544\u053B";
+    case 0xFB16: return "\u054E\u0546";
+    case 0xFB17: return "\u0544\u053D";
+    default: return nullptr;
+  }
+}
+
 }  // namespace
 
 std::string py_upper(const std::string& s) {
   std::string out;
-  for (uint32_t cp : code_points(s)) utf8_append(out, map_case(cp, 0));
+  for (uint32_t cp : code_points(s)) {
+    if (const char* special = special_upper(cp)) out += special;
+    else utf8_append(out, map_case(cp, 0));
+  }
   return out;
 }
 
 std::string py_lower(const std::string& s) {
   std::string out;
-  for (uint32_t cp : code_points(s)) utf8_append(out, map_case(cp, 1));
+  for (uint32_t cp : code_points(s)) {
+    if (cp == 0x0130) out += "i\u0307";  // SpecialCasing: İ lowers to i + combining dot
+    else utf8_append(out, map_case(cp, 1));
+  }
   return out;
 }
 

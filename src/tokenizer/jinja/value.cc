@@ -29,7 +29,7 @@ void Dict::set(const std::string& key, Value value) {
 
 Value Value::undefined(std::string hint) {
   Value v;
-  v.string_ = std::move(hint);
+  v.string_ = std::make_shared<const std::string>(std::move(hint));
   return v;
 }
 Value Value::none() {
@@ -40,7 +40,12 @@ Value Value::none() {
 Value::Value(bool b) : kind_(Kind::Bool), boolean_(b), integer_(b) {}
 Value::Value(int64_t i) : kind_(Kind::Int), integer_(i) {}
 Value::Value(double d) : kind_(Kind::Float), number_(d) {}
-Value::Value(std::string s) : kind_(Kind::String), string_(std::move(s)) {}
+Value::Value(std::string s) : kind_(Kind::String), string_(std::make_shared<const std::string>(std::move(s))) {}
+
+const std::string& Value::text() const {
+  static const std::string empty;
+  return string_ ? *string_ : empty;
+}
 Value Value::list(List items) {
   Value v;
   v.kind_ = Kind::List;
@@ -72,7 +77,7 @@ Value Value::markup(std::string s) {
 Value Value::function(std::string name, NativeFunction fn) {
   Value v;
   v.kind_ = Kind::Function;
-  v.string_ = std::move(name);
+  v.string_ = std::make_shared<const std::string>(std::move(name));
   v.function_ = std::make_shared<NativeFunction>(std::move(fn));
   return v;
 }
@@ -89,7 +94,7 @@ double Value::as_double() const {
 }
 
 Value Value::call(CallArgs& args) const {
-  if (kind_ == Kind::Undefined) throw TemplateError(string_.empty() ? "undefined value is not callable" : string_);
+  if (kind_ == Kind::Undefined) throw TemplateError(text().empty() ? "undefined value is not callable" : text());
   if (kind_ != Kind::Function) throw TemplateError("'" + type_name() + "' object is not callable");
   return (*function_)(args);
 }
@@ -101,7 +106,7 @@ bool Value::truthy() const {
     case Kind::Bool:
     case Kind::Int: return integer_ != 0;
     case Kind::Float: return number_ != 0.0;
-    case Kind::String: return !string_.empty();
+    case Kind::String: return !text().empty();
     case Kind::List:
     case Kind::Tuple: return !list_->empty();
     case Kind::Dict: return !dict_->items.empty();
@@ -130,7 +135,7 @@ std::string Value::type_name() const {
 
 size_t Value::length() const {
   switch (kind_) {
-    case Kind::String: return code_points(string_).size();
+    case Kind::String: return code_points(text()).size();
     case Kind::List:
     case Kind::Tuple: return list_->size();
     case Kind::Dict:
@@ -242,7 +247,7 @@ std::string Value::str() const {
     case Kind::Bool: return boolean_ ? "True" : "False";
     case Kind::Int: return std::to_string(integer_);
     case Kind::Float: return float_repr(number_);
-    case Kind::String: return string_;
+    case Kind::String: return text();
     default: return repr();
   }
 }
@@ -250,7 +255,7 @@ std::string Value::str() const {
 std::string Value::repr() const {
   switch (kind_) {
     case Kind::Undefined: return "Undefined";
-    case Kind::String: return string_repr(string_);
+    case Kind::String: return string_repr(text());
     case Kind::List:
     case Kind::Tuple: {
       bool tuple = kind_ == Kind::Tuple;
@@ -278,7 +283,7 @@ std::string Value::repr() const {
       }
       return out + "}>";
     }
-    case Kind::Function: return "<function " + string_ + ">";
+    case Kind::Function: return "<function " + text() + ">";
     default: return str();
   }
 }

@@ -23,6 +23,11 @@ class TemplateError : public std::runtime_error {
 class Value;
 using List = std::vector<Value>;
 
+// Bounds on any single value a template builds (a hostile template doubling a string or list in a
+// loop must get an error, not exhaust memory). A 1M-token prompt is ~4 MiB of text.
+constexpr size_t kMaxStringBytes = 32u << 20;
+constexpr size_t kMaxListItems = 1u << 20;
+
 // Insertion-ordered string-keyed map (Python dict semantics for the keys chat templates use).
 struct Dict {
   std::vector<std::pair<std::string, Value>> items;
@@ -74,15 +79,15 @@ class Value {
   bool as_bool() const { return boolean_; }
   int64_t as_int() const;     // bool and int (throws otherwise)
   double as_double() const;   // any number
-  const std::string& as_string() const { return string_; }
+  const std::string& as_string() const { return text(); }
   // For Undefined: what was undefined ("'x' is undefined"), used in error messages.
-  const std::string& undefined_hint() const { return string_; }
+  const std::string& undefined_hint() const { return text(); }
   const List& items() const { return *list_; }
   List& mutable_items() { return *list_; }
   const Dict& entries() const { return *dict_; }
   Dict& mutable_entries() { return *dict_; }
   Value call(CallArgs& args) const;
-  const std::string& function_name() const { return string_; }
+  const std::string& function_name() const { return text(); }
 
   bool truthy() const;
   // Python str(): what {{ value }} prints (Undefined prints nothing).
@@ -100,7 +105,9 @@ class Value {
   bool markup_ = false;
   int64_t integer_ = 0;
   double number_ = 0;
-  std::string string_;  // String; Undefined hint; Function name
+  const std::string& text() const;
+  // String; Undefined hint; Function name. Shared: copying a value never copies its text.
+  std::shared_ptr<const std::string> string_;
   std::shared_ptr<List> list_;
   std::shared_ptr<Dict> dict_;
   std::shared_ptr<NativeFunction> function_;
