@@ -88,6 +88,11 @@ class Renderer {
     for (const auto& [k, v] : variables.items) globals_->vars[k] = v;
   }
 
+  // A macro holds its defining scope, which holds the macro: break those cycles when done.
+  ~Renderer() {
+    for (const ScopePtr& s : closures_) s->vars.clear();
+  }
+
   std::string render(const Body& body) {
     std::string out;
     out_ = &out;
@@ -255,6 +260,7 @@ class Renderer {
     collect_names(s.body, used);
     bool takes_varargs = used.count("varargs") > 0, takes_kwargs = used.count("kwargs") > 0;
     const Stmt* def = &s;
+    closures_.push_back(closure);
     return Value::function(name, [this, def, closure, name, takes_varargs, takes_kwargs](CallArgs& a) -> Value {
       if (++depth_ > limits_.max_call_depth) {
         --depth_;
@@ -568,6 +574,7 @@ class Renderer {
 
   RenderLimits limits_;
   ScopePtr globals_;
+  std::vector<ScopePtr> closures_;
   std::string* out_ = nullptr;
   size_t steps_ = 0;
   int depth_ = 0;
