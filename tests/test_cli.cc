@@ -1,13 +1,18 @@
 // The chassis binary as a user runs it: stdout carries only the asked-for output, --json has the
 // documented fields, errors are one line with a non-zero exit.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <pty.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "engine/model.h"
 #include "test_util.h"
+#include "tiny_model.h"
 
 namespace chassis {
 namespace {
@@ -48,6 +53,95 @@ TEST(Cli, RunJsonHasTheDocumentedFields) {
   EXPECT_EQ(j["top_logprobs"][0][0]["id"], 432);
   EXPECT_TRUE(j["timings"].contains("prompt_ms"));
   EXPECT_TRUE(j["timings"].contains("generate_tokens_per_s"));
+}
+
+TEST(Cli, RunAppliesTheChatTemplateAndRawSkipsIt) {
+  test::TinyModelSpec spec;
+  spec.chat_template =
+      "{{ bos_token }}[{% for m in messages %}{{ m.role }}:{{ m.content }};{% endfor %}"
+      "{% if add_generation_prompt %}assistant:{% endif %}]";
+  const std::string path = test::temp_path("chat.gguf");
+  test::write_file(path, test::build_tiny_model(spec));
+  auto model = Model::load(path, /*vocab_only=*/true);
+  const Vocab& v = model->vocab();
+
+  auto chat = run("run " + path + " \"ab\" --system \"b a\" --temp 0 -n 2 --json");
+  ASSERT_EQ(chat.code, 0);
+  EXPECT_EQ(nlohmann::json::parse(chat.out)["prompt_tokens"],
+            nlohmann::json(v.tokenize("<s>[system:b a;user:ab;assistant:]", false, true)));
+
+  auto raw = run("run " + path + " \"ab\" --raw --temp 0 -n 2 --json");
+  ASSERT_EQ(raw.code, 0);
+  EXPECT_EQ(nlohmann::json::parse(raw.out)["prompt_tokens"], nlohmann::json(v.tokenize("ab", true, true)));
+
+  EXPECT_EQ(run("run " + path + " \"ab\" --raw --system x -n 1").code, 1);
+  EXPECT_EQ(run("run " + kStories + " \"ab\" --system x -n 1").code, 1);  // no template to put it in
+  std::remove(path.c_str());
+}
+
+// The interactive chat needs a terminal: run it on a pseudo-terminal, two turns, then Ctrl-D.
+TEST(Cli, InteractiveChatKeepsTheConversation) {
+  test::TinyModelSpec spec;
+  spec.chat_template = "{% for m in messages %}{{ m.role }}:{{ m.content }};{% endfor %}assistant:";
+  const std::string path = test::temp_path("interactive.gguf");
+  test::write_file(path, test::build_tiny_model(spec));
+  int fd = -1;
+  const pid_t pid = forkpty(&fd, nullptr, nullptr, nullptr);
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl(CHASSIS_BINARY, CHASSIS_BINARY, "run", path.c_str(), "-n", "3", "--temp", "0", "-c", "64", "-v",
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::string out;
+  auto read_until = [&](const std::string& needle, int count) {
+    for (int waited = 0; waited < 200; ++waited) {  // up to 20 s
+      size_t n = 0;
+      for (size_t at = out.find(needle); at != std::string::npos; at = out.find(needle, at + 1)) ++n;
+      if (static_cast<int>(n) >= count) return true;
+      pollfd p{fd, POLLIN, 0};
+      if (poll(&p, 1, 100) > 0) {
+        char buf[4096];
+        const ssize_t got = read(fd, buf, sizeof buf);
+        if (got <= 0) return false;
+        out.append(buf, static_cast<size_t>(got));
+      }
+    }
+    return false;
+  };
+  ASSERT_TRUE(read_until("> ", 1)) << out;
+  ASSERT_EQ(write(fd, "ab\n", 3), 3);
+  ASSERT_TRUE(read_until("> ", 2)) << out;
+  ASSERT_EQ(write(fd, "b\n", 2), 2);
+  ASSERT_TRUE(read_until("> ", 3)) << out;
+  ASSERT_EQ(write(fd, "\x04", 1), 1);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  close(fd);
+  std::remove(path.c_str());
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+  // The second turn re-renders the whole chat and reuses the first turn's KV entries.
+  EXPECT_NE(out.find("(0 reused"), std::string::npos) << out;
+  const size_t second = out.find("reused", out.find("(0 reused") + 1);
+  ASSERT_NE(second, std::string::npos) << out;
+  EXPECT_EQ(out.find("(0 reused", out.find("(0 reused") + 1), std::string::npos) << out;
+}
+
+TEST(Cli, TemplateCommandRendersExactly) {
+  const std::string messages = test::temp_path("messages.json");
+  const std::string json = R"([{"role": "user", "content": "Hi"}])";
+  test::write_file(messages, std::vector<uint8_t>(json.begin(), json.end()));
+  const auto r = run("template " + test::shared("models/llama-3.2-instruct-tokenizer") + " --messages " + messages +
+                     " --var 'date_string=\"1 Jan 2026\"'");
+  ASSERT_EQ(r.code, 0);
+  EXPECT_EQ(r.out,
+            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
+            "Today Date: 1 Jan 2026\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+            "<|start_header_id|>assistant<|end_header_id|>\n\n");
+  EXPECT_EQ(run("template " + kStories + " --messages " + messages).code, 1);  // no template
+  EXPECT_EQ(run("template " + test::shared("models/llama-3.2-instruct-tokenizer") + " --messages " + messages +
+                " --var nojson").code, 1);
+  std::remove(messages.c_str());
 }
 
 TEST(Cli, PromptLongerThanTheContextIsAnError) {

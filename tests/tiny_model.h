@@ -18,6 +18,7 @@ struct TinyModelSpec {
   bool truncate_data = false;            // drop the last tensor's bytes
   std::string oversize_tensor;           // this tensor claims 2^20 times more rows than the file holds
   bool always_eos = false;               // weights chosen so that greedy decoding picks </s> at once
+  std::string chat_template;             // if set: tokenizer.chat_template
 };
 
 inline std::vector<uint8_t> build_tiny_model(const TinyModelSpec& s = {}) {
@@ -49,7 +50,7 @@ inline std::vector<uint8_t> build_tiny_model(const TinyModelSpec& s = {}) {
 
   GgufBuilder g(s.version);
   g.u64(ts.size());
-  const uint64_t n_kv = 17 - (s.omit_embedding_length ? 1 : 0);
+  const uint64_t n_kv = 17 - (s.omit_embedding_length ? 1 : 0) + (s.chat_template.empty() ? 0 : 1);
   g.u64(n_kv);
   const std::string a = s.arch;
   g.kv_str("general.architecture", a);
@@ -69,6 +70,7 @@ inline std::vector<uint8_t> build_tiny_model(const TinyModelSpec& s = {}) {
   g.kv_u32("tokenizer.ggml.bos_token_id", 1);
   g.kv_u32("tokenizer.ggml.eos_token_id", 2);
   g.kv_u32("tokenizer.ggml.unknown_token_id", 0);
+  if (!s.chat_template.empty()) g.kv_str("tokenizer.chat_template", s.chat_template);
 
   uint64_t offset = 0;
   std::vector<uint64_t> sizes;

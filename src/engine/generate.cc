@@ -36,6 +36,7 @@ Session::Session(const Model& model, int64_t n_ctx, int n_threads)
       logits_(size_t(model.config().n_vocab)) {}
 
 const std::vector<float>& Session::evaluate(const std::vector<int32_t>& tokens, int64_t pos0) {
+  cached_.clear();  // the caller manages positions; nothing is known to be reusable afterwards
   transformer_.forward(tokens.data(), int64_t(tokens.size()), pos0, cache_, logits_.data(), false);
   return logits_;
 }
@@ -50,8 +51,17 @@ GenerateResult Session::generate(const GenerateRequest& req, const std::function
 
   GenerateResult res;
   auto t0 = std::chrono::steady_clock::now();
-  transformer_.forward(req.prompt.data(), int64_t(req.prompt.size()), 0, cache_, logits_.data(), false);
+  size_t reused = 0;
+  if (req.reuse_cached_prefix) {
+    while (reused < cached_.size() && reused < req.prompt.size() && cached_[reused] == req.prompt[reused]) ++reused;
+    if (reused == req.prompt.size()) --reused;  // the last prompt token must run to give logits
+  }
+  cached_.assign(req.prompt.begin(), req.prompt.begin() + static_cast<long>(reused));
+  transformer_.forward(req.prompt.data() + reused, int64_t(req.prompt.size() - reused), int64_t(reused), cache_,
+                       logits_.data(), false);
+  cached_ = req.prompt;
   res.prompt_ms = ms_since(t0);
+  res.prompt_tokens_reused = reused;
 
   Sampler sampler(req.sampling);
   std::vector<int32_t> history = req.prompt;
@@ -87,6 +97,7 @@ GenerateResult Session::generate(const GenerateRequest& req, const std::function
       break;
     }
     transformer_.forward(&id, 1, pos, cache_, logits_.data(), false);
+    cached_.push_back(id);
     ++pos;
   }
   const std::string tail = stream.flush();

@@ -30,6 +30,10 @@ struct GenerateRequest {
   int n_predict = 128;  // < 0: until end of generation or context
   SamplingParams sampling;
   int n_logprobs = 0;   // top logprobs to report per generated token
+  // Keep the KV entries of the longest common prefix with what this session evaluated before and
+  // evaluate only the rest (a chat's earlier turns). Off by default: evaluating a prompt in one
+  // batch or in two can differ in the last bits, and one-shot runs must match the reference exactly.
+  bool reuse_cached_prefix = false;
 };
 
 struct TokenEvent {
@@ -45,6 +49,7 @@ struct GenerateResult {
   std::string stop_reason;  // "eos", "limit" or "context"
   std::vector<TokenEvent> events;
   double prompt_ms = 0, generate_ms = 0;
+  size_t prompt_tokens_reused = 0;  // prompt tokens whose KV came from the previous call
 };
 
 class Session {
@@ -67,6 +72,7 @@ class Session {
   KvCache cache_;
   Transformer transformer_;
   std::vector<float> logits_;
+  std::vector<int32_t> cached_;  // tokens whose keys/values are in cache_ at positions 0..n-1
 };
 
 }  // namespace chassis

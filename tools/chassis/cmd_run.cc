@@ -4,12 +4,15 @@
 #include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <iostream>
 #include <random>
 #include <thread>
+#include <unistd.h>
 
 #include "commands.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "engine/chat.h"
 #include "engine/generate.h"
 #include "engine/model.h"
 #include "models/trace.h"
@@ -18,7 +21,7 @@ namespace chassis::cli {
 namespace {
 
 struct RunOptions {
-  std::string model, prompt, prompt_file, dump_dir;
+  std::string model, prompt, prompt_file, dump_dir, system;
   int n_predict = 128;
   float temp = 0.8f, top_p = 0.95f, min_p = 0.05f, repeat_penalty = 1.0f;
   int top_k = 40, repeat_last_n = 64;
@@ -45,10 +48,17 @@ int run(const RunOptions& o) {
     if (!in) throw Error(o.prompt_file + ": cannot read the prompt file");
     prompt.assign(std::istreambuf_iterator<char>(in), {});
   }
-  // Until chat templates arrive (they need the Jinja engine), a prompt is always fed as raw text,
-  // tokenized the way llama.cpp's server tokenizes a /completion prompt.
+  // A prompt goes through the model's chat template unless --raw (or the model has none, like base
+  // models): rendered as transformers renders it, then tokenized without adding BOS/EOS, because
+  // the template writes them (transformers' apply_chat_template does the same).
+  std::optional<ChatTemplate> chat;
+  if (!o.raw) chat = chat_template_of(*model);
+  if (!o.system.empty() && !chat)
+    throw Error(o.raw ? "--system needs the chat template, which --raw turns off"
+                      : o.model + ": --system needs a chat template and the model has none (use a raw prompt)");
+  const bool interactive = chat && prompt.empty() && isatty(STDIN_FILENO);
+
   GenerateRequest req;
-  req.prompt = model->vocab().tokenize(prompt, /*add_special=*/true, /*parse_special=*/true);
   req.n_predict = o.n_predict;
   req.n_logprobs = o.logprobs;
   req.sampling.temperature = o.temp;
@@ -70,8 +80,22 @@ int run(const RunOptions& o) {
   }
   log_info("model: " + cfg.arch_name + ", " + std::to_string(model->weights().n_params) + " params, ctx " +
            std::to_string(n_ctx) + ", KV cache " + std::to_string(session.kv_bytes() >> 20) + " MiB, " +
-           std::to_string(threads) + " threads, seed " + std::to_string(req.sampling.seed));
+           std::to_string(threads) + " threads, seed " + std::to_string(req.sampling.seed) +
+           (chat ? ", chat template" : ", raw prompt"));
 
+  jinja::List conversation;
+  auto add_turn = [&](const char* role, const std::string& content) {
+    jinja::Dict m;
+    m.set("role", jinja::Value(role));
+    m.set("content", jinja::Value(content));
+    conversation.push_back(jinja::Value::dict(std::move(m)));
+  };
+  if (!o.system.empty()) add_turn("system", o.system);
+  auto tokenize_turns = [&] {
+    ChatRequest r;
+    r.messages = jinja::Value::list(conversation);
+    return model->vocab().tokenize(chat->apply(r), /*add_special=*/false, /*parse_special=*/true);
+  };
   auto on_token = [&](const TokenEvent& ev) {
     if (!o.json && !ev.text.empty()) {
       std::fwrite(ev.text.data(), 1, ev.text.size(), stdout);
@@ -79,6 +103,45 @@ int run(const RunOptions& o) {
     }
     return true;
   };
+
+  if (interactive) {
+    // A conversation on the terminal: each turn re-renders the whole chat and reuses the KV cache
+    // of the part the model has already seen.
+    if (o.json) throw Error("--json needs a prompt (interactive chat streams text)");
+    std::fprintf(stderr, "chat with %s — an empty line is ignored, Ctrl-D ends\n", o.model.c_str());
+    req.reuse_cached_prefix = true;
+    std::string line;
+    while (true) {
+      std::fputs("> ", stderr);
+      if (!std::getline(std::cin, line)) break;
+      if (line.empty()) continue;
+      add_turn("user", line);
+      req.prompt = tokenize_turns();
+      if (int64_t(req.prompt.size()) >= n_ctx) {
+        conversation.pop_back();
+        log_warn("the conversation no longer fits the context of " + std::to_string(n_ctx) + " tokens (raise it with -c)");
+        continue;
+      }
+      GenerateResult res = session.generate(req, on_token);
+      std::fputc('\n', stdout);
+      std::fflush(stdout);
+      log_info("turn: prompt " + std::to_string(req.prompt.size()) + " tokens (" +
+               std::to_string(res.prompt_tokens_reused) + " reused from the previous turn), generated " +
+               std::to_string(res.tokens.size()) + ", stop: " + res.stop_reason);
+      add_turn("assistant", res.text);
+      ++req.sampling.seed;  // a fresh draw each turn, still reproducible from --seed
+    }
+    std::fputc('\n', stderr);
+    return 0;
+  }
+
+  if (chat) {
+    add_turn("user", prompt);
+    req.prompt = tokenize_turns();
+  } else {
+    // Tokenized the way llama.cpp's server tokenizes a /completion prompt.
+    req.prompt = model->vocab().tokenize(prompt, /*add_special=*/true, /*parse_special=*/true);
+  }
   GenerateResult res = session.generate(req, on_token);
 
   const double pp_tps = res.prompt_ms > 0 ? 1000.0 * double(req.prompt.size()) / res.prompt_ms : 0;
@@ -90,6 +153,7 @@ int run(const RunOptions& o) {
     j["text"] = res.text;
     j["stop_reason"] = res.stop_reason;
     j["seed"] = req.sampling.seed;
+    j["chat_template"] = chat.has_value();
     if (o.logprobs > 0) {
       auto& tl = j["top_logprobs"] = nlohmann::json::array();
       for (const auto& ev : res.events) {
@@ -118,7 +182,9 @@ int run(const RunOptions& o) {
 std::function<int()> add_run(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
   app.add_option("model", o->model, "GGUF model file")->required();
-  app.add_option("prompt", o->prompt, "prompt text (empty: start from BOS)");
+  app.add_option("prompt", o->prompt,
+                 "prompt (through the model's chat template unless --raw; none, on a terminal: interactive chat; "
+                 "none for a model without a template: start from BOS)");
   app.add_option("-f,--file", o->prompt_file, "read the prompt from a file");
   app.add_option("-n,--n-predict", o->n_predict, "tokens to generate (-1: until end of text or context)");
   app.add_option("--temp", o->temp, "temperature (0: greedy)");
@@ -131,6 +197,7 @@ std::function<int()> add_run(CLI::App& app) {
   app.add_option("-t,--threads", o->threads, "threads (default: all cores)");
   app.add_option("-c,--ctx-size", o->ctx, "context size in tokens (default: model's, at most 4096)");
   app.add_flag("--raw", o->raw, "feed the prompt as plain text (no chat template)");
+  app.add_option("--system", o->system, "system message for the chat template");
   app.add_flag("--json", o->json, "print one JSON object instead of streaming text");
   app.add_option("--logprobs", o->logprobs, "with --json: report the K most likely tokens at each step")->check(CLI::Range(0, 100));
   app.add_option("--dump", o->dump_dir, "write every named intermediate tensor to this directory (debugging)");
