@@ -304,6 +304,7 @@ class Parser {
   }
 
   ExprPtr parse_expression() {
+    Nesting guard(*this);
     ExprPtr expr = parse_or();
     while (is_name("if")) {
       int line = cur().line;
@@ -344,6 +345,7 @@ class Parser {
     return l;
   }
   ExprPtr parse_not() {
+    Nesting guard(*this);
     if (is_name("not")) {
       auto e = make(Expr::Kind::Unary, cur().line);
       next();
