@@ -20,8 +20,23 @@ corpus=$(mktemp -d)
   -timeout=20 -print_final_stats=1 "$corpus" ../shared/models/chat-templates 2>&1 | tail -n 4
 rm -rf "$corpus"
 corpus=$(mktemp -d)
-./build-fuzz/fuzz/safetensors_fuzz -max_total_time="${CHASSIS_FUZZ_SECONDS:-30}" -max_len=65536 -rss_limit_mb=2048 \
-  -timeout=10 -print_final_stats=1 "$corpus" ../shared/models/stories260K-hf/model.safetensors 2>&1 | tail -n 4
+# Seeds: small valid files (the real one in ../shared is too large to mutate usefully).
+/usr/bin/python3 - "$corpus" <<'PY'
+import json, struct, sys
+def write(name, tensors, meta=None):
+    header, data, off = ({"__metadata__": meta} if meta else {}), b"", 0
+    for tname, dtype, shape, size in tensors:
+        n = size
+        for d in shape: n *= d
+        header[tname] = {"dtype": dtype, "shape": shape, "data_offsets": [off, off + n]}
+        data += bytes(range(n % 251)) + bytes(n - n % 251); off += n
+    h = json.dumps(header).encode()
+    open(f"{sys.argv[1]}/{name}", "wb").write(struct.pack("<Q", len(h)) + h + data)
+write("a", [("w", "F32", [2, 3], 4), ("b", "BF16", [3], 2)], {"format": "pt"})
+write("b", [("x", "F16", [1, 1, 4], 2), ("y", "I64", [0], 8), ("z", "U8", [5], 1)])
+PY
+./build-fuzz/fuzz/safetensors_fuzz -max_total_time="${CHASSIS_FUZZ_SECONDS:-30}" -max_len=4096 -rss_limit_mb=2048 \
+  -timeout=10 -print_final_stats=1 "$corpus" 2>&1 | tail -n 4
 rm -rf "$corpus"
 
 echo "== ASan+UBSan: input-handling tests =="

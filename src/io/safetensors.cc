@@ -102,7 +102,9 @@ SafetensorsFile SafetensorsFile::parse(const uint8_t* data, size_t size, const s
   f.data_ = data + 8 + n;
   const uint64_t data_size = size - 8 - n;
 
-  for (const auto& [name, info] : header.items()) {
+  for (const auto& item : header.items()) {
+    const std::string name = item.key();  // (a named copy: clang 14 cannot capture structured bindings)
+    const nlohmann::json& info = item.value();
     if (name == "__metadata__") {
       if (!info.is_object()) throw fail("__metadata__ must be an object of strings");
       for (const auto& [k, v] : info.items()) {
