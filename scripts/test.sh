@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 jobs=$(nproc)
+# Test-only JavaScript oracles (transformers.js), pinned by tests/js/package-lock.json.
+(cd tests/js && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 
 echo "== fuzz smoke (GGUF reader, chat templates) =="
 cmake --preset fuzz >/dev/null

@@ -53,6 +53,44 @@ struct RegexSplitter::Compiled {
   ~Compiled() { if (code) pcre2_code_free(code); }
 };
 
+Regex::Regex(const std::string& pattern) {
+  int err = 0;
+  PCRE2_SIZE off = 0;
+  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                                   PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &err, &off, nullptr);
+  if (!code) {
+    PCRE2_UCHAR msg[256];
+    pcre2_get_error_message(err, msg, sizeof msg);
+    throw Error("regex '" + pattern + "' does not compile at offset " + std::to_string(off) + ": " +
+                reinterpret_cast<char*>(msg));
+  }
+  pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
+  code_ = code;
+}
+
+Regex::~Regex() { pcre2_code_free(static_cast<pcre2_code*>(code_)); }
+
+std::vector<std::pair<size_t, size_t>> Regex::find_all(std::string_view text) const {
+  auto* code = static_cast<pcre2_code*>(code_);
+  pcre2_match_data* md = pcre2_match_data_create_from_pattern(code, nullptr);
+  std::vector<std::pair<size_t, size_t>> out;
+  const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
+  size_t start = 0;
+  while (start < text.size()) {
+    if (pcre2_match(code, subject, text.size(), start, 0, md, nullptr) < 0) break;
+    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
+    if (ov[1] == ov[0]) {  // empty match: step past one character
+      start = ov[0] + 1;
+      while (start < text.size() && (static_cast<uint8_t>(text[start]) & 0xC0) == 0x80) ++start;
+      continue;
+    }
+    out.emplace_back(ov[0], ov[1] - ov[0]);
+    start = ov[1];
+  }
+  pcre2_match_data_free(md);
+  return out;
+}
+
 RegexSplitter::RegexSplitter(const std::vector<std::string>& patterns) {
   for (const auto& p : patterns) {
     int err = 0;

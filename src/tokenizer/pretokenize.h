@@ -13,6 +13,21 @@ namespace chassis {
 // The regexes of a named pre-tokenizer; throws Error for an unknown name.
 std::vector<std::string> pretokenizer_regexes(const std::string& pre_name);
 
+// One compiled PCRE2 pattern (UTF + Unicode properties, as Rust's regex crate and Oniguruma see
+// \w, \s, \p{L}); used by tokenizer.json's Split/Replace stages.
+class Regex {
+ public:
+  explicit Regex(const std::string& pattern);  // throws Error naming the pattern
+  ~Regex();
+  Regex(const Regex&) = delete;
+  Regex& operator=(const Regex&) = delete;
+  // Non-overlapping, non-empty matches as (offset, length), left to right.
+  std::vector<std::pair<size_t, size_t>> find_all(std::string_view text) const;
+
+ private:
+  void* code_;
+};
+
 class RegexSplitter {
  public:
   explicit RegexSplitter(const std::vector<std::string>& patterns);
