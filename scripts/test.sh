@@ -12,7 +12,7 @@ jobs=$(nproc)
 
 echo "== fuzz smoke (GGUF reader, chat templates) =="
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz -j"$jobs" --target gguf_fuzz jinja_fuzz safetensors_fuzz
+cmake --build --preset fuzz -j"$jobs" --target gguf_fuzz jinja_fuzz safetensors_fuzz tokenizer_json_fuzz
 corpus=$(mktemp -d)
 ./build-fuzz/fuzz/gguf_fuzz -max_total_time="${CHASSIS_FUZZ_SECONDS:-30}" -max_len=32768 -rss_limit_mb=2048 \
   -timeout=10 -print_final_stats=1 "$corpus" ../shared/golden/models ../shared/models/ggml-vocab 2>&1 | tail -n 4
@@ -40,11 +40,16 @@ PY
 ./build-fuzz/fuzz/safetensors_fuzz -max_total_time="${CHASSIS_FUZZ_SECONDS:-30}" -max_len=4096 -rss_limit_mb=2048 \
   -timeout=10 -print_final_stats=1 "$corpus" 2>&1 | tail -n 4
 rm -rf "$corpus"
+corpus=$(mktemp -d)
+cp ../shared/models/stories260K-hf/tokenizer.json "$corpus/seed"  # a small real one (20 KB) as the seed
+./build-fuzz/fuzz/tokenizer_json_fuzz -max_total_time="${CHASSIS_FUZZ_SECONDS:-30}" -max_len=32768 -rss_limit_mb=2048 \
+  -timeout=10 -print_final_stats=1 "$corpus" 2>&1 | tail -n 4
+rm -rf "$corpus"
 
 echo "== ASan+UBSan: input-handling tests =="
 cmake --preset debug-asan >/dev/null
 cmake --build --preset debug-asan -j"$jobs"
-ctest --preset debug-asan -j"$jobs" -R 'HostileFiles|Gguf|GgmlVocab|Tokenizer|Utf8Stream|Quants|Kernels|Fp16|Bf16|Sampler|Cli|Jinja|ChatTemplate|Safetensors'
+ctest --preset debug-asan -j"$jobs" -R 'HostileFiles|Gguf|GgmlVocab|Tokenizer|Utf8Stream|Quants|Kernels|Fp16|Bf16|Sampler|Cli|Jinja|ChatTemplate|Safetensors|HfTokenizer'
 
 echo "== full suite (Release) =="
 cmake --preset release >/dev/null

@@ -76,13 +76,6 @@ B patterned_block(uint32_t seed) {
   return b;
 }
 
-// Bit helpers for the independent element-wise formulas below.
-int bits(const uint8_t* a, int bit_index, int n_bits) {
-  int v = 0;
-  for (int k = 0; k < n_bits; ++k) v |= ((a[(bit_index + k) / 8] >> ((bit_index + k) % 8)) & 1) << k;
-  return v;
-}
-
 TEST(Quants, Q2_KKnownValues) {
   auto b = patterned_block<BlockQ2_K>(11);
   b.d = f32_to_f16(0.25f);

@@ -33,7 +33,11 @@ struct JsonRef {
     if (!j[key].is_number_integer()) fail(std::string("field \"") + key + "\" must be an integer");
     return j[key].get<int64_t>();
   }
-  JsonRef child(const char* key) const { return JsonRef{j[key], where + "." + key}; }
+  // A missing field reads as null (const operator[] on a missing key is undefined in nlohmann).
+  JsonRef child(const char* key) const {
+    static const nlohmann::json null_json;
+    return JsonRef{has(key) ? j[key] : null_json, where + "." + key};
+  }
   JsonRef item(size_t i) const { return JsonRef{j[i], where + "[" + std::to_string(i) + "]"}; }
 };
 

@@ -15,8 +15,8 @@ void read_vocab(const JsonRef& j, std::vector<std::string>& id_to_token, std::un
   const JsonRef vocab = j.child("vocab");
   if (!vocab.j.is_object()) j.fail("\"vocab\" must be an object of token -> id");
   for (const auto& [token, id] : vocab.j.items()) {
-    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > 16'000'000)
-      j.fail("vocab id of '" + token + "' must be an integer in [0, 16M]");
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > 2'000'000)
+      j.fail("vocab id of '" + token + "' must be an integer in [0, 2M]");
     const auto i = static_cast<size_t>(id.get<int64_t>());
     if (i >= id_to_token.size()) id_to_token.resize(i + 1);
     if (!id_to_token[i].empty()) j.fail("vocab id " + std::to_string(i) + " is used twice");

@@ -74,7 +74,13 @@ struct Pattern {
   std::unique_ptr<Regex> regex;
   explicit Pattern(const JsonRef& p) {
     if (p.has("String")) literal = p.str("String");
-    else if (p.has("Regex")) regex = std::make_unique<Regex>(p.str("Regex"));
+    else if (p.has("Regex")) {
+      try {
+        regex = std::make_unique<Regex>(p.str("Regex"));
+      } catch (const Error& e) {
+        p.fail(e.what());
+      }
+    }
     else p.fail("pattern must be {\"String\": ...} or {\"Regex\": ...}");
   }
   std::vector<std::pair<size_t, size_t>> find_all(const std::string& text) const {
@@ -301,9 +307,10 @@ struct ReplaceDecoder : Decoder {
 
 int byte_token_value(const std::string& t) {  // "<0xAB>" -> 0xAB, else -1
   if (t.size() != 6 || t.compare(0, 3, "<0x") != 0 || t[5] != '>') return -1;
+  const std::string hex = t.substr(3, 2);
   char* end = nullptr;
-  const long v = std::strtol(t.substr(3, 2).c_str(), &end, 16);
-  return end && *end == 0 ? static_cast<int>(v) : -1;
+  const long v = std::strtol(hex.c_str(), &end, 16);
+  return end == hex.c_str() + 2 ? static_cast<int>(v) : -1;
 }
 
 struct ByteFallbackDecoder : Decoder {

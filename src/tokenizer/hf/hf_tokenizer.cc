@@ -62,10 +62,14 @@ std::vector<Match> find_added(const std::string& text, const std::vector<const A
 std::vector<int32_t> special_ids(const JsonRef& processor, const std::string& name) {
   const JsonRef specials = processor.child("special_tokens");
   if (!specials.j.is_object() || !specials.j.contains(name)) processor.fail("special token '" + name + "' is not defined");
-  const auto& ids = specials.j[name]["ids"];
-  if (!ids.is_array()) processor.fail("special token '" + name + "' has no ids");
+  const auto& entry = specials.j[name];
+  if (!entry.is_object() || !entry.contains("ids") || !entry["ids"].is_array())
+    processor.fail("special token '" + name + "' has no ids");
   std::vector<int32_t> out;
-  for (const auto& id : ids) out.push_back(id.get<int32_t>());
+  for (const auto& id : entry["ids"]) {
+    if (!id.is_number_integer()) processor.fail("special token '" + name + "' has a non-integer id");
+    out.push_back(id.get<int32_t>());
+  }
   return out;
 }
 
@@ -145,7 +149,7 @@ Tokenizer Tokenizer::from_json(std::string_view text, const std::string& label) 
       AddedToken tok;
       tok.id = static_cast<int32_t>(a.integer("id", -1));
       tok.content = a.str("content");
-      if (tok.id < 0 || tok.id > 16'000'000 || tok.content.empty()) a.fail("needs an id and a non-empty content");
+      if (tok.id < 0 || tok.id > 2'000'000 || tok.content.empty()) a.fail("needs an id and a non-empty content");
       tok.single_word = a.flag("single_word", false);
       tok.lstrip = a.flag("lstrip", false);
       tok.rstrip = a.flag("rstrip", false);
