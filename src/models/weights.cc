@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "io/gguf.h"
+#include "io/tensor_source.h"
 #include "kernels/quants.h"
 
 namespace chassis {
@@ -19,15 +20,15 @@ std::string shape_str(const std::vector<int64_t>& ne) {
 
 class Binder {
  public:
-  Binder(const GgufFile& f, ModelWeights& w) : f_(f), w_(w) {}
+  Binder(const TensorSource& f, ModelWeights& w) : f_(f), w_(w) {}
 
-  const GgufTensorInfo* find(const std::string& name, bool required) {
-    const GgufTensorInfo* t = f_.find_tensor(name);
+  std::optional<TensorRef> find(const std::string& name, bool required) {
+    std::optional<TensorRef> t = f_.find(name);
     if (!t && required) throw Error(f_.label() + ": missing tensor '" + name + "'");
     return t;
   }
 
-  void check_shape(const GgufTensorInfo& t, std::vector<int64_t> want) {
+  void check_shape(const TensorRef& t, std::vector<int64_t> want) {
     std::vector<int64_t> have = t.ne;
     while (have.size() > want.size() && have.back() == 1) have.pop_back();
     if (have != want)
@@ -36,20 +37,20 @@ class Binder {
   }
 
   WeightMatrix matrix(const std::string& name, int64_t n_in, int64_t n_out, bool required = true) {
-    const GgufTensorInfo* t = find(name, required);
+    const std::optional<TensorRef> t = find(name, required);
     if (!t) return {};
     check_shape(*t, {n_in, n_out});
     account(*t);
-    return WeightMatrix{t->type, f_.tensor_data(*t), n_in, n_out};
+    return WeightMatrix{t->type, t->data, n_in, n_out};
   }
 
   VectorWeight vec(const std::string& name, int64_t n, bool required = true) {
-    const GgufTensorInfo* t = find(name, required);
+    const std::optional<TensorRef> t = find(name, required);
     if (!t) return {};
     check_shape(*t, {n});
     account(*t);
     VectorWeight v;
-    const uint8_t* data = f_.tensor_data(*t);
+    const uint8_t* data = t->data;
     if (t->type == DType::F32 && reinterpret_cast<uintptr_t>(data) % alignof(float) == 0) {
       v.data = reinterpret_cast<const float*>(data);
     } else {
@@ -63,23 +64,25 @@ class Binder {
   void set_arch(const std::string& a) { cfg_arch_ = a; }
 
  private:
-  void account(const GgufTensorInfo& t) {
+  void account(const TensorRef& t) {
     w_.n_params += static_cast<uint64_t>(t.n_elements());
     w_.n_bytes += t.n_bytes;
   }
-  const GgufFile& f_;
+  const TensorSource& f_;
   ModelWeights& w_;
   std::string cfg_arch_;
 };
 
 }  // namespace
 
-ModelWeights load_weights(const GgufFile& f, ModelConfig& c) {
+ModelWeights load_weights(const GgufFile& f, ModelConfig& c) { return load_weights(GgufTensors(f), c); }
+
+ModelWeights load_weights(const TensorSource& f, ModelConfig& c) {
   ModelWeights w;
   Binder b(f, w);
   b.set_arch(c.arch_name);
 
-  const GgufTensorInfo* embd = f.find_tensor("token_embd.weight");
+  const std::optional<TensorRef> embd = f.find("token_embd.weight");
   if (!embd) throw Error(f.label() + ": missing tensor 'token_embd.weight'");
   if (embd->ne.size() < 2) throw Error(f.label() + ": tensor 'token_embd.weight' must be 2-D");
   if (c.n_vocab == 0) c.n_vocab = embd->ne[1];

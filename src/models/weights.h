@@ -12,6 +12,7 @@
 namespace chassis {
 
 class GgufFile;
+class TensorSource;
 
 // A 1-D f32 vector (norm weight, bias): points into the file or into owned storage.
 struct VectorWeight {
@@ -48,6 +49,7 @@ struct ModelWeights {
 };
 
 // Binds every tensor the config needs; sets cfg.n_vocab from the embedding matrix.
+ModelWeights load_weights(const TensorSource& source, ModelConfig& cfg);
 ModelWeights load_weights(const GgufFile& f, ModelConfig& cfg);
 
 }  // namespace chassis

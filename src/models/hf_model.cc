@@ -1,0 +1,213 @@
+// config.json -> ModelConfig, and safetensors shards -> TensorSource with GGUF tensor names.
+#include "models/hf_model.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "core/error.h"
+
+namespace chassis {
+namespace {
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot read");
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+struct HfFamily {
+  const char* architecture;
+  Arch arch;
+  const char* arch_name;
+};
+constexpr HfFamily kHfFamilies[] = {
+    {"LlamaForCausalLM", Arch::Llama, "llama"},
+    {"MistralForCausalLM", Arch::Llama, "llama"},
+    {"Qwen2ForCausalLM", Arch::Qwen2, "qwen2"},
+    {"Qwen3ForCausalLM", Arch::Qwen3, "qwen3"},
+};
+
+}  // namespace
+
+ModelConfig config_from_hf(const std::string& text, const std::string& label) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(label + ": invalid JSON: " + e.what());
+  }
+  if (!j.is_object()) throw Error(label + ": expected a JSON object");
+  auto fail = [&](const std::string& what) -> Error { return Error(label + ": " + what); };
+  auto integer = [&](const char* key, std::optional<int64_t> def, int64_t lo, int64_t hi) {
+    if (!j.contains(key) || j[key].is_null()) {
+      if (!def) throw fail(std::string("missing required field \"") + key + "\"");
+      return *def;
+    }
+    if (!j[key].is_number_integer()) throw fail(std::string("\"") + key + "\" must be an integer");
+    const int64_t v = j[key].get<int64_t>();
+    if (v < lo || v > hi) throw fail(std::string("\"") + key + "\" = " + std::to_string(v) + " is out of range (" + std::to_string(lo) + ".." + std::to_string(hi) + ")");
+    return v;
+  };
+  auto number = [&](const char* key, double def) {
+    if (!j.contains(key) || j[key].is_null()) return def;
+    if (!j[key].is_number()) throw fail(std::string("\"") + key + "\" must be a number");
+    return j[key].get<double>();
+  };
+
+  if (!j.contains("architectures") || !j["architectures"].is_array() || j["architectures"].empty() || !j["architectures"][0].is_string())
+    throw fail("missing \"architectures\"");
+  const std::string architecture = j["architectures"][0].get<std::string>();
+  const HfFamily* fam = nullptr;
+  for (const auto& f : kHfFamilies)
+    if (architecture == f.architecture) fam = &f;
+  if (!fam) {
+    std::string known;
+    for (const auto& f : kHfFamilies) known += std::string(known.empty() ? "" : ", ") + f.architecture;
+    throw fail("architecture '" + architecture + "' is not supported for Hugging Face folders yet (supported: " + known + ")");
+  }
+  ModelConfig c;
+  c.arch = fam->arch;
+  c.arch_name = fam->arch_name;
+  c.n_embd = integer("hidden_size", std::nullopt, 1, 1 << 20);
+  c.n_layer = integer("num_hidden_layers", std::nullopt, 1, 4096);
+  c.n_ff = integer("intermediate_size", std::nullopt, 1, 1 << 22);
+  c.n_head = integer("num_attention_heads", std::nullopt, 1, 4096);
+  c.n_head_kv = integer("num_key_value_heads", c.n_head, 1, c.n_head);
+  if (c.n_head % c.n_head_kv != 0) throw fail("num_attention_heads is not a multiple of num_key_value_heads");
+  if (!j.contains("head_dim") || j["head_dim"].is_null()) {
+    if (c.n_embd % c.n_head != 0) throw fail("hidden_size is not a multiple of num_attention_heads");
+  }
+  c.head_dim = integer("head_dim", c.n_embd / c.n_head, 1, 1024);
+  c.n_ctx_train = integer("max_position_embeddings", std::nullopt, 1, int64_t(1) << 32);
+  c.n_vocab = integer("vocab_size", std::nullopt, 1, 2'000'000);
+  c.rms_eps = static_cast<float>(number("rms_norm_eps", 1e-6));
+  // HF keeps q/k rows in rotate_half order: RoPE pairs dims i and i + d/2, the NeoX layout.
+  c.rope.style = RopeStyle::NeoX;
+  c.rope.n_rot = static_cast<int>(c.head_dim);
+  c.rope.freq_base = static_cast<float>(number("rope_theta", 10000.0));
+  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
+    const auto& rs = j["rope_scaling"];
+    if (!rs.is_object()) throw fail("\"rope_scaling\" must be an object or null");
+    const std::string type = rs.value("rope_type", rs.value("type", std::string()));
+    const double factor = rs.contains("factor") && rs["factor"].is_number() ? rs["factor"].get<double>() : 1.0;
+    if (type == "linear") {
+      if (factor <= 0) throw fail("rope_scaling.factor must be positive");
+      c.rope.freq_scale = static_cast<float>(1.0 / factor);
+    } else if (type == "default" || type.empty()) {
+    } else {
+      // llama3/yarn/dynamic scaling need the factor tables of their own (Llama-3.1+ GGUFs carry
+      // them as rope_freqs); refused rather than run with the wrong positions.
+      throw fail("rope_scaling type '" + type + "' is not supported for Hugging Face folders yet");
+    }
+  }
+  const bool sliding = j.value("use_sliding_window", fam->arch == Arch::Llama);
+  if (sliding && j.contains("sliding_window") && j["sliding_window"].is_number_integer()) {
+    // Every layer windowed (Mistral v0.1): exact up to the window, so the trained context is capped there.
+    c.n_ctx_train = std::min(c.n_ctx_train, integer("sliding_window", std::nullopt, 1, int64_t(1) << 32));
+  }
+  c.attn_scale = 1.0f / std::sqrt(float(c.head_dim));
+  if (c.arch == Arch::Qwen2) c.qkv_bias_required = true;
+  if (c.arch == Arch::Qwen3) c.qk_norm = true;
+  return c;
+}
+
+std::string gguf_tensor_name(const std::string& hf) {
+  static const std::pair<const char*, const char*> kTop[] = {
+      {"model.embed_tokens.weight", "token_embd.weight"},
+      {"lm_head.weight", "output.weight"},
+      {"model.norm.weight", "output_norm.weight"},
+  };
+  for (const auto& [from, to] : kTop)
+    if (hf == from) return to;
+  static const std::string prefix = "model.layers.";
+  if (hf.compare(0, prefix.size(), prefix) != 0) return "";
+  const size_t dot = hf.find('.', prefix.size());
+  if (dot == std::string::npos) return "";
+  const std::string layer = hf.substr(prefix.size(), dot - prefix.size());
+  if (layer.empty() || layer.find_first_not_of("0123456789") != std::string::npos) return "";
+  const std::string rest = hf.substr(dot + 1);
+  static const std::pair<const char*, const char*> kLayer[] = {
+      {"input_layernorm.weight", "attn_norm.weight"},
+      {"post_attention_layernorm.weight", "ffn_norm.weight"},
+      {"self_attn.q_proj.weight", "attn_q.weight"},
+      {"self_attn.k_proj.weight", "attn_k.weight"},
+      {"self_attn.v_proj.weight", "attn_v.weight"},
+      {"self_attn.o_proj.weight", "attn_output.weight"},
+      {"self_attn.q_proj.bias", "attn_q.bias"},
+      {"self_attn.k_proj.bias", "attn_k.bias"},
+      {"self_attn.v_proj.bias", "attn_v.bias"},
+      {"self_attn.q_norm.weight", "attn_q_norm.weight"},
+      {"self_attn.k_norm.weight", "attn_k_norm.weight"},
+      {"mlp.gate_proj.weight", "ffn_gate.weight"},
+      {"mlp.up_proj.weight", "ffn_up.weight"},
+      {"mlp.down_proj.weight", "ffn_down.weight"},
+  };
+  for (const auto& [from, to] : kLayer)
+    if (rest == from) return "blk." + layer + "." + to;
+  return "";
+}
+
+std::unique_ptr<HfTensors> HfTensors::open(const std::string& dir) {
+  namespace fs = std::filesystem;
+  auto t = std::unique_ptr<HfTensors>(new HfTensors());
+  t->label_ = dir;
+  std::vector<std::string> shards;
+  const std::string index = (fs::path(dir) / "model.safetensors.index.json").string();
+  if (fs::exists(index)) {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(read_text(index));
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(index + ": invalid JSON: " + e.what());
+    }
+    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object()) throw Error(index + ": missing \"weight_map\"");
+    std::set<std::string> names;
+    for (const auto& [tensor, file] : j["weight_map"].items()) {
+      if (!file.is_string()) throw Error(index + ": weight_map[\"" + tensor + "\"] must be a file name");
+      const std::string f = file.get<std::string>();
+      if (f.empty() || f.find('/') != std::string::npos || f.find("..") != std::string::npos)
+        throw Error(index + ": shard name '" + f + "' must be a plain file name in the folder");
+      if (names.insert(f).second) shards.push_back(f);
+    }
+    if (shards.empty()) throw Error(index + ": weight_map is empty");
+  } else if (fs::exists(fs::path(dir) / "model.safetensors")) {
+    shards.push_back("model.safetensors");
+  } else {
+    throw Error(dir + ": no model.safetensors or model.safetensors.index.json");
+  }
+  for (const std::string& shard : shards) {
+    const std::string path = (fs::path(dir) / shard).string();
+    t->files_.push_back(std::make_unique<MappedFile>(path));
+    t->parsed_.push_back(SafetensorsFile::parse(t->files_.back()->data(), t->files_.back()->size(), path));
+  }
+  for (const SafetensorsFile& f : t->parsed_) {
+    for (const SafetensorsTensor& st : f.tensors()) {
+      const std::string name = gguf_tensor_name(st.name);
+      if (name.empty()) continue;
+      const std::optional<DType> type = to_engine_dtype(st.dtype);
+      if (!type) throw Error(f.label() + ": tensor '" + st.name + "' is " + safetensors_dtype_name(st.dtype) + "; weights must be F32, F16 or BF16");
+      if (t->by_gguf_name_.count(name)) throw Error(f.label() + ": tensor '" + st.name + "' appears in two shards");
+      t->by_gguf_name_[name] = TensorRef{st.name, std::vector<int64_t>(st.shape.rbegin(), st.shape.rend()), *type,
+                                         f.tensor_data(st), st.end - st.begin};
+    }
+  }
+  return t;
+}
+
+std::optional<TensorRef> HfTensors::find(const std::string& gguf_name) const {
+  auto it = by_gguf_name_.find(gguf_name);
+  if (it == by_gguf_name_.end()) return std::nullopt;
+  return it->second;
+}
+
+uint64_t HfTensors::file_bytes() const {
+  uint64_t n = 0;
+  for (const auto& f : files_) n += f->size();
+  return n;
+}
+
+}  // namespace chassis

@@ -1,0 +1,146 @@
+// Hugging Face folders as a second weight source for the same transformer: stories260K-hf (derived
+// from stories260K.gguf, with q/k back in HF's rotate_half order) must give the reference's 256
+// greedy tokens, and logits equal to the GGUF path's; hostile config.json / index files are errors.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "io/gguf.h"
+#include "io/mapped_file.h"
+#include "models/hf_model.h"
+#include "models/kv_cache.h"
+#include "models/transformer.h"
+#include "models/weights.h"
+#include "test_util.h"
+
+namespace chassis {
+namespace {
+
+std::string read(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST(HfModel, ConfigMatchesTheGgufOfTheSameModel) {
+  const ModelConfig hf = config_from_hf(read(test::shared("models/stories260K-hf/config.json")), "config.json");
+  MappedFile f(test::shared("models/stories260K/stories260K.gguf"));
+  const ModelConfig gg = config_from_gguf(GgufFile::parse(f.data(), f.size(), f.path()));
+  EXPECT_EQ(hf.arch, gg.arch);
+  EXPECT_EQ(hf.n_embd, gg.n_embd);
+  EXPECT_EQ(hf.n_layer, gg.n_layer);
+  EXPECT_EQ(hf.n_ff, gg.n_ff);
+  EXPECT_EQ(hf.n_head, gg.n_head);
+  EXPECT_EQ(hf.n_head_kv, gg.n_head_kv);
+  EXPECT_EQ(hf.head_dim, gg.head_dim);
+  EXPECT_EQ(hf.rms_eps, gg.rms_eps);
+  EXPECT_EQ(hf.rope.freq_base, gg.rope.freq_base);
+  EXPECT_EQ(hf.rope.style, RopeStyle::NeoX);  // rotate_half layout
+}
+
+std::vector<int32_t> greedy(const ModelConfig& cfg, const ModelWeights& w, int n, std::vector<std::vector<float>>* logits_out) {
+  ThreadPool pool(2);
+  Transformer t(cfg, w, pool, 64);
+  KvCache cache(cfg.n_layer, n + 1, cfg.n_embd_kv());
+  std::vector<float> logits(static_cast<size_t>(cfg.n_vocab));
+  std::vector<int32_t> out;
+  int32_t token = 1;  // BOS
+  for (int pos = 0; pos < n; ++pos) {
+    t.forward(&token, 1, pos, cache, logits.data(), false);
+    if (logits_out) logits_out->push_back(logits);
+    token = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    if (token == 1) break;
+    out.push_back(token);
+  }
+  return out;
+}
+
+TEST(HfModel, Stories260KFolderReproducesTheReferenceAndTheGgufLogits) {
+  const std::string dir = test::shared("models/stories260K-hf");
+  ModelConfig hf_cfg = config_from_hf(read(dir + "/config.json"), "config.json");
+  auto tensors = HfTensors::open(dir);
+  const ModelWeights hf_w = load_weights(*tensors, hf_cfg);
+  EXPECT_FALSE(hf_w.tied_output);
+
+  MappedFile f(test::shared("models/stories260K/stories260K.gguf"));
+  const GgufFile gguf = GgufFile::parse(f.data(), f.size(), f.path());
+  ModelConfig gg_cfg = config_from_gguf(gguf);
+  const ModelWeights gg_w = load_weights(gguf, gg_cfg);
+  EXPECT_EQ(hf_w.n_params, gg_w.n_params);
+
+  const auto expected = nlohmann::json::parse(read(test::shared("models/stories260K/expected_greedy_256.json")));
+  std::vector<std::vector<float>> hf_logits, gg_logits;
+  const auto tokens = greedy(hf_cfg, hf_w, 256, &hf_logits);
+  EXPECT_EQ(tokens, expected["tokens"].get<std::vector<int32_t>>());
+  greedy(gg_cfg, gg_w, 256, &gg_logits);
+  ASSERT_EQ(hf_logits.size(), gg_logits.size());
+  double worst = 0;
+  for (size_t s = 0; s < hf_logits.size(); ++s)
+    for (size_t i = 0; i < hf_logits[s].size(); ++i)
+      worst = std::max(worst, std::abs(double(hf_logits[s][i]) - gg_logits[s][i]) / (1.0 + std::abs(gg_logits[s][i])));
+  EXPECT_LT(worst, 1e-4);  // the same math, summed over the head dims in another order
+}
+
+std::string config_error(const std::string& json) {
+  try {
+    config_from_hf(json, "bad/config.json");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(HfModel, HostileConfigsNameTheField) {
+  const std::string base = R"("architectures": ["LlamaForCausalLM"], "hidden_size": 64, "num_hidden_layers": 2,
+      "intermediate_size": 128, "num_attention_heads": 4, "max_position_embeddings": 512, "vocab_size": 100)";
+  EXPECT_EQ(config_error("{" + base + "}"), "");
+  struct Case {
+    std::string json, expect;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"[", "invalid JSON"},
+           {"[]", "expected a JSON object"},
+           {"{}", "missing \"architectures\""},
+           {R"({"architectures": ["GPTNeoXForCausalLM"]})", "'GPTNeoXForCausalLM' is not supported"},
+           {R"({"architectures": ["LlamaForCausalLM"]})", "missing required field \"hidden_size\""},
+           {"{" + base + R"(, "num_key_value_heads": 3})", "not a multiple"},
+           {"{" + base + R"(, "num_key_value_heads": 8})", "out of range"},
+           {"{" + base + R"(, "hidden_size": -1})", "out of range"},
+           {"{" + base + R"(, "hidden_size": "64"})", "must be an integer"},
+           {"{" + base + R"(, "rms_norm_eps": "small"})", "must be a number"},
+           {"{" + base + R"(, "rope_scaling": {"rope_type": "yarn", "factor": 4.0}})", "'yarn' is not supported"},
+           {"{" + base + R"(, "rope_scaling": 3})", "must be an object or null"},
+       }) {
+    const std::string e = config_error(c.json);
+    EXPECT_NE(e.find(c.expect), std::string::npos) << c.json << " -> " << e;
+    EXPECT_EQ(e.rfind("bad/config.json", 0), 0u) << e;
+  }
+}
+
+TEST(HfModel, ShardIndexMustNameFilesInTheFolder) {
+  namespace fs = std::filesystem;
+  const std::string dir = test::temp_path("hf-index");
+  fs::create_directories(dir);
+  auto index_error = [&](const std::string& json) {
+    std::ofstream(dir + "/model.safetensors.index.json") << json;
+    try {
+      HfTensors::open(dir);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(index_error("{").find("invalid JSON"), std::string::npos);
+  EXPECT_NE(index_error(R"({"weight_map": {}})").find("empty"), std::string::npos);
+  EXPECT_NE(index_error(R"({"weight_map": {"a": "../../etc/passwd"}})").find("plain file name"), std::string::npos);
+  EXPECT_NE(index_error(R"({"weight_map": {"a": "missing.safetensors"}})").find("missing.safetensors"), std::string::npos);
+  fs::remove_all(dir);
+  EXPECT_THROW(HfTensors::open(test::temp_path("no-such-folder")), Error);
+}
+
+}  // namespace
+}  // namespace chassis
