@@ -41,6 +41,22 @@ TEST(Cli, RunStreamsOnlyTheGeneratedText) {
   EXPECT_EQ(r.out, ", there was a little girl");  // the golden story's first words, nothing else
 }
 
+TEST(Cli, HuggingFaceFolderRunsLikeItsGguf) {
+  const std::string folder = test::shared("models/stories260K-hf");
+  const auto hf = run("run " + folder + " \"Once upon a time\" --temp 0 -n 24 --json");
+  const auto gg = run("run " + kStories + " \"Once upon a time\" --temp 0 -n 24 --json");
+  ASSERT_EQ(hf.code, 0);
+  ASSERT_EQ(gg.code, 0);
+  const auto a = nlohmann::json::parse(hf.out), b = nlohmann::json::parse(gg.out);
+  EXPECT_EQ(a["prompt_tokens"], b["prompt_tokens"]);  // tokenizer.json and the GGUF vocab agree
+  EXPECT_EQ(a["tokens"], b["tokens"]);
+  EXPECT_EQ(a["text"], b["text"]);
+  const auto show = run("show " + folder);
+  EXPECT_EQ(show.code, 0);
+  EXPECT_NE(show.out.find("292.80K parameters"), std::string::npos) << show.out;
+  EXPECT_EQ(run("show " + test::shared("models/llama-2-tokenizer")).code, 1);  // tokenizer only: no config.json
+}
+
 TEST(Cli, RunJsonHasTheDocumentedFields) {
   const auto r = run("run " + kStories + " \"Once upon a time\" --temp 0 -n 4 --json --logprobs 3");
   ASSERT_EQ(r.code, 0);

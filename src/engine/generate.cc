@@ -42,7 +42,7 @@ const std::vector<float>& Session::evaluate(const std::vector<int32_t>& tokens, 
 }
 
 GenerateResult Session::generate(const GenerateRequest& req, const std::function<bool(const TokenEvent&)>& on_token) {
-  const Vocab& vocab = model_.vocab();
+  const TextTokenizer& vocab = model_.tokenizer();
   const int64_t n_vocab = model_.config().n_vocab;
   if (req.prompt.empty()) throw Error("the prompt is empty (and the model adds no BOS token)");
   if (int64_t(req.prompt.size()) > n_ctx())
@@ -79,7 +79,7 @@ GenerateResult Session::generate(const GenerateRequest& req, const std::function
     history.push_back(id);
     const bool eog = vocab.is_eog(id);
     // The end-of-generation token ends the text; its own text ("</s>", "<|im_end|>") is not output.
-    ev.text = eog ? stream.flush() : stream.push(vocab.token_to_piece(id, true));
+    ev.text = eog ? stream.flush() : stream.push(vocab.token_to_piece(id));
     res.text += ev.text;
     const bool keep_going = !on_token || on_token(ev);
     res.events.push_back(std::move(ev));

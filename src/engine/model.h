@@ -5,23 +5,30 @@
 #include <optional>
 #include <string>
 
+#include "engine/tokenizer.h"
 #include "io/gguf.h"
 #include "io/mapped_file.h"
 #include "models/config.h"
+#include "models/hf_model.h"
 #include "models/weights.h"
+#include "tokenizer/hf/hf_tokenizer.h"
 #include "tokenizer/vocab.h"
 
 namespace chassis {
 
 class Model {
  public:
+  // A GGUF file, or a Hugging Face folder (config.json, safetensors, tokenizer.json).
   // vocab_only: read only what the tokenizer needs (works on vocab-only and truncated files).
   static std::unique_ptr<Model> load(const std::string& path, bool vocab_only = false);
 
-  const std::string& path() const { return file_->path(); }
-  uint64_t file_size() const { return file_->size(); }
-  const GgufFile& gguf() const { return gguf_; }
-  const Vocab& vocab() const { return *vocab_; }
+  const std::string& path() const { return path_; }
+  bool is_hf_folder() const { return hf_tensors_ != nullptr; }
+  uint64_t file_size() const;
+  const GgufFile& gguf() const { return gguf_; }  // empty for a Hugging Face folder
+  // The GGUF vocab; throws for a Hugging Face folder (use tokenizer()).
+  const Vocab& vocab() const;
+  const TextTokenizer& tokenizer() const { return *tokenizer_; }
   bool has_weights() const { return weights_.has_value(); }
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return *weights_; }
@@ -29,9 +36,13 @@ class Model {
 
  private:
   Model() = default;
+  static std::unique_ptr<Model> load_hf_folder(const std::string& dir, bool vocab_only);
+  std::string path_;
   std::unique_ptr<MappedFile> file_;
   GgufFile gguf_;
   std::optional<Vocab> vocab_;
+  std::unique_ptr<HfTensors> hf_tensors_;
+  std::unique_ptr<TextTokenizer> tokenizer_;
   ModelConfig config_;
   std::optional<ModelWeights> weights_;
 };

@@ -52,7 +52,7 @@ int run(const RunOptions& o) {
   // models): rendered as transformers renders it, then tokenized without adding BOS/EOS, because
   // the template writes them (transformers' apply_chat_template does the same).
   std::optional<ChatTemplate> chat;
-  if (!o.raw) chat = chat_template_of(*model);
+  if (!o.raw) chat = model->is_hf_folder() ? chat_template_of_folder(o.model) : chat_template_of(*model);
   if (!o.system.empty() && !chat)
     throw Error(o.raw ? "--system needs the chat template, which --raw turns off"
                       : o.model + ": --system needs a chat template and the model has none (use a raw prompt)");
@@ -94,7 +94,7 @@ int run(const RunOptions& o) {
   auto tokenize_turns = [&] {
     ChatRequest r;
     r.messages = jinja::Value::list(conversation);
-    return model->vocab().tokenize(chat->apply(r), /*add_special=*/false, /*parse_special=*/true);
+    return model->tokenizer().tokenize(chat->apply(r), /*add_special=*/false, /*parse_special=*/true);
   };
   auto on_token = [&](const TokenEvent& ev) {
     if (!o.json && !ev.text.empty()) {
@@ -140,7 +140,7 @@ int run(const RunOptions& o) {
     req.prompt = tokenize_turns();
   } else {
     // Tokenized the way llama.cpp's server tokenizes a /completion prompt.
-    req.prompt = model->vocab().tokenize(prompt, /*add_special=*/true, /*parse_special=*/true);
+    req.prompt = model->tokenizer().tokenize(prompt, /*add_special=*/true, /*parse_special=*/true);
   }
   GenerateResult res = session.generate(req, on_token);
 
@@ -181,7 +181,7 @@ int run(const RunOptions& o) {
 
 std::function<int()> add_run(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
-  app.add_option("model", o->model, "GGUF model file")->required();
+  app.add_option("model", o->model, "GGUF model file or Hugging Face folder")->required();
   app.add_option("prompt", o->prompt,
                  "prompt (through the model's chat template unless --raw; none, on a terminal: interactive chat; "
                  "none for a model without a template: start from BOS)");

@@ -6,7 +6,10 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "engine/chat.h"
 #include "engine/model.h"
+
+#include <filesystem>
 
 namespace chassis::cli {
 namespace {
@@ -25,7 +28,35 @@ std::string human_count(uint64_t n) {
   return buf;
 }
 
+void describe_config(std::ostringstream& os, const Model& m) {
+  const ModelConfig& c = m.config();
+  os << "context length: " << c.n_ctx_train << "\n";
+  os << "layers:         " << c.n_layer << ", embedding " << c.n_embd << ", FFN " << c.n_ff << "\n";
+  os << "attention:      " << c.n_head << " heads, " << c.n_head_kv << " KV heads, head size " << c.head_dim;
+  if (c.sliding_window) os << ", sliding window " << c.sliding_window;
+  os << "\n";
+  os << "KV cache:       " << (2 * c.n_layer * c.n_embd_kv() * 2) << " bytes per token (f16)\n";
+  os << "output:         " << (m.weights().tied_output ? "tied to the token embedding" : "separate matrix") << "\n";
+}
+
+// A Hugging Face folder: its typed config, weights and tokenizer, as the engine reads them.
+int show_folder(const ShowOptions& o) {
+  auto m = Model::load(o.model);
+  std::ostringstream os;
+  os << "folder:         " << o.model << " (Hugging Face; " << m->file_size() << " bytes of safetensors)\n";
+  os << "architecture:   " << m->config().arch_name << "\n";
+  os << "weights:        " << human_count(m->weights().n_params) << " parameters, " << m->weights().n_bytes << " bytes\n";
+  describe_config(os, *m);
+  os << "tokenizer:      tokenizer.json, " << m->tokenizer().n_tokens() << " tokens\n";
+  os << "chat template:  " << (chat_template_of_folder(o.model) ? "present" : "none") << "\n";
+  if (o.metadata) os << "(--metadata lists GGUF keys; a folder's are its config.json)\n";
+  const std::string s = os.str();
+  std::fwrite(s.data(), 1, s.size(), stdout);
+  return 0;
+}
+
 int show(const ShowOptions& o) {
+  if (std::filesystem::is_directory(o.model)) return show_folder(o);
   auto vm = Model::load(o.model, /*vocab_only=*/true);
   const GgufFile& g = vm->gguf();
   std::ostringstream os;
@@ -48,14 +79,7 @@ int show(const ShowOptions& o) {
   if (!g.tensors().empty()) {
     {
       auto m = Model::load(o.model);  // a file with tensors must be runnable; errors go to the user
-      const ModelConfig& c = m->config();
-      os << "context length: " << c.n_ctx_train << "\n";
-      os << "layers:         " << c.n_layer << ", embedding " << c.n_embd << ", FFN " << c.n_ff << "\n";
-      os << "attention:      " << c.n_head << " heads, " << c.n_head_kv << " KV heads, head size " << c.head_dim;
-      if (c.sliding_window) os << ", sliding window " << c.sliding_window;
-      os << "\n";
-      os << "KV cache:       " << (2 * c.n_layer * c.n_embd_kv() * 2) << " bytes per token (f16)\n";
-      os << "output:         " << (m->weights().tied_output ? "tied to the token embedding" : "separate matrix") << "\n";
+      describe_config(os, *m);
     }
   }
   const Vocab& v = vm->vocab();
@@ -78,7 +102,7 @@ int show(const ShowOptions& o) {
 
 std::function<int()> add_show(CLI::App& app) {
   auto o = std::make_shared<ShowOptions>();
-  app.add_option("model", o->model, "GGUF model file")->required();
+  app.add_option("model", o->model, "GGUF model file or Hugging Face folder")->required();
   app.add_flag("--metadata", o->metadata, "also list every metadata key");
   return [o] { return show(*o); };
 }

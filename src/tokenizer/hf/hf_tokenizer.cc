@@ -167,7 +167,11 @@ Tokenizer Tokenizer::from_json(std::string_view text, const std::string& label) 
   for (auto& a : t.added_) a.match = a.normalized && t.normalizer_ ? t.normalizer_->normalize(a.content) : a.content;
   if (r.has("pre_tokenizer")) t.pre_tokenizer_ = make_pre_tokenizer(r.child("pre_tokenizer"));
   if (r.has("post_processor")) read_post_processor(r.child("post_processor"), t.token_to_id_, t.post_);
-  if (r.has("decoder")) t.decoder_ = make_decoder(r.child("decoder"));
+  if (r.has("decoder")) {
+    t.decoder_ = make_decoder(r.child("decoder"));
+    const std::string d = root["decoder"].dump();
+    t.byte_level_ = d.find("\"ByteLevel\"") != std::string::npos;
+  }
   return t;
 }
 
@@ -223,6 +227,37 @@ std::vector<int32_t> Tokenizer::encode(std::string_view input, bool add_special,
   }
   if (at < text.size()) encode_gap(text.substr(at), at == 0);
   if (add_special) out.insert(out.end(), post_.suffix.begin(), post_.suffix.end());
+  return out;
+}
+
+std::string Tokenizer::token_bytes(int32_t id) const {
+  const std::string& t = token(id);
+  for (const auto& a : added_)
+    if (a.id == id) return t;  // added tokens are their text
+  if (byte_level_) {
+    std::string bytes;
+    for (uint32_t cp : utf8_decode(t)) {
+      const int b = unicode_to_byte(cp);
+      if (b >= 0) bytes += static_cast<char>(b);
+      else utf8_append(bytes, cp);
+    }
+    return bytes;
+  }
+  if (t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>') {
+    const std::string hex = t.substr(3, 2);
+    char* end = nullptr;
+    const long v = std::strtol(hex.c_str(), &end, 16);
+    if (end == hex.c_str() + 2) return std::string(1, static_cast<char>(v));
+  }
+  std::string out;
+  for (size_t i = 0; i < t.size();) {
+    if (t.compare(i, 3, "\xE2\x96\x81") == 0) {
+      out += ' ';
+      i += 3;
+    } else {
+      out += t[i++];
+    }
+  }
   return out;
 }
 

@@ -70,6 +70,10 @@ class Tokenizer {
   std::vector<int32_t> encode(std::string_view text, bool add_special, bool split_special = false) const;
   std::string decode(const std::vector<int32_t>& ids, bool skip_special = false) const;
 
+  // The bytes one token stands for when streamed on its own (byte-level tokens mapped back to
+  // bytes, <0xAB> byte-fallback tokens as that byte, the Metaspace "▁" as a space).
+  std::string token_bytes(int32_t id) const;
+
   int32_t vocab_size() const { return static_cast<int32_t>(id_to_token_.size()); }
   const std::string& token(int32_t id) const;
   std::optional<int32_t> find(const std::string& token) const;
@@ -87,6 +91,7 @@ class Tokenizer {
   std::vector<AddedToken> added_;
   std::vector<std::string> id_to_token_;
   std::unordered_map<std::string, int32_t> token_to_id_;
+  bool byte_level_ = false;  // the decoder maps GPT-2 byte characters back to bytes
 };
 
 // Stage factories from their tokenizer.json objects (nlohmann::json kept out of this header).
