@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -83,6 +84,26 @@ TEST(HfModel, Stories260KFolderReproducesTheReferenceAndTheGgufLogits) {
     for (size_t i = 0; i < hf_logits[s].size(); ++i)
       worst = std::max(worst, std::abs(double(hf_logits[s][i]) - gg_logits[s][i]) / (1.0 + std::abs(gg_logits[s][i])));
   EXPECT_LT(worst, 1e-4);  // the same math, summed over the head dims in another order
+}
+
+TEST(HfModel, Llama3RopeScalingFollowsTransformersFormula) {
+  const ModelConfig c = config_from_hf(R"({"architectures": ["LlamaForCausalLM"], "hidden_size": 256,
+      "num_hidden_layers": 1, "intermediate_size": 512, "num_attention_heads": 2, "max_position_embeddings": 131072,
+      "vocab_size": 10, "rope_theta": 500000.0, "rope_scaling": {"rope_type": "llama3", "factor": 32.0,
+      "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}})",
+                                       "config.json");
+  ASSERT_EQ(c.rope_factors.size(), 64u);
+  // transformers' _compute_llama3_parameters, in double precision.
+  for (int i = 0; i < 64; ++i) {
+    const double inv_freq = 1.0 / std::pow(500000.0, 2.0 * i / 128), wavelen = 2 * M_PI / inv_freq;
+    const double low_wavelen = 8192 / 1.0, high_wavelen = 8192 / 4.0;
+    double scaled = wavelen > low_wavelen ? inv_freq / 32 : inv_freq;
+    if (!(wavelen < high_wavelen) && !(wavelen > low_wavelen)) {
+      const double smooth = (8192 / wavelen - 1.0) / (4.0 - 1.0);
+      scaled = (1 - smooth) * scaled / 32 + smooth * scaled;
+    }
+    EXPECT_NEAR(inv_freq / c.rope_factors[i], scaled, 1e-5 * scaled) << i;  // ours: a divisor of inv_freq
+  }
 }
 
 std::string config_error(const std::string& json) {

@@ -23,6 +23,8 @@ constexpr Family kFamilies[] = {
     {"gemma2", Arch::Gemma2, RopeStyle::NeoX},
 };
 
+}  // namespace
+
 // Llama-3 rope scaling: long wavelengths are slowed by `factor`, short ones kept, a smooth ramp between.
 std::vector<float> llama3_rope_factors(int n_rot, float base, float factor, float low, float high, float orig_ctx) {
   std::vector<float> out(n_rot / 2);
@@ -39,8 +41,6 @@ std::vector<float> llama3_rope_factors(int n_rot, float base, float factor, floa
   }
   return out;
 }
-
-}  // namespace
 
 const char* arch_display_name(Arch a) {
   for (const auto& f : kFamilies)

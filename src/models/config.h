@@ -59,4 +59,8 @@ ModelConfig config_from_gguf(const GgufFile& f);
 
 const char* arch_display_name(Arch a);
 
+// Llama-3 rope scaling as per-frequency divisors (what a GGUF's rope_freqs tensor holds): long
+// wavelengths slowed by `factor`, short ones kept, a smooth ramp between.
+std::vector<float> llama3_rope_factors(int n_rot, float base, float factor, float low, float high, float orig_ctx);
+
 }  // namespace chassis

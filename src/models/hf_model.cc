@@ -97,10 +97,19 @@ ModelConfig config_from_hf(const std::string& text, const std::string& label) {
     if (type == "linear") {
       if (factor <= 0) throw fail("rope_scaling.factor must be positive");
       c.rope.freq_scale = static_cast<float>(1.0 / factor);
+    } else if (type == "llama3") {
+      auto field = [&](const char* key, double def) {
+        if (!rs.contains(key) || rs[key].is_null()) return def;
+        if (!rs[key].is_number()) throw fail(std::string("rope_scaling.") + key + " must be a number");
+        return rs[key].get<double>();
+      };
+      const double low = field("low_freq_factor", 1.0), high = field("high_freq_factor", 4.0);
+      const double orig = field("original_max_position_embeddings", 8192.0);
+      if (factor <= 0 || low <= 0 || high <= low || orig <= 0) throw fail("rope_scaling (llama3) has out-of-range values");
+      c.rope_factors = llama3_rope_factors(c.rope.n_rot, c.rope.freq_base, float(factor), float(low), float(high), float(orig));
     } else if (type == "default" || type.empty()) {
     } else {
-      // llama3/yarn/dynamic scaling need the factor tables of their own (Llama-3.1+ GGUFs carry
-      // them as rope_freqs); refused rather than run with the wrong positions.
+      // yarn/dynamic/longrope change attention as well as positions; refused rather than run wrong.
       throw fail("rope_scaling type '" + type + "' is not supported for Hugging Face folders yet");
     }
   }
