@@ -54,6 +54,9 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n);
 // Encodes n floats as type t. Supported: F32, F16, BF16, Q8_0, Q8_1, Q8_K (activation types, rounding
 // as llama.cpp's x86 build does) and Q4_0, Q4_1, Q5_0, Q5_1 (round-to-nearest weight quantizers).
 void quantize_row(DType t, const float* src, void* dst, int64_t n);
+// One 256-value super-block with llama.cpp's reference k-quant weight quantizers.
+void quantize_block_q4_k(const float* x, BlockQ4_K* y);
+void quantize_block_q6_k(const float* x, BlockQ6_K* y);
 bool can_quantize(DType t);
 
 // Dot product of a row of weights (type wt) with activations already encoded as
