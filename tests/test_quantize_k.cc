@@ -8,6 +8,7 @@
 
 #include "io/gguf.h"
 #include "io/mapped_file.h"
+#include "engine/quantize.h"
 #include "kernels/quants.h"
 #include "test_util.h"
 
@@ -57,6 +58,35 @@ TEST(QuantizeK, Q6_KMatchesLlamaQuantize) {
   EXPECT_GT(c.tensors, 0);
   EXPECT_EQ(c.differing_blocks, 0) << "of " << c.blocks << " blocks in " << c.tensors << " tensors";
   std::printf("%lld blocks in %lld tensors identical\n", (long long)c.blocks, (long long)c.tensors);
+}
+
+// `chassis quantize` from the F32 golden to each preset must reproduce llama-quantize's file: the same
+// type for every tensor (its Q4_K_M mixture included) and the same bytes.
+void expect_same_file(const std::string& preset, const std::string& golden) {
+  const std::string out = test::temp_path(preset + ".gguf");
+  quantize_gguf(test::shared("golden/models/tiny-llama-F32.gguf"), out, *quant_preset(preset));
+  MappedFile ours_file(out), theirs_file(test::shared("golden/models/" + golden));
+  const GgufFile ours = GgufFile::parse(ours_file.data(), ours_file.size(), out);
+  const GgufFile theirs = GgufFile::parse(theirs_file.data(), theirs_file.size(), theirs_file.path());
+  ASSERT_EQ(ours.tensors().size(), theirs.tensors().size());
+  for (const auto& t : theirs.tensors()) {
+    const GgufTensorInfo* o = ours.find_tensor(t.name);
+    ASSERT_TRUE(o) << t.name;
+    EXPECT_EQ(dtype_name(o->type), dtype_name(t.type)) << preset << " " << t.name;
+    if (o->type == t.type && o->n_bytes == t.n_bytes)
+      EXPECT_EQ(std::memcmp(ours.tensor_data(*o), theirs.tensor_data(t), t.n_bytes), 0) << preset << " " << t.name;
+  }
+  EXPECT_EQ(ours.get_int("general.file_type"), theirs.get_int("general.file_type"));
+  EXPECT_EQ(ours.get_string("tokenizer.ggml.model"), theirs.get_string("tokenizer.ggml.model"));
+  std::remove(out.c_str());
+}
+
+TEST(QuantizeK, PresetsReproduceLlamaQuantizeFiles) {
+  expect_same_file("q4_k_m", "tiny-llama-Q4_K_M.gguf");
+  expect_same_file("q6_k", "tiny-llama-Q6_K.gguf");
+  expect_same_file("q8_0", "tiny-llama-Q8_0.gguf");
+  expect_same_file("q4_0", "tiny-llama-Q4_0.gguf");
+  expect_same_file("f16", "tiny-llama-F16.gguf");
 }
 
 }  // namespace

@@ -73,6 +73,12 @@ size_t fixed_size(GgufType t) {
   }
 }
 
+}  // namespace
+
+size_t gguf_type_size(GgufType t) { return fixed_size(t); }
+
+namespace {
+
 // Smallest encoding of one value of type t: used to reject array counts the file cannot hold.
 size_t min_encoded_size(GgufType t) {
   if (t == GgufType::String) return 8;   // the length

@@ -19,6 +19,7 @@ enum class GgufType : uint32_t {
   U64 = 10, I64 = 11, F64 = 12,
 };
 const char* gguf_type_name(GgufType t);
+size_t gguf_type_size(GgufType t);  // bytes of one fixed-size element (0 for strings and arrays)
 
 struct GgufValue;
 

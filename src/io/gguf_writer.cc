@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "core/error.h"
+#include "io/gguf.h"
 
 namespace chassis {
 namespace {
@@ -34,6 +35,42 @@ void GgufWriter::add_u32(const std::string& k, uint32_t v) { key(k, kU32); put(v
 void GgufWriter::add_f32(const std::string& k, float v) { key(k, kF32); put(v); }
 void GgufWriter::add_bool(const std::string& k, bool v) { key(k, kBool); put<uint8_t>(v ? 1 : 0); }
 void GgufWriter::add_string(const std::string& k, const std::string& v) { key(k, kString); put_string(v); }
+
+void GgufWriter::put_scalar(uint32_t type, const GgufValue& v) {
+  switch (static_cast<GgufType>(type)) {
+    case GgufType::U8: put<uint8_t>(static_cast<uint8_t>(v.as_int())); break;
+    case GgufType::I8: put<int8_t>(static_cast<int8_t>(v.as_int())); break;
+    case GgufType::U16: put<uint16_t>(static_cast<uint16_t>(v.as_int())); break;
+    case GgufType::I16: put<int16_t>(static_cast<int16_t>(v.as_int())); break;
+    case GgufType::U32: put<uint32_t>(static_cast<uint32_t>(v.as_int())); break;
+    case GgufType::I32: put<int32_t>(static_cast<int32_t>(v.as_int())); break;
+    case GgufType::U64: put<uint64_t>(std::get<uint64_t>(v.v)); break;
+    case GgufType::I64: put<int64_t>(v.as_int()); break;
+    case GgufType::F32: put<float>(static_cast<float>(v.as_double())); break;
+    case GgufType::F64: put<double>(v.as_double()); break;
+    case GgufType::Bool: put<uint8_t>(std::get<bool>(v.v) ? 1 : 0); break;
+    case GgufType::String: put_string(std::string(v.as_string())); break;
+    case GgufType::Array: put_array(v.as_array()); break;
+  }
+}
+
+void GgufWriter::put_array(const GgufArray& a) {
+  put<uint32_t>(static_cast<uint32_t>(a.elem_type));
+  put<uint64_t>(a.count);
+  if (a.elem_type == GgufType::String) {
+    for (const auto& s : a.strings) put_string(std::string(s));
+  } else if (a.elem_type == GgufType::Array) {
+    for (const auto& inner : a.arrays) put_array(inner);
+  } else {  // fixed-size elements are kept packed, little-endian, exactly as read
+    const size_t bytes = static_cast<size_t>(a.count) * gguf_type_size(a.elem_type);
+    kv_.insert(kv_.end(), a.raw, a.raw + bytes);
+  }
+}
+
+void GgufWriter::add_value(const std::string& k, const GgufValue& v) {
+  key(k, static_cast<uint32_t>(v.type));
+  put_scalar(static_cast<uint32_t>(v.type), v);
+}
 
 void GgufWriter::add_strings(const std::string& k, const std::vector<std::string>& v) {
   key(k, kArray);

@@ -11,6 +11,9 @@
 
 namespace chassis {
 
+struct GgufValue;
+struct GgufArray;
+
 class GgufWriter {
  public:
   void add_u32(const std::string& key, uint32_t v);
@@ -20,6 +23,8 @@ class GgufWriter {
   void add_strings(const std::string& key, const std::vector<std::string>& v);
   void add_f32s(const std::string& key, const std::vector<float>& v);
   void add_i32s(const std::string& key, const std::vector<int32_t>& v);
+  // Any value read from another GGUF file (copying metadata), encoded as it was typed there.
+  void add_value(const std::string& key, const GgufValue& v);
 
   // ne in ggml order (ne[0] = row length); data holds row_bytes(type, ne[0]) * rows bytes.
   void add_tensor(const std::string& name, DType type, std::vector<int64_t> ne, std::vector<uint8_t> data);
@@ -41,6 +46,8 @@ class GgufWriter {
   template <typename T>
   void put(T v);
   void put_string(const std::string& s);
+  void put_scalar(uint32_t type, const GgufValue& v);
+  void put_array(const GgufArray& a);
 
   std::vector<uint8_t> kv_;  // encoded key/value pairs
   uint64_t n_kv_ = 0;

@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   auto* tmpl = app.add_subcommand("template", "render a conversation with a model's chat template");
   auto bench_fn = chassis::cli::add_bench(*bench);
   auto tmpl_fn = chassis::cli::add_template(*tmpl);
+  auto* quant = app.add_subcommand("quantize", "rewrite a GGUF's weights in another type (as llama-quantize)");
+  auto quant_fn = chassis::cli::add_quantize(*quant);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -30,6 +32,7 @@ int main(int argc, char** argv) {
     if (show->parsed()) return show_fn();
     if (bench->parsed()) return bench_fn();
     if (tmpl->parsed()) return tmpl_fn();
+    if (quant->parsed()) return quant_fn();
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "chassis: error: out of memory\n");
     return 1;
