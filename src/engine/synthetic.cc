@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "engine/quantize.h"
 #include "io/gguf_writer.h"
 #include "kernels/quants.h"
 #include "tokenizer/unicode.h"
@@ -69,11 +70,22 @@ std::string ensure_synthetic_model(const std::string& name, const std::string& t
     for (const auto& s : synthetic_shapes()) known += (known.empty() ? "" : ", ") + s.name;
     throw Error("unknown synthetic model '" + name + "' (known: " + known + ")");
   }
+  if (type_name == "q4_k_m" || type_name == "q6_k") {
+    // K-quant mixtures: the f16 model quantized with llama-quantize's per-tensor rules (for
+    // Qwen2.5-0.5B's 896-wide rows that means Q5_0/Q8_0 fallbacks, as in llama.cpp's own file).
+    const std::string path = dir + "/" + name + "-" + type_name + ".gguf";
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0) return path;
+    const std::string f16 = ensure_synthetic_model(name, "f16", dir);
+    log_info("quantizing " + f16 + " to " + type_name);
+    quantize_gguf(f16, path, *quant_preset(type_name));
+    return path;
+  }
   DType wt, embd_type;
   if (type_name == "f16") wt = embd_type = DType::F16;
   else if (type_name == "q8_0") wt = embd_type = DType::Q8_0;
   else if (type_name == "q4_0") { wt = DType::Q4_0; embd_type = DType::Q8_0; }  // tied embedding/output kept at 8 bits
-  else throw Error("synthetic models come in f16, q8_0 and q4_0 for now (no k-quant quantizer yet), not '" + type_name + "'");
+  else throw Error("synthetic models come in f16, q8_0, q4_0, q4_k_m and q6_k, not '" + type_name + "'");
 
   std::filesystem::create_directories(dir);
   const std::string path = dir + "/" + name + "-" + type_name + ".gguf";

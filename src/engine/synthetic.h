@@ -18,7 +18,7 @@ struct SyntheticShape {
 const std::vector<SyntheticShape>& synthetic_shapes();
 
 // Writes (if not there yet) a random-weight model of the named shape and weight type ("f16", "q8_0",
-// "q4_0") under `dir`, and returns its path. Throws Error for an unknown name or type.
+// "q4_0", or the llama-quantize mixtures "q4_k_m", "q6_k") under `dir`, and returns its path. Throws Error for an unknown name or type.
 std::string ensure_synthetic_model(const std::string& name, const std::string& type, const std::string& dir);
 
 }  // namespace chassis
