@@ -1,5 +1,6 @@
-// `chassis show MODEL`: what a GGUF file holds, without loading the weights into use.
+// `chassis show MODEL`: what a GGUF file (or a Hugging Face folder) holds.
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -8,8 +9,6 @@
 #include "core/error.h"
 #include "engine/chat.h"
 #include "engine/model.h"
-
-#include <filesystem>
 
 namespace chassis::cli {
 namespace {

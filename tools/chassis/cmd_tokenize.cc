@@ -1,5 +1,6 @@
 // `chassis tokenize MODEL --text T`: token ids of a text (works on vocab-only GGUF files).
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <memory>
@@ -9,8 +10,6 @@
 #include "core/error.h"
 #include "engine/model.h"
 #include "tokenizer/hf/hf_tokenizer.h"
-
-#include <filesystem>
 
 namespace chassis::cli {
 namespace {
