@@ -53,6 +53,13 @@ TEST(QuantizeK, Q4_KMatchesLlamaQuantize) {
   std::printf("%lld blocks in %lld tensors identical\n", (long long)c.blocks, (long long)c.tensors);
 }
 
+TEST(QuantizeK, Q5_KMatchesLlamaQuantize) {
+  const Counts c = compare_with("tiny-llama-Q5_K_M.gguf", DType::Q5_K);
+  EXPECT_GT(c.tensors, 0);
+  EXPECT_EQ(c.differing_blocks, 0) << "of " << c.blocks << " blocks in " << c.tensors << " tensors";
+  std::printf("%lld blocks in %lld tensors identical\n", (long long)c.blocks, (long long)c.tensors);
+}
+
 TEST(QuantizeK, Q6_KMatchesLlamaQuantize) {
   const Counts c = compare_with("tiny-llama-Q6_K.gguf", DType::Q6_K);
   EXPECT_GT(c.tensors, 0);
@@ -73,8 +80,9 @@ void expect_same_file(const std::string& preset, const std::string& golden) {
     const GgufTensorInfo* o = ours.find_tensor(t.name);
     ASSERT_TRUE(o) << t.name;
     EXPECT_EQ(dtype_name(o->type), dtype_name(t.type)) << preset << " " << t.name;
-    if (o->type == t.type && o->n_bytes == t.n_bytes)
+    if (o->type == t.type && o->n_bytes == t.n_bytes) {
       EXPECT_EQ(std::memcmp(ours.tensor_data(*o), theirs.tensor_data(t), t.n_bytes), 0) << preset << " " << t.name;
+    }
   }
   EXPECT_EQ(ours.get_int("general.file_type"), theirs.get_int("general.file_type"));
   EXPECT_EQ(ours.get_string("tokenizer.ggml.model"), theirs.get_string("tokenizer.ggml.model"));
@@ -83,6 +91,7 @@ void expect_same_file(const std::string& preset, const std::string& golden) {
 
 TEST(QuantizeK, PresetsReproduceLlamaQuantizeFiles) {
   expect_same_file("q4_k_m", "tiny-llama-Q4_K_M.gguf");
+  expect_same_file("q5_k_m", "tiny-llama-Q5_K_M.gguf");
   expect_same_file("q6_k", "tiny-llama-Q6_K.gguf");
   expect_same_file("q8_0", "tiny-llama-Q8_0.gguf");
   expect_same_file("q4_0", "tiny-llama-Q4_0.gguf");

@@ -17,7 +17,7 @@ const QuantPreset kPresets[] = {
     {"f32", DType::F32, false, 0},   {"f16", DType::F16, false, 1},   {"bf16", DType::BF16, false, 32},
     {"q8_0", DType::Q8_0, false, 7}, {"q4_0", DType::Q4_0, false, 2}, {"q4_1", DType::Q4_1, false, 3},
     {"q5_0", DType::Q5_0, false, 8}, {"q5_1", DType::Q5_1, false, 9}, {"q6_k", DType::Q6_K, false, 18},
-    {"q4_k_m", DType::Q4_K, true, 15},
+    {"q4_k_m", DType::Q4_K, true, 15}, {"q5_k_m", DType::Q5_K, true, 17},
 };
 
 bool is_quantized(DType t) { return t != DType::F32 && t != DType::F16 && t != DType::BF16; }
@@ -63,7 +63,8 @@ DType choose_type(const GgufTensorInfo& t, const QuantPreset& p, Counters& c) {
     if (p.mixture && use_more_bits(c.i_ffn_down, c.n_ffn_down)) type = DType::Q6_K;
     ++c.i_ffn_down;
   } else if (name.find("attn_qkv.weight") != std::string::npos) {
-    if (p.mixture) type = DType::Q5_K;  // as llama-quantize; we have no Q5_K quantizer yet (refused below)
+    if (p.base == DType::Q4_K) type = DType::Q5_K;  // llama-quantize's Q4_K_M / Q5_K_M rule for fused qkv
+    else if (p.base == DType::Q5_K) type = DType::Q6_K;
   }
   return fallback(type, t.ne[0]);
 }

@@ -12,11 +12,11 @@ namespace chassis {
 struct QuantPreset {
   std::string name;      // "q4_k_m", ...
   DType base;            // the type of most weights
-  bool mixture = false;  // K-quant mixes (Q4_K_M)
+  bool mixture = false;  // K-quant mixes (Q4_K_M, Q5_K_M)
   uint32_t file_type;    // llama.cpp's general.file_type value
 };
 
-// Known presets: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q6_k q4_k_m; nullopt otherwise.
+// Known presets: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q6_k q4_k_m q5_k_m; nullopt otherwise.
 std::optional<QuantPreset> quant_preset(const std::string& name);
 std::string quant_preset_names();
 

@@ -56,6 +56,7 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n);
 void quantize_row(DType t, const float* src, void* dst, int64_t n);
 // One 256-value super-block with llama.cpp's reference k-quant weight quantizers.
 void quantize_block_q4_k(const float* x, BlockQ4_K* y);
+void quantize_block_q5_k(const float* x, BlockQ5_K* y);
 void quantize_block_q6_k(const float* x, BlockQ6_K* y);
 bool can_quantize(DType t);
 

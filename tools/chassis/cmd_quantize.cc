@@ -29,7 +29,7 @@ std::function<int()> add_quantize(CLI::App& app) {
   auto o = std::make_shared<QuantizeOptions>();
   app.add_option("input", o->in, "GGUF with F32, F16 or BF16 weights")->required();
   app.add_option("output", o->out, "GGUF to write")->required();
-  app.add_option("type", o->type, "f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q6_k q4_k_m")->required();
+  app.add_option("type", o->type, "f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q6_k q4_k_m q5_k_m")->required();
   return [o] { return quantize(*o); };
 }
 

@@ -330,8 +330,8 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
 bool can_quantize(DType t) {
   switch (t) {
     case DType::F32: case DType::F16: case DType::BF16: case DType::Q8_0: case DType::Q8_1: case DType::Q8_K:
-    case DType::Q4_0: case DType::Q4_1: case DType::Q5_0: case DType::Q5_1: case DType::Q4_K: case DType::Q6_K:
-      return true;
+    case DType::Q4_0: case DType::Q4_1: case DType::Q5_0: case DType::Q5_1: case DType::Q4_K: case DType::Q5_K:
+    case DType::Q6_K: return true;
     default: return false;
   }
 }
@@ -357,6 +357,7 @@ void quantize_row(DType t, const float* src, void* dst, int64_t n) {
     case DType::Q5_0: return quant_blocks<BlockQ5_0, quant_q5_0>(src, dst, n, QK);
     case DType::Q5_1: return quant_blocks<BlockQ5_1, quant_q5_1>(src, dst, n, QK);
     case DType::Q4_K: return quant_blocks<BlockQ4_K, quantize_block_q4_k>(src, dst, n, QK_K);
+    case DType::Q5_K: return quant_blocks<BlockQ5_K, quantize_block_q5_k>(src, dst, n, QK_K);
     case DType::Q6_K: return quant_blocks<BlockQ6_K, quantize_block_q6_k>(src, dst, n, QK_K);
     default: break;
   }

@@ -1,5 +1,5 @@
-// Weight quantizers for the k-quant formats Q4_K and Q6_K, following llama.cpp's reference
-// quantizers (quantize_row_q4_K_ref / q6_K_ref, no importance matrix), so a file we quantize holds
+// Weight quantizers for the k-quant formats Q4_K, Q5_K and Q6_K, following llama.cpp's reference
+// quantizers (quantize_row_q4_K_ref / q5_K_ref / q6_K_ref, no importance matrix), so a file we quantize holds
 // the same bytes llama-quantize writes. The searches below are least-squares fits of a scale (and,
 // for Q4_K, a min) per sub-block, then the scales themselves quantized to 6 or 8 bits per
 // super-block.
@@ -123,8 +123,14 @@ float fit_symmetric(int n, int nmax, const float* x, int8_t* L) {
 
 }  // namespace
 
-void quantize_block_q4_k(const float* x, BlockQ4_K* y) {
-  uint8_t L[QK_K], Laux[32];
+namespace {
+
+// The part Q4_K and Q5_K share: per 32-value sub-block a (scale, min) fit with levels 0..nmax, the
+// scales and mins quantized to 6 bits against the super-block's d/dmin (packed in `scales`), then
+// every value requantized against the stored scales into L.
+void scales_mins_and_levels(const float* x, int nmax, float rmin, int nstep, uint8_t scales_out[12], uint16_t* d_out,
+                            uint16_t* dmin_out, uint8_t L[QK_K]) {
+  uint8_t Laux[32];
   float weights[32], mins[QK_K / 32], scales[QK_K / 32];
   float max_scale = 0, max_min = 0;
   for (int j = 0; j < QK_K / 32; ++j) {
@@ -133,39 +139,69 @@ void quantize_block_q4_k(const float* x, BlockQ4_K* y) {
     for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
     const float av_x = std::sqrt(sum_x2 / 32);
     for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
-    scales[j] = fit_scale_min(32, 15, xs, weights, L + 32 * j, &mins[j], Laux, -1.f, 0.1f, 20);
+    scales[j] = fit_scale_min(32, nmax, xs, weights, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep);
     max_scale = std::max(max_scale, scales[j]);
     max_min = std::max(max_min, mins[j]);
   }
   const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
   const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
-  std::memset(y->scales, 0, sizeof y->scales);
+  std::memset(scales_out, 0, 12);
   for (int j = 0; j < QK_K / 32; ++j) {
     const uint8_t ls = static_cast<uint8_t>(std::min(63, nearest_int(inv_scale * scales[j])));
     const uint8_t lm = static_cast<uint8_t>(std::min(63, nearest_int(inv_min * mins[j])));
     if (j < 4) {
-      y->scales[j] = ls;
-      y->scales[j + 4] = lm;
+      scales_out[j] = ls;
+      scales_out[j + 4] = lm;
     } else {  // low 4 bits in bytes 8..11, high 2 bits in the top of bytes 0..7
-      y->scales[j + 4] = static_cast<uint8_t>((ls & 0xF) | ((lm & 0xF) << 4));
-      y->scales[j - 4] |= static_cast<uint8_t>((ls >> 4) << 6);
-      y->scales[j] |= static_cast<uint8_t>((lm >> 4) << 6);
+      scales_out[j + 4] = static_cast<uint8_t>((ls & 0xF) | ((lm & 0xF) << 4));
+      scales_out[j - 4] |= static_cast<uint8_t>((ls >> 4) << 6);
+      scales_out[j] |= static_cast<uint8_t>((lm >> 4) << 6);
     }
   }
-  y->d = f32_to_f16(max_scale / 63.f);
-  y->dmin = f32_to_f16(max_min / 63.f);
-  // Requantize every value against the scales as stored.
+  *d_out = f32_to_f16(max_scale / 63.f);
+  *dmin_out = f32_to_f16(max_min / 63.f);
   for (int j = 0; j < QK_K / 32; ++j) {
     int sc, m;
-    k4_scale_min(y->scales, j, sc, m);
-    const float d = f16_to_f32(y->d) * sc;
+    k4_scale_min(scales_out, j, sc, m);
+    const float d = f16_to_f32(*d_out) * sc;
     if (!d) continue;
-    const float dm = f16_to_f32(y->dmin) * m;
-    for (int i = 0; i < 32; ++i) L[32 * j + i] = static_cast<uint8_t>(std::clamp(nearest_int((x[32 * j + i] + dm) / d), 0, 15));
+    const float dm = f16_to_f32(*dmin_out) * m;
+    for (int i = 0; i < 32; ++i) L[32 * j + i] = static_cast<uint8_t>(std::clamp(nearest_int((x[32 * j + i] + dm) / d), 0, nmax));
   }
+}
+
+}  // namespace
+
+void quantize_block_q4_k(const float* x, BlockQ4_K* y) {
+  uint8_t L[QK_K];
+  scales_mins_and_levels(x, 15, -1.f, 20, y->scales, &y->d, &y->dmin, L);
   uint8_t* q = y->qs;
   for (int j = 0; j < QK_K; j += 64, q += 32)
     for (int l = 0; l < 32; ++l) q[l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 4));
+}
+
+void quantize_block_q5_k(const float* x, BlockQ5_K* y) {
+  uint8_t L[QK_K];
+  scales_mins_and_levels(x, 31, -0.5f, 15, y->scales, &y->d, &y->dmin, L);
+  // Low 4 bits as in Q4_K; the fifth bit of value j of each 64-value group g goes to qh[j] bit 2g
+  // (first half) or 2g+1 (second half).
+  std::memset(y->qh, 0, sizeof y->qh);
+  uint8_t* ql = y->qs;
+  uint8_t m1 = 1, m2 = 2;
+  for (int n = 0; n < QK_K; n += 64, ql += 32, m1 = static_cast<uint8_t>(m1 << 2), m2 = static_cast<uint8_t>(m2 << 2)) {
+    for (int j = 0; j < 32; ++j) {
+      int l1 = L[n + j], l2 = L[n + j + 32];
+      if (l1 > 15) {
+        l1 -= 16;
+        y->qh[j] |= m1;
+      }
+      if (l2 > 15) {
+        l2 -= 16;
+        y->qh[j] |= m2;
+      }
+      ql[j] = static_cast<uint8_t>(l1 | (l2 << 4));
+    }
+  }
 }
 
 void quantize_block_q6_k(const float* x, BlockQ6_K* y) {
