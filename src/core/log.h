@@ -11,6 +11,7 @@ LogLevel log_level();
 void log(LogLevel level, const std::string& message);
 inline void log_info(const std::string& m) { log(LogLevel::Info, m); }
 inline void log_warn(const std::string& m) { log(LogLevel::Warn, m); }
+inline void log_error(const std::string& m) { log(LogLevel::Error, m); }
 inline void log_debug(const std::string& m) { log(LogLevel::Debug, m); }
 
 }  // namespace chassis

@@ -20,18 +20,29 @@ std::string read_text(const std::string& path) {
 
 }  // namespace
 
-std::optional<ChatTemplate> chat_template_of(const Model& model) {
-  std::optional<std::string> source = model.chat_template();
-  if (!source) return std::nullopt;
+namespace {
+
+jinja::Dict special_tokens_of_gguf(const Model& model) {
   jinja::Dict special;
   const Vocab& v = model.vocab();
   if (v.bos() != kNoToken) special.set("bos_token", jinja::Value(v.token(v.bos()).text));
   if (v.eos() != kNoToken) special.set("eos_token", jinja::Value(v.token(v.eos()).text));
   if (v.unk() != kNoToken) special.set("unk_token", jinja::Value(v.token(v.unk()).text));
-  return ChatTemplate(*source, std::move(special), model.path());
+  return special;
 }
 
-std::optional<ChatTemplate> chat_template_of_folder(const std::string& dir) {
+}  // namespace
+
+std::optional<ChatTemplate> chat_template_of(const Model& model) {
+  if (model.is_hf_folder()) return chat_template_of_folder(model.path());
+  std::optional<std::string> source = model.chat_template();
+  if (!source) return std::nullopt;
+  return ChatTemplate(*source, special_tokens_of_gguf(model), model.path());
+}
+
+namespace {
+
+nlohmann::ordered_json tokenizer_config_of(const std::string& dir) {
   namespace fs = std::filesystem;
   const std::string config_path = (fs::path(dir) / "tokenizer_config.json").string();
   nlohmann::ordered_json config = nlohmann::ordered_json::object();
@@ -43,7 +54,12 @@ std::optional<ChatTemplate> chat_template_of_folder(const std::string& dir) {
     }
     if (!config.is_object()) throw Error(config_path + ": expected a JSON object");
   }
-  // transformers' special_tokens_map: each named special token as its text.
+  return config;
+}
+
+// transformers' special_tokens_map: each named special token as its text.
+jinja::Dict special_tokens_of_folder(const std::string& dir, const nlohmann::ordered_json& config) {
+  const std::string config_path = (std::filesystem::path(dir) / "tokenizer_config.json").string();
   jinja::Dict special;
   for (const char* name : {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"}) {
     auto it = config.find(name);
@@ -62,6 +78,16 @@ std::optional<ChatTemplate> chat_template_of_folder(const std::string& dir) {
     }
     special.set("additional_special_tokens", jinja::Value::list(std::move(extra)));
   }
+  return special;
+}
+
+}  // namespace
+
+std::optional<ChatTemplate> chat_template_of_folder(const std::string& dir) {
+  namespace fs = std::filesystem;
+  const std::string config_path = (fs::path(dir) / "tokenizer_config.json").string();
+  const nlohmann::ordered_json config = tokenizer_config_of(dir);
+  jinja::Dict special = special_tokens_of_folder(dir, config);
   // A chat_template.jinja file beside the config takes precedence, as in recent transformers.
   const std::string jinja_path = (fs::path(dir) / "chat_template.jinja").string();
   if (fs::exists(jinja_path)) return ChatTemplate(read_text(jinja_path), std::move(special), jinja_path);
@@ -79,5 +105,11 @@ std::optional<ChatTemplate> chat_template_of_folder(const std::string& dir) {
 }
 
 ChatTemplate chat_template_from_file(const std::string& path) { return ChatTemplate(read_text(path), {}, path); }
+
+ChatTemplate chat_template_from_file(const std::string& path, const Model& model) {
+  jinja::Dict special = model.is_hf_folder() ? special_tokens_of_folder(model.path(), tokenizer_config_of(model.path()))
+                                             : special_tokens_of_gguf(model);
+  return ChatTemplate(read_text(path), std::move(special), path);
+}
 
 }  // namespace chassis

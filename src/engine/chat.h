@@ -10,7 +10,8 @@ namespace chassis {
 
 class Model;
 
-// The template of a loaded GGUF model, with its BOS/EOS token texts; nullopt if it has none.
+// The template of a loaded model (GGUF: with its BOS/EOS token texts; folder: as
+// chat_template_of_folder); nullopt if it has none.
 std::optional<ChatTemplate> chat_template_of(const Model& model);
 
 // The template of a Hugging Face model folder with the special tokens of its tokenizer_config.json
@@ -19,5 +20,7 @@ std::optional<ChatTemplate> chat_template_of_folder(const std::string& dir);
 
 // A template file on its own (no special tokens).
 ChatTemplate chat_template_from_file(const std::string& path);
+// A template file used for a model: with that model's special tokens (bos_token, eos_token, ...).
+ChatTemplate chat_template_from_file(const std::string& path, const Model& model);
 
 }  // namespace chassis

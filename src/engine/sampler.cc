@@ -15,13 +15,18 @@ int32_t Sampler::sample(const float* logits, int64_t n_vocab, const std::vector<
     if (!allowed || (*allowed)[size_t(i)]) cand_.emplace_back(logits[i], static_cast<int32_t>(i));
   if (cand_.empty()) return -1;
 
-  if (p_.repeat_penalty != 1.0f && p_.repeat_last_n != 0) {
+  const bool penalize = p_.repeat_penalty != 1.0f || p_.presence_penalty != 0.0f || p_.frequency_penalty != 0.0f;
+  if (penalize && p_.repeat_last_n != 0) {
     const size_t n = p_.repeat_last_n < 0 ? recent.size() : std::min(recent.size(), size_t(p_.repeat_last_n));
     std::vector<int32_t> seen(recent.end() - long(n), recent.end());
     std::sort(seen.begin(), seen.end());
-    for (auto& [logit, id] : cand_)
-      if (std::binary_search(seen.begin(), seen.end(), id))
-        logit = logit > 0 ? logit / p_.repeat_penalty : logit * p_.repeat_penalty;
+    for (auto& [logit, id] : cand_) {
+      const auto [lo, hi] = std::equal_range(seen.begin(), seen.end(), id);
+      const auto count = hi - lo;
+      if (count == 0) continue;
+      if (p_.repeat_penalty != 1.0f) logit = logit > 0 ? logit / p_.repeat_penalty : logit * p_.repeat_penalty;
+      logit -= float(count) * p_.frequency_penalty + p_.presence_penalty;
+    }
   }
 
   auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };

@@ -15,7 +15,11 @@ struct SamplingParams {
   float top_p = 0.95f;       // >= 1: off
   float min_p = 0.05f;       // <= 0: off
   float repeat_penalty = 1.0f;
-  int repeat_last_n = 64;
+  // OpenAI's penalties: logit -= count * frequency_penalty + (count > 0) * presence_penalty, where
+  // count is how often the token occurs in the last repeat_last_n tokens (as llama.cpp applies them).
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  int repeat_last_n = 64;  // < 0: the whole history
   uint64_t seed = 0;
 };
 

@@ -21,10 +21,14 @@ struct WeightMatrix {
 };
 
 // y (n_tok, n_out) = x (n_tok, n_in) * W^T. Rows are split across the pool's threads.
-void matmul(const WeightMatrix& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool);
+// By default each activation row is summed as the reference sums it in a batch of n_tok (its
+// kernels differ by batch size); row_invariant sums every row as a batch of one, so a row's result
+// never depends on the other rows (continuous batching of independent requests).
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool,
+            bool row_invariant = false);
 
 // Same, for output rows [row_begin, row_end) only; y is (n_tok, row_end - row_begin).
 void matmul_rows(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const float* x, int64_t n_tok,
-                 float* y, ThreadPool& pool);
+                 float* y, ThreadPool& pool, bool row_invariant = false);
 
 }  // namespace chassis

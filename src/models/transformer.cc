@@ -38,10 +38,25 @@ uint64_t Transformer::scratch_bytes() const {
           gate_.size() + up_.size() + act_.size() + scores_.size()) * sizeof(float);
 }
 
-void Transformer::trace(const char* name, int64_t il, const float* data, int64_t n, int64_t width, int64_t pos0) {
+void Transformer::trace(const char* name, int64_t il, const float* data, int64_t n, int64_t width) {
   if (!tracer_) return;
   const std::string full = il < 0 ? std::string(name) : "blk." + std::to_string(il) + "." + name;
-  tracer_->tensor(full, data, n, width, pos0);
+  tracer_->tensor(full, data, n, width, pos_.empty() ? 0 : pos_[0]);
+}
+
+void Transformer::mul(const WeightMatrix& w, const float* x, int64_t n, float* y) {
+  matmul(w, x, n, y, pool_, row_invariant_);
+}
+
+void Transformer::check_rows(int64_t n) const {
+  for (int64_t i = 0; i < n; ++i) {
+    if (tokens_[i] < 0 || tokens_[i] >= cfg_.n_vocab)
+      throw Error("forward: token id " + std::to_string(tokens_[i]) + " is outside the vocabulary (" +
+                  std::to_string(cfg_.n_vocab) + ")");
+    if (pos_[i] < 0 || pos_[i] >= caches_[i]->n_ctx())
+      throw Error("forward: position " + std::to_string(pos_[i]) + " exceeds the context size " +
+                  std::to_string(caches_[i]->n_ctx()));
+  }
 }
 
 void Transformer::forward(const int32_t* tokens, int64_t n, int64_t pos0, KvCache& cache, float* logits,
@@ -50,33 +65,66 @@ void Transformer::forward(const int32_t* tokens, int64_t n, int64_t pos0, KvCach
   if (pos0 < 0 || pos0 + n > cache.n_ctx())
     throw Error("forward: positions " + std::to_string(pos0) + ".." + std::to_string(pos0 + n - 1) +
                 " exceed the context size " + std::to_string(cache.n_ctx()));
-  for (int64_t i = 0; i < n; ++i)
-    if (tokens[i] < 0 || tokens[i] >= cfg_.n_vocab)
-      throw Error("forward: token id " + std::to_string(tokens[i]) + " is outside the vocabulary (" +
-                  std::to_string(cfg_.n_vocab) + ")");
+  row_invariant_ = false;
   for (int64_t done = 0; done < n; done += max_batch_) {
     const int64_t m = std::min(max_batch_, n - done);
     const bool last_chunk = done + m == n;
+    tokens_.assign(tokens + done, tokens + done + m);
+    pos_.resize(size_t(m));
+    for (int64_t t = 0; t < m; ++t) pos_[t] = pos0 + done + t;
+    caches_.assign(size_t(m), &cache);
+    want_.assign(size_t(m), all_logits ? 1 : 0);
+    if (last_chunk) want_.back() = 1;
+    check_rows(m);
     float* out = all_logits ? logits + done * cfg_.n_vocab : (last_chunk ? logits : nullptr);
-    forward_batch(tokens + done, m, pos0 + done, cache, out, all_logits);
+    forward_batch(m, out);
   }
 }
 
-void Transformer::attention(int64_t il, int64_t n, int64_t pos0, KvCache& cache) {
+void Transformer::forward_rows(const BatchToken* rows, int64_t n, float* logits) {
+  if (n <= 0) throw Error("forward: no tokens to evaluate");
+  row_invariant_ = true;
+  for (int64_t done = 0; done < n; done += max_batch_) {
+    const int64_t m = std::min(max_batch_, n - done);
+    tokens_.resize(size_t(m));
+    pos_.resize(size_t(m));
+    caches_.resize(size_t(m));
+    want_.resize(size_t(m));
+    int64_t wanted = 0;
+    for (int64_t t = 0; t < m; ++t) {
+      const BatchToken& r = rows[done + t];
+      tokens_[t] = r.token;
+      pos_[t] = r.pos;
+      caches_[t] = r.cache;
+      want_[t] = r.logits ? 1 : 0;
+      wanted += want_[t];
+    }
+    check_rows(m);
+    forward_batch(m, wanted > 0 ? logits : nullptr);
+    logits += wanted * cfg_.n_vocab;
+  }
+}
+
+void Transformer::attention(int64_t il, int64_t n) {
   const ModelConfig& c = cfg_;
   const int64_t D = c.head_dim, Q = c.n_embd_q(), group = c.n_head / c.n_head_kv;
   const bool windowed = c.layer_uses_window(il);
   const int nt = pool_.size();
-  if (scores_.size() < size_t(nt * cache.n_ctx())) scores_.resize(size_t(nt * cache.n_ctx()));
-  AttentionParams ap{static_cast<int>(D), c.scale_q_first ? 1.0f : c.attn_scale, c.attn_softcap, /*tiled=*/n >= 64};
+  int64_t max_ctx = 0;
+  for (int64_t t = 0; t < n; ++t) max_ctx = std::max(max_ctx, caches_[t]->n_ctx());
+  if (scores_.size() < size_t(nt * max_ctx)) scores_.resize(size_t(nt * max_ctx));
+  // The reference tiles attention for batches of 64 or more queries; a row-invariant batch never does.
+  const bool tiled = !row_invariant_ && n >= 64;
+  AttentionParams ap{static_cast<int>(D), c.scale_q_first ? 1.0f : c.attn_scale, c.attn_softcap, tiled};
   const bool simd = use_simd_kernels();
-  const uint16_t* kbase = cache.k(il, 0);
-  const uint16_t* vbase = cache.v(il, 0);
   pool_.run([&](int ith, int nth) {
-    float* scores = scores_.data() + ith * cache.n_ctx();
+    float* scores = scores_.data() + ith * max_ctx;
     for (int64_t job = ith; job < n * c.n_head; job += nth) {
       const int64_t t = job / c.n_head, h = job % c.n_head, kvh = h / group;
-      const int64_t pos = pos0 + t;
+      const int64_t pos = pos_[t];
+      const KvCache& cache = *caches_[t];
+      const uint16_t* kbase = const_cast<KvCache&>(cache).k(il, 0);
+      const uint16_t* vbase = const_cast<KvCache&>(cache).v(il, 0);
       // Causal: a query sees positions <= its own; with a window, only the last `sliding_window` of them.
       const int64_t begin = windowed ? std::max<int64_t>(0, pos - c.sliding_window + 1) : 0;
       const float* qh = q_.data() + t * Q + h * D;
@@ -87,36 +135,44 @@ void Transformer::attention(int64_t il, int64_t n, int64_t pos0, KvCache& cache)
   });
 }
 
-void Transformer::forward_batch(const int32_t* tokens, int64_t n, int64_t pos0, KvCache& cache, float* logits,
-                                bool all_logits) {
-  embed(tokens, n, pos0);
+void Transformer::forward_batch(int64_t n, float* logits) {
+  embed(n);
   for (int64_t il = 0; il < cfg_.n_layer; ++il) {
-    attention_block(il, n, pos0, cache);  // x += [post_norm] Attn(RMSNorm(x))
+    attention_block(il, n);  // x += [post_norm] Attn(RMSNorm(x))
     // After the last attention only the rows whose logits are wanted matter: drop the others, as
     // llama.cpp does (which also makes the remaining matmuls single-row, like the reference's).
-    if (il == cfg_.n_layer - 1 && !all_logits && n > 1) {
-      std::memmove(x_.data(), x_.data() + (n - 1) * cfg_.n_embd, size_t(cfg_.n_embd) * sizeof(float));
-      pos0 += n - 1;
-      n = 1;
+    if (il == cfg_.n_layer - 1) {
+      int64_t kept = 0;
+      for (int64_t t = 0; t < n; ++t) {
+        if (!want_[t]) continue;
+        if (kept != t) {
+          std::memmove(x_.data() + kept * cfg_.n_embd, x_.data() + t * cfg_.n_embd, size_t(cfg_.n_embd) * sizeof(float));
+          pos_[kept] = pos_[t];
+          caches_[kept] = caches_[t];
+        }
+        ++kept;
+      }
+      if (kept == 0) return;  // nothing further is observable: the caches are written
+      n = kept;
     }
-    ffn_block(il, n, pos0);  // x += [post_norm] FFN(RMSNorm(x))
+    ffn_block(il, n);  // x += [post_norm] FFN(RMSNorm(x))
   }
-  if (logits) output(n, pos0, logits);
+  if (logits) output(n, logits);
 }
 
-void Transformer::embed(const int32_t* tokens, int64_t n, int64_t pos0) {
+void Transformer::embed(int64_t n) {
   const int64_t E = cfg_.n_embd;
   float* x = x_.data();  // x (n, E) = token_embd[tokens]
-  for (int64_t t = 0; t < n; ++t) dequantize_row(w_.token_embd.type, w_.token_embd.row(tokens[t]), x + t * E, E);
-  trace("inp_embd", -1, x, n, E, pos0);
+  for (int64_t t = 0; t < n; ++t) dequantize_row(w_.token_embd.type, w_.token_embd.row(tokens_[t]), x + t * E, E);
+  trace("inp_embd", -1, x, n, E);
   if (cfg_.scale_embeddings) {
     const float s = std::sqrt(float(E));
     for (int64_t i = 0; i < n * E; ++i) x[i] *= s;
-    trace("inp_scaled", -1, x, n, E, pos0);
+    trace("inp_scaled", -1, x, n, E);
   }
 }
 
-void Transformer::attention_block(int64_t il, int64_t n, int64_t pos0, KvCache& cache) {
+void Transformer::attention_block(int64_t il, int64_t n) {
   const ModelConfig& c = cfg_;
   const LayerWeights& L = w_.layers[il];
   const int64_t E = c.n_embd, Q = c.n_embd_q(), KV = c.n_embd_kv(), D = c.head_dim;
@@ -124,81 +180,81 @@ void Transformer::attention_block(int64_t il, int64_t n, int64_t pos0, KvCache& 
   float* xn = xn_.data();
 
   for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, L.attn_norm.data, xn + t * E, E, c.rms_eps);
-  trace("attn_norm", il, xn, n, E, pos0);
+  trace("attn_norm", il, xn, n, E);
 
   if (c.fused_qkv) {
     // qkv (n, Q + 2 KV): rows of the fused matrix are q, then k, then v
     const int64_t W = Q + 2 * KV;
-    matmul(L.wqkv, xn, n, qkv_.data(), pool_);
+    mul(L.wqkv, xn, n, qkv_.data());
     for (int64_t t = 0; t < n; ++t) {
       std::memcpy(q_.data() + t * Q, qkv_.data() + t * W, Q * sizeof(float));
       std::memcpy(k_.data() + t * KV, qkv_.data() + t * W + Q, KV * sizeof(float));
       std::memcpy(v_.data() + t * KV, qkv_.data() + t * W + Q + KV, KV * sizeof(float));
     }
   } else {
-    matmul(L.wq, xn, n, q_.data(), pool_);  // q (n, Q)
-    matmul(L.wk, xn, n, k_.data(), pool_);  // k (n, KV)
-    matmul(L.wv, xn, n, v_.data(), pool_);  // v (n, KV)
+    mul(L.wq, xn, n, q_.data());  // q (n, Q)
+    mul(L.wk, xn, n, k_.data());  // k (n, KV)
+    mul(L.wv, xn, n, v_.data());  // v (n, KV)
     for (int64_t t = 0; t < n; ++t) {
       if (L.bq) for (int64_t i = 0; i < Q; ++i) q_[t * Q + i] += L.bq.data[i];
       if (L.bk) for (int64_t i = 0; i < KV; ++i) k_[t * KV + i] += L.bk.data[i];
       if (L.bv) for (int64_t i = 0; i < KV; ++i) v_[t * KV + i] += L.bv.data[i];
     }
   }
-  trace("q", il, q_.data(), n, Q, pos0);
-  trace("k", il, k_.data(), n, KV, pos0);
-  trace("v", il, v_.data(), n, KV, pos0);
+  trace("q", il, q_.data(), n, Q);
+  trace("k", il, k_.data(), n, KV);
+  trace("v", il, v_.data(), n, KV);
 
   if (c.qk_norm) {  // per-head RMSNorm over head_dim, before rope
     for (int64_t t = 0; t < n; ++t) {
       for (int64_t h = 0; h < c.n_head; ++h) rms_norm(&q_[t * Q + h * D], L.q_norm.data, &q_[t * Q + h * D], D, c.rms_eps);
       for (int64_t h = 0; h < c.n_head_kv; ++h) rms_norm(&k_[t * KV + h * D], L.k_norm.data, &k_[t * KV + h * D], D, c.rms_eps);
     }
-    trace("q_norm", il, q_.data(), n, Q, pos0);
-    trace("k_norm", il, k_.data(), n, KV, pos0);
+    trace("q_norm", il, q_.data(), n, Q);
+    trace("k_norm", il, k_.data(), n, KV);
   }
 
   RopeParams rope_params = c.rope;
   rope_params.freq_factors = rope_factors_;
   for (int64_t t = 0; t < n; ++t) {
-    rope(&q_[t * Q], static_cast<int>(c.n_head), static_cast<int>(D), static_cast<int>(pos0 + t), rope_params);
-    rope(&k_[t * KV], static_cast<int>(c.n_head_kv), static_cast<int>(D), static_cast<int>(pos0 + t), rope_params);
+    rope(&q_[t * Q], static_cast<int>(c.n_head), static_cast<int>(D), static_cast<int>(pos_[t]), rope_params);
+    rope(&k_[t * KV], static_cast<int>(c.n_head_kv), static_cast<int>(D), static_cast<int>(pos_[t]), rope_params);
     // store this token's k and v at its position
-    uint16_t* kc = cache.k(il, pos0 + t);
-    uint16_t* vc = cache.v(il, pos0 + t);
+    uint16_t* kc = caches_[t]->k(il, pos_[t]);
+    uint16_t* vc = caches_[t]->v(il, pos_[t]);
     for (int64_t i = 0; i < KV; ++i) {
       kc[i] = f32_to_f16(k_[t * KV + i]);
       vc[i] = f32_to_f16(v_[t * KV + i]);
     }
   }
-  trace("q_rope", il, q_.data(), n, Q, pos0);
-  trace("k_rope", il, k_.data(), n, KV, pos0);
+  trace("q_rope", il, q_.data(), n, Q);
+  trace("k_rope", il, k_.data(), n, KV);
   if (c.scale_q_first) {
     for (int64_t i = 0; i < n * Q; ++i) q_[i] *= c.attn_scale;
-    trace("q_scaled", il, q_.data(), n, Q, pos0);
+    trace("q_scaled", il, q_.data(), n, Q);
   }
 
-  attention(il, n, pos0, cache);
-  trace("attn", il, attn_.data(), n, Q, pos0);
+  attention(il, n);
+  trace("attn", il, attn_.data(), n, Q);
 
-  matmul(L.wo, attn_.data(), n, o_.data(), pool_);  // o (n, E)
-  trace("attn_output", il, o_.data(), n, E, pos0);
-  add_to_residual(il, n, pos0, L.attn_post_norm, "attn_post_norm", "attn_residual");
+  mul(L.wo, attn_.data(), n, o_.data());  // o (n, E)
+  trace("attn_output", il, o_.data(), n, E);
+  add_to_residual(il, n, L.attn_post_norm, "attn_post_norm", "attn_residual");
 }
 
-void Transformer::add_to_residual(int64_t il, int64_t n, int64_t pos0, const VectorWeight& post_norm,
+void Transformer::add_to_residual(int64_t il, int64_t n, const VectorWeight& post_norm,
                                   const char* norm_name, const char* out_name) {
   // x (n, E) += [post_norm] o
   const int64_t E = cfg_.n_embd;
   if (cfg_.post_norms) {
     for (int64_t t = 0; t < n; ++t) rms_norm(&o_[t * E], post_norm.data, &o_[t * E], E, cfg_.rms_eps);
-    trace(norm_name, il, o_.data(), n, E, pos0);
+    trace(norm_name, il, o_.data(), n, E);
   }
   for (int64_t i = 0; i < n * E; ++i) x_[i] += o_[i];
-  trace(out_name, il, x_.data(), n, E, pos0);
+  trace(out_name, il, x_.data(), n, E);
 }
 
-void Transformer::ffn_block(int64_t il, int64_t n, int64_t pos0) {
+void Transformer::ffn_block(int64_t il, int64_t n) {
   const ModelConfig& c = cfg_;
   const LayerWeights& L = w_.layers[il];
   const int64_t E = c.n_embd, F = c.n_ff;
@@ -206,18 +262,18 @@ void Transformer::ffn_block(int64_t il, int64_t n, int64_t pos0) {
   float* xn = xn_.data();
 
   for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, L.ffn_norm.data, xn + t * E, E, c.rms_eps);
-  trace("ffn_norm", il, xn, n, E, pos0);
+  trace("ffn_norm", il, xn, n, E);
   const float* gate;
   const float* up;
   int64_t stride;
   if (c.fused_gate_up) {
-    matmul(L.ffn_up, xn, n, gate_.data(), pool_);  // (n, 2F): gate | up
+    mul(L.ffn_up, xn, n, gate_.data());  // (n, 2F): gate | up
     gate = gate_.data();
     up = gate_.data() + F;
     stride = 2 * F;
   } else {
-    matmul(L.ffn_gate, xn, n, gate_.data(), pool_);  // (n, F)
-    matmul(L.ffn_up, xn, n, up_.data(), pool_);      // (n, F)
+    mul(L.ffn_gate, xn, n, gate_.data());  // (n, F)
+    mul(L.ffn_up, xn, n, up_.data());      // (n, F)
     gate = gate_.data();
     up = up_.data();
     stride = F;
@@ -226,19 +282,19 @@ void Transformer::ffn_block(int64_t il, int64_t n, int64_t pos0) {
     if (c.ffn_act == FfnActivation::SiLU) swiglu(gate + t * stride, up + t * stride, &act_[t * F], F);
     else geglu(gate + t * stride, up + t * stride, &act_[t * F], F);
   }
-  trace("ffn_act", il, act_.data(), n, F, pos0);
-  matmul(L.ffn_down, act_.data(), n, o_.data(), pool_);  // (n, E)
-  trace("ffn_out", il, o_.data(), n, E, pos0);
-  add_to_residual(il, n, pos0, L.ffn_post_norm, "ffn_post_norm", "l_out");
+  trace("ffn_act", il, act_.data(), n, F);
+  mul(L.ffn_down, act_.data(), n, o_.data());  // (n, E)
+  trace("ffn_out", il, o_.data(), n, E);
+  add_to_residual(il, n, L.ffn_post_norm, "ffn_post_norm", "l_out");
 }
 
-void Transformer::output(int64_t n, int64_t pos0, float* logits) {
+void Transformer::output(int64_t n, float* logits) {
   const int64_t E = cfg_.n_embd;
   for (int64_t t = 0; t < n; ++t) rms_norm(x_.data() + t * E, w_.output_norm.data, xn_.data() + t * E, E, cfg_.rms_eps);
-  trace("result_norm", -1, xn_.data(), n, E, pos0);
-  matmul(w_.output, xn_.data(), n, logits, pool_);  // logits (n, n_vocab)
+  trace("result_norm", -1, xn_.data(), n, E);
+  mul(w_.output, xn_.data(), n, logits);  // logits (n, n_vocab)
   if (cfg_.final_softcap > 0) softcap(logits, n * cfg_.n_vocab, cfg_.final_softcap);
-  trace("result_output", -1, logits, n, cfg_.n_vocab, pos0);
+  trace("result_output", -1, logits, n, cfg_.n_vocab);
 }
 
 }  // namespace chassis

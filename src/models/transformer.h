@@ -16,6 +16,14 @@ namespace chassis {
 
 class Tracer;
 
+// One row of a batch that may mix sequences: a token at a position of one sequence's cache.
+struct BatchToken {
+  int32_t token;
+  int64_t pos;
+  KvCache* cache;
+  bool logits;  // whether this row's logits are wanted
+};
+
 class Transformer {
  public:
   // max_batch: most tokens evaluated in one pass; longer inputs are split into several passes.
@@ -25,21 +33,31 @@ class Transformer {
   // logits receives (n, n_vocab) when all_logits, else (1, n_vocab) for the last token.
   void forward(const int32_t* tokens, int64_t n, int64_t pos0, KvCache& cache, float* logits, bool all_logits);
 
+  // Evaluates rows of several sequences together (continuous batching); each row reads and writes
+  // only its own cache, and rows of one sequence come in position order. logits receives
+  // (rows wanting logits, n_vocab) in row order. Row-invariant: each row's result is bit-identical
+  // whatever else shares the batch, because every kernel takes its single-row path and attention is
+  // never tiled — so a request gets the same tokens alone or under load.
+  void forward_rows(const BatchToken* rows, int64_t n, float* logits);
+
   void set_tracer(Tracer* t) { tracer_ = t; }
   const ModelConfig& config() const { return cfg_; }
   int64_t max_batch() const { return max_batch_; }
   uint64_t scratch_bytes() const;
 
  private:
-  void forward_batch(const int32_t* tokens, int64_t n, int64_t pos0, KvCache& cache, float* logits, bool all_logits);
-  void embed(const int32_t* tokens, int64_t n, int64_t pos0);
-  void attention_block(int64_t il, int64_t n, int64_t pos0, KvCache& cache);
-  void ffn_block(int64_t il, int64_t n, int64_t pos0);
-  void add_to_residual(int64_t il, int64_t n, int64_t pos0, const VectorWeight& post_norm, const char* norm_name,
+  // The batch being evaluated lives in tokens_/pos_/caches_/want_ (n rows).
+  void forward_batch(int64_t n, float* logits);
+  void check_rows(int64_t n) const;
+  void embed(int64_t n);
+  void attention_block(int64_t il, int64_t n);
+  void ffn_block(int64_t il, int64_t n);
+  void add_to_residual(int64_t il, int64_t n, const VectorWeight& post_norm, const char* norm_name,
                        const char* out_name);
-  void output(int64_t n, int64_t pos0, float* logits);
-  void attention(int64_t il, int64_t n, int64_t pos0, KvCache& cache);
-  void trace(const char* name, int64_t il, const float* data, int64_t n, int64_t width, int64_t pos0);
+  void output(int64_t n, float* logits);
+  void attention(int64_t il, int64_t n);
+  void mul(const WeightMatrix& w, const float* x, int64_t n, float* y);
+  void trace(const char* name, int64_t il, const float* data, int64_t n, int64_t width);
 
   const ModelConfig& cfg_;
   const ModelWeights& w_;
@@ -47,6 +65,13 @@ class Transformer {
   int64_t max_batch_;
   Tracer* tracer_ = nullptr;
   const float* rope_factors_ = nullptr;
+
+  // The current batch: per row its token, position, cache and whether its logits are wanted.
+  std::vector<int32_t> tokens_;
+  std::vector<int64_t> pos_;
+  std::vector<KvCache*> caches_;
+  std::vector<uint8_t> want_;
+  bool row_invariant_ = false;  // forward_rows: single-row kernels, untiled attention
 
   // Activations for one batch of B = max_batch tokens.
   std::vector<float> x_;      // (B, n_embd)   residual stream

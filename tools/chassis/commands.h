@@ -13,5 +13,6 @@ std::function<int()> add_show(CLI::App& app);
 std::function<int()> add_bench(CLI::App& app);
 std::function<int()> add_template(CLI::App& app);
 std::function<int()> add_quantize(CLI::App& app);
+std::function<int()> add_serve(CLI::App& app);
 
 }  // namespace chassis::cli

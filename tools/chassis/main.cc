@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
   auto tmpl_fn = chassis::cli::add_template(*tmpl);
   auto* quant = app.add_subcommand("quantize", "rewrite a GGUF's weights in another type (as llama-quantize)");
   auto quant_fn = chassis::cli::add_quantize(*quant);
+  auto* serve = app.add_subcommand("serve", "serve models over an OpenAI-compatible HTTP API");
+  auto serve_fn = chassis::cli::add_serve(*serve);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -33,6 +35,7 @@ int main(int argc, char** argv) {
     if (bench->parsed()) return bench_fn();
     if (tmpl->parsed()) return tmpl_fn();
     if (quant->parsed()) return quant_fn();
+    if (serve->parsed()) return serve_fn();
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "chassis: error: out of memory\n");
     return 1;
