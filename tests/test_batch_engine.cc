@@ -1,0 +1,328 @@
+// Continuous batching: row-invariant forward passes, the batch engine's scheduling, stop strings and
+// OpenAI's penalties. The oracle for batching is the same computation run alone: every result here
+// must be bit-identical whatever else shares the batch.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "engine/batch_engine.h"
+#include "engine/model.h"
+#include "engine/sampler.h"
+#include "engine/stop_strings.h"
+#include "models/transformer.h"
+#include "test_util.h"
+
+namespace chassis {
+namespace {
+
+std::vector<int32_t> random_tokens(size_t n, int32_t n_vocab, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int32_t> d(1, n_vocab - 1);
+  std::vector<int32_t> t(n);
+  for (auto& x : t) x = d(rng);
+  return t;
+}
+
+class RowInvariance : public ::testing::TestWithParam<const char*> {};
+
+// Three prompts (one past the 64 rows where the reference tiles attention) evaluated alone, all
+// interleaved in one batch, and in small chunks: the last logits must agree bit for bit, and so must
+// the next decode step taken together or alone.
+TEST_P(RowInvariance, MixedBatchesGiveTheSameLogitsAsAlone) {
+  auto model = Model::load(test::shared(GetParam()));
+  const ModelConfig& c = model->config();
+  ThreadPool pool(2);
+  Transformer tf(c, model->weights(), pool, 256);
+  const int64_t n_ctx = 128, V = c.n_vocab;
+  const std::vector<std::vector<int32_t>> prompts = {random_tokens(7, int32_t(V), 1), random_tokens(70, int32_t(V), 2),
+                                                     random_tokens(13, int32_t(V), 3)};
+  auto run = [&](const std::vector<std::vector<BatchToken>>& calls, size_t n_wanted) {
+    std::vector<float> all;
+    for (const auto& rows : calls) {
+      size_t wanted = 0;
+      for (const auto& r : rows) wanted += r.logits;
+      std::vector<float> out(wanted * size_t(V));
+      tf.forward_rows(rows.data(), int64_t(rows.size()), out.data());
+      all.insert(all.end(), out.begin(), out.end());
+    }
+    EXPECT_EQ(all.size(), n_wanted * size_t(V));
+    return all;
+  };
+  auto rows_of = [&](size_t s, KvCache& cache, int64_t from, int64_t to) {
+    std::vector<BatchToken> rows;
+    for (int64_t i = from; i < to; ++i)
+      rows.push_back(BatchToken{prompts[s][size_t(i)], i, &cache, i == int64_t(prompts[s].size()) - 1});
+    return rows;
+  };
+  auto fresh = [&] {
+    std::vector<KvCache> caches;
+    for (int i = 0; i < 3; ++i) caches.emplace_back(c.n_layer, n_ctx, c.n_embd_kv());
+    return caches;
+  };
+
+  // Alone: each prompt in its own call.
+  auto a = fresh();
+  std::vector<float> alone;
+  for (size_t s = 0; s < 3; ++s) {
+    auto l = run({rows_of(s, a[s], 0, int64_t(prompts[s].size()))}, 1);
+    alone.insert(alone.end(), l.begin(), l.end());
+  }
+  // Together: all rows of all prompts in one call, sequence by sequence.
+  auto b = fresh();
+  std::vector<BatchToken> together;
+  for (size_t s = 0; s < 3; ++s) {
+    auto r = rows_of(s, b[s], 0, int64_t(prompts[s].size()));
+    together.insert(together.end(), r.begin(), r.end());
+  }
+  EXPECT_EQ(run({together}, 3), alone);
+  // Chunked: 5 rows of each prompt per call, interleaved, as chunked prefill does under load.
+  auto ch = fresh();
+  std::vector<std::vector<BatchToken>> calls;
+  for (int64_t from = 0; from < 70; from += 5) {
+    std::vector<BatchToken> call;
+    for (size_t s = 0; s < 3; ++s) {
+      const int64_t n = int64_t(prompts[s].size());
+      if (from >= n) continue;
+      auto r = rows_of(s, ch[s], from, std::min(n, from + 5));
+      call.insert(call.end(), r.begin(), r.end());
+    }
+    calls.push_back(call);
+  }
+  // Logits arrive in the order the prompts end: 7 (call 1), 13 (call 2), 70 (last call).
+  auto chunked = run(calls, 3);
+  std::vector<float> reordered;
+  for (size_t s : {0, 2, 1}) reordered.insert(reordered.end(), alone.begin() + long(s * V), alone.begin() + long((s + 1) * V));
+  EXPECT_EQ(chunked, reordered);
+
+  // One decode step for all three together == each alone (caches a and b hold the same prompts).
+  std::vector<BatchToken> step;
+  for (size_t s = 0; s < 3; ++s) step.push_back(BatchToken{42, int64_t(prompts[s].size()), &b[s], true});
+  auto together_step = run({step}, 3);
+  for (size_t s = 0; s < 3; ++s) {
+    auto one = run({{BatchToken{42, int64_t(prompts[s].size()), &a[s], true}}}, 1);
+    EXPECT_TRUE(std::equal(one.begin(), one.end(), together_step.begin() + long(s * V))) << "sequence " << s;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, RowInvariance,
+                         ::testing::Values("models/stories260K/stories260K.gguf", "golden/models/tiny-qwen3-Q4_K_M.gguf",
+                                           "golden/models/tiny-gemma2-Q8_0.gguf", "golden/models/tiny-phi3-Q4_K_M.gguf",
+                                           "golden/models/tiny-llama-F16.gguf", "golden/models/tiny-qwen2-Q4_0.gguf"));
+
+// ---- BatchEngine ----
+
+struct Outcome {
+  std::vector<int32_t> ids;
+  std::string text, finish;
+  SequenceStats stats;
+};
+
+Outcome collect(Sequence& seq) {
+  Outcome o;
+  SequenceEvent ev;
+  while (seq.next(ev)) {
+    if (ev.kind == SequenceEvent::Kind::Token) {
+      if (ev.token.id >= 0) o.ids.push_back(ev.token.id);
+      o.text += ev.token.text;
+    } else {
+      o.finish = ev.finish_reason;
+      o.stats = ev.stats;
+    }
+  }
+  return o;
+}
+
+class BatchEngineTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { model_ = Model::load(test::shared("models/stories260K/stories260K.gguf")).release(); }
+  static void TearDownTestSuite() { delete model_; }
+  static BatchEngineOptions options(int slots, int64_t step_tokens = 256) {
+    BatchEngineOptions o;
+    o.n_slots = slots;
+    o.n_ctx = 256;
+    o.n_threads = 2;
+    o.step_tokens = step_tokens;
+    return o;
+  }
+  CompletionRequest request(const std::string& text, int max_tokens, float temperature, uint64_t seed) const {
+    CompletionRequest r;
+    r.prompt = model_->tokenizer().tokenize(text, true, false);
+    r.max_tokens = max_tokens;
+    r.sampling.temperature = temperature;
+    r.sampling.seed = seed;
+    return r;
+  }
+  static Model* model_;
+};
+Model* BatchEngineTest::model_ = nullptr;
+
+TEST_F(BatchEngineTest, ConcurrentRequestsGetTheTokensTheyGetAlone) {
+  std::vector<CompletionRequest> reqs;
+  const char* texts[] = {"Once upon a time", "The little dog", "Lily and Tom went to the park. They saw a big",
+                         "One day", "Sam had a red ball. He", "The sun", "A cat sat on the mat and", "Mom said"};
+  for (int i = 0; i < 8; ++i) reqs.push_back(request(texts[i], 24 + 5 * i, i % 2 ? 0.8f : 0.0f, 100 + i));
+  std::vector<Outcome> alone;
+  {
+    BatchEngine engine(*model_, options(1));
+    for (const auto& r : reqs) alone.push_back(collect(*engine.submit(r)));
+  }
+  // Three slots, 16 tokens per step: prompts are prefilled in chunks while others decode.
+  BatchEngine engine(*model_, options(3, 16));
+  std::vector<std::shared_ptr<Sequence>> seqs;
+  for (const auto& r : reqs) seqs.push_back(engine.submit(r));
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const Outcome o = collect(*seqs[i]);
+    EXPECT_EQ(o.ids, alone[i].ids) << texts[i];
+    EXPECT_EQ(o.text, alone[i].text);
+    EXPECT_EQ(o.finish, alone[i].finish);
+    EXPECT_EQ(o.stats.prompt_tokens, int64_t(reqs[i].prompt.size()));
+  }
+  EXPECT_TRUE(engine.wait_idle(std::chrono::steady_clock::now() + std::chrono::seconds(5)));
+  EXPECT_EQ(engine.stats().active, 0u);
+}
+
+TEST_F(BatchEngineTest, ASharedPrefixIsReusedAndChangesNothing) {
+  const auto first = request("Lily and Tom went to the park. They saw a big dog", 8, 0.0f, 1);
+  auto second = request("Lily and Tom went to the park. They saw a small cat", 16, 0.0f, 1);
+  size_t common = 0;
+  while (first.prompt[common] == second.prompt[common]) ++common;
+  Outcome fresh;
+  {
+    BatchEngine engine(*model_, options(2));
+    fresh = collect(*engine.submit(second));
+  }
+  BatchEngine engine(*model_, options(2));
+  collect(*engine.submit(first));
+  const Outcome reused = collect(*engine.submit(second));
+  EXPECT_EQ(reused.stats.cached_tokens, int64_t(common));
+  EXPECT_EQ(fresh.stats.cached_tokens, 0);
+  EXPECT_EQ(reused.ids, fresh.ids);
+  // The same prompt again reuses all but its last token (which must run to give logits).
+  const Outcome again = collect(*engine.submit(second));
+  EXPECT_EQ(again.stats.cached_tokens, int64_t(second.prompt.size()) - 1);
+  EXPECT_EQ(again.ids, fresh.ids);
+}
+
+TEST_F(BatchEngineTest, LimitsAndStopStrings) {
+  BatchEngine engine(*model_, options(2));
+  const Outcome limited = collect(*engine.submit(request("Once upon a time", 7, 0.0f, 1)));
+  EXPECT_EQ(limited.ids.size(), 7u);
+  EXPECT_EQ(limited.finish, "length");
+  const Outcome full = collect(*engine.submit(request("Once upon a time", 60, 0.0f, 1)));
+  ASSERT_GT(full.text.size(), 20u);
+  // Stop at a word from the middle of the greedy text: the output is what came before it.
+  const std::string stop = full.text.substr(12, 5);
+  auto r = request("Once upon a time", 60, 0.0f, 1);
+  r.stop = {"\x01never", stop};
+  const Outcome stopped = collect(*engine.submit(r));
+  EXPECT_EQ(stopped.finish, "stop");
+  EXPECT_EQ(stopped.text, full.text.substr(0, full.text.find(stop)));
+  // The context's end: a prompt that fills all but a few positions stops with "length".
+  auto tight = request("Once upon a time", -1, 0.0f, 1);
+  tight.prompt.resize(250, tight.prompt.back());
+  const Outcome ctx = collect(*engine.submit(tight));
+  EXPECT_EQ(ctx.finish, "length");
+  EXPECT_LE(int64_t(ctx.ids.size()), 6);
+}
+
+TEST_F(BatchEngineTest, BadPromptsAreRejectedAtSubmit) {
+  BatchEngine engine(*model_, options(1));
+  CompletionRequest empty;
+  EXPECT_THROW(engine.submit(empty), Error);
+  auto too_long = request("x", 4, 0.0f, 1);
+  too_long.prompt.assign(256, 5);
+  try {
+    engine.submit(too_long);
+    FAIL() << "a prompt as long as the context was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("256 tokens"), std::string::npos) << e.what();
+  }
+  auto bad_id = request("x", 4, 0.0f, 1);
+  bad_id.prompt.push_back(1 << 20);
+  EXPECT_THROW(engine.submit(bad_id), Error);
+}
+
+TEST_F(BatchEngineTest, CancelFreesTheSlotAndAFullQueueSaysSo) {
+  auto o = options(1);
+  o.max_queue = 1;
+  BatchEngine engine(*model_, o);
+  auto endless = request("Once upon a time", -1, 0.8f, 7);
+  endless.ignore_eos = true;
+  auto a = engine.submit(endless);
+  auto b = engine.submit(endless);
+  EXPECT_THROW(engine.submit(endless), QueueFull);
+  SequenceEvent ev;
+  ASSERT_TRUE(a->next(ev));  // running
+  a->cancel();
+  b->cancel();
+  EXPECT_EQ(collect(*a).finish, "cancelled");
+  EXPECT_EQ(collect(*b).finish, "cancelled");
+  EXPECT_TRUE(engine.wait_idle(std::chrono::steady_clock::now() + std::chrono::seconds(5)));
+  EXPECT_EQ(engine.stats().active, 0u);
+  EXPECT_EQ(engine.stats().queued, 0u);
+  // The slot serves the next request.
+  EXPECT_EQ(collect(*engine.submit(request("One day", 3, 0.0f, 1))).ids.size(), 3u);
+}
+
+TEST_F(BatchEngineTest, DestroyingTheEngineEndsEverySequence) {
+  std::shared_ptr<Sequence> a, b;
+  {
+    BatchEngine engine(*model_, options(1));
+    auto endless = request("Once upon a time", -1, 0.8f, 7);
+    endless.ignore_eos = true;
+    a = engine.submit(endless);
+    b = engine.submit(endless);
+    SequenceEvent ev;
+    ASSERT_TRUE(a->next(ev));
+  }
+  EXPECT_EQ(collect(*a).finish, "cancelled");
+  EXPECT_EQ(collect(*b).finish, "cancelled");
+}
+
+// ---- Stop strings and penalties ----
+
+TEST(StopMatcher, HoldsBackPossibleStartsAndCutsAtTheFirstStop) {
+  StopMatcher m({"</end>", "STOP"});
+  EXPECT_EQ(m.push("hello <"), "hello ");
+  EXPECT_EQ(m.push("/e"), "");
+  EXPECT_EQ(m.push("x"), "</ex");  // no longer a prefix of a stop string
+  EXPECT_EQ(m.push(" ST"), " ");
+  EXPECT_EQ(m.push("OP and more"), "");
+  EXPECT_TRUE(m.stopped());
+  EXPECT_EQ(m.push("later"), "");
+  EXPECT_EQ(m.flush(), "");
+
+  StopMatcher tail({"###"});
+  EXPECT_EQ(tail.push("a ##"), "a ");
+  EXPECT_FALSE(tail.stopped());
+  EXPECT_EQ(tail.flush(), "##");  // generation ended for another reason: the held text is output
+
+  StopMatcher earliest({"bc", "ab"});
+  EXPECT_EQ(earliest.push("xabc"), "x");
+  StopMatcher none({});
+  EXPECT_EQ(none.push("anything"), "anything");
+  StopMatcher utf8({"é!"});
+  EXPECT_EQ(utf8.push("caf\xC3\xA9"), "caf");
+  EXPECT_EQ(utf8.push("?"), "\xC3\xA9?");
+}
+
+TEST(SamplerPenalties, PresenceAndFrequencyFollowOpenAisFormula) {
+  SamplingParams p;
+  p.temperature = 0;
+  const float logits[3] = {1.0f, 0.9f, 0.0f};
+  p.presence_penalty = 0.2f;  // 1.0 - 0.2 < 0.9
+  EXPECT_EQ(Sampler(p).sample(logits, 3, {0}), 1);
+  p.presence_penalty = 0.05f;  // 0.95 > 0.9
+  EXPECT_EQ(Sampler(p).sample(logits, 3, {0}), 0);
+  p.presence_penalty = 0;
+  p.frequency_penalty = 0.06f;
+  EXPECT_EQ(Sampler(p).sample(logits, 3, {0}), 0);     // 1.0 - 0.06
+  EXPECT_EQ(Sampler(p).sample(logits, 3, {0, 0}), 1);  // 1.0 - 0.12
+  p.frequency_penalty = -1.5f;                         // negative: encourages repeats
+  EXPECT_EQ(Sampler(p).sample(logits, 3, {2}), 2);
+}
+
+}  // namespace
+}  // namespace chassis
