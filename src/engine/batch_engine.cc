@@ -122,10 +122,9 @@ BatchEngineStats BatchEngine::stats() const {
   BatchEngineStats s;
   s.queued = queue_.size();
   s.active = active_;
-  for (const auto& slot : slots_) {
-    s.kv_tokens_used += int64_t(slot->tokens.size());
-    s.kv_bytes += slot->cache.bytes();
-  }
+  s.kv_tokens_used = kv_used_.load();
+  s.kv_tokens_live = kv_live_.load();
+  for (const auto& slot : slots_) s.kv_bytes += slot->cache.bytes();
   s.kv_tokens_capacity = int64_t(slots_.size()) * options_.n_ctx;
   s.steps = steps_;
   return s;
@@ -145,6 +144,16 @@ bool BatchEngine::wait_idle(std::chrono::steady_clock::time_point deadline) {
   return idle_.wait_until(lock, deadline, [&] { return queue_.empty() && active_ == 0; });
 }
 
+void BatchEngine::update_kv_counts() {
+  int64_t used = 0, live = 0;
+  for (const auto& slot : slots_) {
+    used += int64_t(slot->tokens.size());
+    if (slot->seq) live += int64_t(slot->tokens.size());
+  }
+  kv_used_.store(used);
+  kv_live_.store(live);
+}
+
 void BatchEngine::loop() {
   for (;;) {
     {
@@ -154,6 +163,7 @@ void BatchEngine::loop() {
     }
     admit();
     step();
+    update_kv_counts();
   }
   // Shutting down: nothing more will run.
   std::lock_guard<std::mutex> lock(mutex_);

@@ -99,6 +99,7 @@ struct BatchEngineStats {
   size_t queued = 0;
   size_t active = 0;
   int64_t kv_tokens_used = 0;      // positions holding live or reusable KV, over all slots
+  int64_t kv_tokens_live = 0;      // of those, positions held by running sequences
   int64_t kv_tokens_capacity = 0;  // n_slots * n_ctx
   uint64_t kv_bytes = 0;
   uint64_t steps = 0;
@@ -149,6 +150,9 @@ class BatchEngine {
   uint64_t use_clock_ = 0;
   bool stop_ = false;
   std::atomic<bool> cancel_all_{false};
+  // Written by the engine thread after each step, read by stats() from any thread.
+  std::atomic<int64_t> kv_used_{0}, kv_live_{0};
+  void update_kv_counts();
   std::thread thread_;
 };
 

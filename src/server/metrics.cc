@@ -72,6 +72,8 @@ std::string Metrics::render(const ModelRegistry& registry) const {
   gauge("chassis_active_sequences", "Sequences being evaluated.", [](const ModelStatus& m) { return m.engine.active; });
   gauge("chassis_kv_tokens_used", "KV cache positions holding live or reusable entries.",
         [](const ModelStatus& m) { return m.engine.kv_tokens_used; });
+  gauge("chassis_kv_tokens_live", "KV cache positions held by running sequences (0 when idle).",
+        [](const ModelStatus& m) { return m.engine.kv_tokens_live; });
   gauge("chassis_kv_tokens_capacity", "KV cache positions in all slots.",
         [](const ModelStatus& m) { return m.engine.kv_tokens_capacity; });
   gauge("chassis_kv_cache_bytes", "Bytes of KV cache allocated.", [](const ModelStatus& m) { return m.engine.kv_bytes; });
