@@ -326,3 +326,49 @@ TEST(SamplerPenalties, PresenceAndFrequencyFollowOpenAisFormula) {
 
 }  // namespace
 }  // namespace chassis
+
+namespace chassis {
+namespace {
+
+// A constraint that allows two tokens, alternately, and is complete after five.
+class Alternate : public TokenConstraint {
+ public:
+  Alternate(int32_t a, int32_t b) : a_(a), b_(b) {}
+  bool allowed_next(std::vector<uint8_t>& allowed) override {
+    allowed[size_t(seen_.size() % 2 ? b_ : a_)] = 1;
+    return true;
+  }
+  void accept(int32_t t) override { seen_.push_back(t); }
+  bool complete() const override { return seen_.size() == 5; }
+  std::vector<int32_t> seen_;
+
+ private:
+  int32_t a_, b_;
+};
+
+class NothingAllowed : public TokenConstraint {
+ public:
+  bool allowed_next(std::vector<uint8_t>&) override { return true; }
+  void accept(int32_t) override {}
+};
+
+TEST_F(BatchEngineTest, ATokenConstraintDecidesWhatMaySample) {
+  BatchEngine engine(*model_, options(2));
+  auto r = request("Once upon a time", 50, 0.9f, 5);
+  auto alt = std::make_shared<Alternate>(300, 301);
+  r.constraint = alt;
+  const Outcome o = collect(*engine.submit(r));
+  EXPECT_EQ(o.ids, (std::vector<int32_t>{300, 301, 300, 301, 300}));
+  EXPECT_EQ(alt->seen_, o.ids);
+  EXPECT_EQ(o.finish, "stop");
+  auto none = request("Once upon a time", 50, 0.9f, 5);
+  none.constraint = std::make_shared<NothingAllowed>();
+  const Outcome e = collect(*engine.submit(none));
+  EXPECT_EQ(e.finish, "error");
+  EXPECT_TRUE(e.ids.empty());
+  // An unconstrained request beside them is unaffected.
+  EXPECT_EQ(collect(*engine.submit(request("One day", 4, 0.0f, 1))).ids.size(), 4u);
+}
+
+}  // namespace
+}  // namespace chassis

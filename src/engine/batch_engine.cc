@@ -254,6 +254,15 @@ void BatchEngine::finish(Slot& slot, const std::string& reason, const std::strin
   if (active_ == 0 && queue_.empty()) idle_.notify_all();
 }
 
+// Emits the text held back (a split character, a possible stop string) when generation ends.
+void BatchEngine::flush_text(Slot& slot) {
+  const std::string tail = slot.stops->push(slot.utf8.flush()) + slot.stops->flush();
+  if (tail.empty()) return;
+  SequenceEvent ev;
+  ev.token = TokenEvent{-1, tail, 0, {}};
+  slot.seq->push(std::move(ev));
+}
+
 void BatchEngine::emit_token(Slot& slot, int32_t id, const float* logits) {
   const CompletionRequest& req = slot.seq->request_;
   const int64_t n_vocab = model_.config().n_vocab;
@@ -266,17 +275,9 @@ void BatchEngine::emit_token(Slot& slot, int32_t id, const float* logits) {
   slot.history.push_back(id);
   const TextTokenizer& tok = model_.tokenizer();
 
-  auto flush_text = [&] {
-    const std::string tail = slot.stops->push(slot.utf8.flush()) + slot.stops->flush();
-    if (!tail.empty()) {
-      SequenceEvent ev;
-      ev.token = TokenEvent{-1, tail, 0, {}};
-      slot.seq->push(std::move(ev));
-    }
-  };
   if (tok.is_eog(id) && !req.ignore_eos) {
     // The end-of-generation token ends the text; its own text ("</s>", "<|im_end|>") is not output.
-    flush_text();
+    flush_text(slot);
     finish(slot, "stop");
     return;
   }
@@ -290,7 +291,7 @@ void BatchEngine::emit_token(Slot& slot, int32_t id, const float* logits) {
   const bool budget_spent = req.max_tokens >= 0 && slot.stats.completion_tokens >= req.max_tokens;
   const bool context_full = int64_t(slot.tokens.size()) + 1 >= options_.n_ctx;  // no position for `id`
   if (budget_spent || context_full) {
-    flush_text();
+    flush_text(slot);
     return finish(slot, "length");
   }
   slot.todo.assign(1, id);
@@ -349,8 +350,23 @@ void BatchEngine::step() {
     s->todo.erase(s->todo.begin(), s->todo.begin() + long(take));
     if (!s->todo.empty()) continue;  // still prefilling
     const float* logits = logits_.data() + logit_row++ * n_vocab;
-    const int32_t id = s->sampler->sample(logits, n_vocab, s->history);
+    TokenConstraint* constraint = s->seq->request_.constraint.get();
+    bool masked = false;
+    if (constraint) {
+      mask_.assign(size_t(n_vocab), 0);
+      masked = constraint->allowed_next(mask_);
+    }
+    const int32_t id = s->sampler->sample(logits, n_vocab, s->history, masked ? &mask_ : nullptr);
+    if (id < 0) {
+      finish(*s, "error", "the output constraint allows no token here");
+      continue;
+    }
+    if (constraint) constraint->accept(id);
     emit_token(*s, id, logits);
+    if (constraint && s->seq && constraint->complete()) {
+      flush_text(*s);
+      finish(*s, "stop");
+    }
   }
 }
 

@@ -23,6 +23,7 @@
 #include "engine/generate.h"
 #include "engine/model.h"
 #include "engine/sampler.h"
+#include "engine/token_constraint.h"
 
 namespace chassis {
 
@@ -33,6 +34,9 @@ struct CompletionRequest {
   std::vector<std::string> stop;  // stop strings (not included in the output)
   int n_logprobs = 0;             // most likely alternatives to report per token
   bool ignore_eos = false;
+  // Restricts each next token (constrained decoding); null: unconstrained. Used by the engine
+  // thread only, for this request only.
+  std::shared_ptr<TokenConstraint> constraint;
 };
 
 struct SequenceStats {
@@ -131,6 +135,7 @@ class BatchEngine {
   void step();
   void finish(Slot& slot, const std::string& reason, const std::string& error = {});
   void emit_token(Slot& slot, int32_t id, const float* logits);
+  void flush_text(Slot& slot);
 
   const Model& model_;
   BatchEngineOptions options_;
@@ -139,6 +144,7 @@ class BatchEngine {
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<float> logits_;
   std::vector<BatchToken> rows_;
+  std::vector<uint8_t> mask_;
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
