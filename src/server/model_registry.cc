@@ -3,6 +3,7 @@
 #include "core/log.h"
 #include "engine/chat.h"
 #include "server/openai_api.h"
+#include "store/hub_cache.h"
 
 namespace chassis::server {
 
@@ -21,7 +22,10 @@ bool ModelRegistry::has(const std::string& id) const {
   return entries_.count(id) > 0;
 }
 
-std::vector<std::string> ModelRegistry::ids() const { return order_; }
+std::vector<std::string> ModelRegistry::ids() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return order_;
+}
 
 bool ModelRegistry::busy(const Entry& e) const {
   if (!e.loaded) return false;
@@ -36,9 +40,23 @@ std::shared_ptr<LoadedModel> ModelRegistry::acquire(const std::string& id) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = entries_.find(id);
-    if (it == entries_.end())
-      throw HttpError(404, "The model '" + id + "' does not exist (GET /v1/models lists what this server offers)",
-                      "model", "model_not_found");
+    if (it == entries_.end()) {
+      // A hub name in the local model store is served too (never downloaded on a request's behalf).
+      std::string path;
+      if (auto ref = store::parse_model_ref(id)) {
+        try {
+          path = store::resolve_cached(*ref, store::hub_cache_root()).path.string();
+        } catch (const std::exception&) {
+        }
+      }
+      if (path.empty())
+        throw HttpError(404, "The model '" + id + "' does not exist (GET /v1/models lists what this server offers)",
+                        "model", "model_not_found");
+      auto e = std::make_unique<Entry>();
+      e->spec = ModelSpec{id, path};
+      order_.push_back(id);
+      it = entries_.emplace(id, std::move(e)).first;
+    }
     entry = it->second.get();
     if (entry->loaded) {
       entry->last_used = std::chrono::steady_clock::now();

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "commands.h"
+#include "store/resolve.h"
 #include "core/error.h"
 #include "engine/bench.h"
 #include "engine/model.h"
@@ -82,7 +83,10 @@ std::function<int()> add_bench(CLI::App& app) {
   app.add_option("--type", o->type, "weight type of the synthetic model: f16, q8_0, q4_0, q4_k_m, q6_k");
   app.add_option("--cache-dir", o->cache_dir, "where synthetic models are written (default ~/.cache/chassis/synthetic)");
   app.add_flag("--json", o->json, "print one JSON object");
-  return [o] { return bench(*o); };
+  return [o] {
+    if (!o->model.empty()) o->model = store::resolve_model_arg(o->model);
+    return bench(*o);
+  };
 }
 
 }  // namespace chassis::cli

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "store/resolve.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "engine/chat.h"
@@ -202,7 +203,10 @@ std::function<int()> add_run(CLI::App& app) {
   app.add_option("--logprobs", o->logprobs, "with --json: report the K most likely tokens at each step")->check(CLI::Range(0, 100));
   app.add_option("--dump", o->dump_dir, "write every named intermediate tensor to this directory (debugging)");
   app.add_flag("-v,--verbose", o->verbose, "log model and memory details to stderr");
-  return [o] { return run(*o); };
+  return [o] {
+    o->model = store::resolve_model_arg(o->model);  // a path, or a hub name from the cache / pulled
+    return run(*o);
+  };
 }
 
 }  // namespace chassis::cli

@@ -12,6 +12,8 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "server/server.h"
+#include "store/model_ref.h"
+#include "store/resolve.h"
 
 namespace chassis::cli {
 namespace {
@@ -96,9 +98,10 @@ int serve(const ServeOptions& o) {
       s.path = m.substr(eq + 1);
     } else {
       s.path = m;
-      s.id = default_id(m);
+      // A hub name is served under that name; a path under its file or folder name.
+      s.id = std::filesystem::exists(m) || !store::parse_model_ref(m) ? default_id(m) : m;
     }
-    if (!std::filesystem::exists(s.path)) throw Error(s.path + ": no such model file or folder");
+    s.path = store::resolve_model_arg(s.path);
     specs.push_back(s);
   }
   server::RegistryOptions ro;

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "store/resolve.h"
 #include "core/error.h"
 #include "engine/chat.h"
 #include "engine/model.h"
@@ -103,7 +104,10 @@ std::function<int()> add_show(CLI::App& app) {
   auto o = std::make_shared<ShowOptions>();
   app.add_option("model", o->model, "GGUF model file or Hugging Face folder")->required();
   app.add_flag("--metadata", o->metadata, "also list every metadata key");
-  return [o] { return show(*o); };
+  return [o] {
+    o->model = store::resolve_model_arg(o->model);  // a path, or a hub name from the cache / pulled
+    return show(*o);
+  };
 }
 
 }  // namespace chassis::cli

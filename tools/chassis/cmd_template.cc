@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "store/resolve.h"
 #include "core/error.h"
 #include "engine/chat.h"
 #include "engine/model.h"
@@ -91,7 +92,10 @@ std::function<int()> add_template(CLI::App& app) {
   app.add_option("--tools", o->tools, "JSON file with the tool definitions");
   app.add_flag("--no-generation-prompt", o->no_generation_prompt, "do not open an assistant turn at the end");
   app.add_option("--var", o->vars, "extra template variable NAME=JSON (repeatable), e.g. enable_thinking=false");
-  return [o] { return render(*o); };
+  return [o] {
+    o->model = store::resolve_model_arg(o->model);  // a path, or a hub name from the cache / pulled
+    return render(*o);
+  };
 }
 
 }  // namespace chassis::cli

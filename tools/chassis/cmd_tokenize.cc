@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "store/resolve.h"
 #include "core/error.h"
 #include "engine/model.h"
 #include "tokenizer/hf/hf_tokenizer.h"
@@ -91,7 +92,10 @@ std::function<int()> add_tokenize(CLI::App& app) {
   app.callback([text, file, texts] {
     if (text->count() == 0 && file->count() == 0 && texts->count() == 0) throw CLI::RequiredError("--text, --file or --texts");
   });
-  return [o] { return tokenize(*o); };
+  return [o] {
+    o->model = store::resolve_model_arg(o->model);  // a path, or a hub name from the cache / pulled
+    return tokenize(*o);
+  };
 }
 
 }  // namespace chassis::cli

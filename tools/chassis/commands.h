@@ -14,5 +14,8 @@ std::function<int()> add_bench(CLI::App& app);
 std::function<int()> add_template(CLI::App& app);
 std::function<int()> add_quantize(CLI::App& app);
 std::function<int()> add_serve(CLI::App& app);
+std::function<int()> add_pull(CLI::App& app);
+std::function<int()> add_list(CLI::App& app);
+std::function<int()> add_rm(CLI::App& app);
 
 }  // namespace chassis::cli

@@ -23,6 +23,12 @@ int main(int argc, char** argv) {
   auto quant_fn = chassis::cli::add_quantize(*quant);
   auto* serve = app.add_subcommand("serve", "serve models over an OpenAI-compatible HTTP API");
   auto serve_fn = chassis::cli::add_serve(*serve);
+  auto* pull = app.add_subcommand("pull", "download a model from the Hugging Face hub into its cache");
+  auto pull_fn = chassis::cli::add_pull(*pull);
+  auto* list = app.add_subcommand("list", "list the models in the Hugging Face cache");
+  auto list_fn = chassis::cli::add_list(*list);
+  auto* rm = app.add_subcommand("rm", "remove a model from the Hugging Face cache");
+  auto rm_fn = chassis::cli::add_rm(*rm);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -36,6 +42,9 @@ int main(int argc, char** argv) {
     if (tmpl->parsed()) return tmpl_fn();
     if (quant->parsed()) return quant_fn();
     if (serve->parsed()) return serve_fn();
+    if (pull->parsed()) return pull_fn();
+    if (list->parsed()) return list_fn();
+    if (rm->parsed()) return rm_fn();
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "chassis: error: out of memory\n");
     return 1;
