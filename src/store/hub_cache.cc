@@ -104,7 +104,7 @@ void RepoCache::link(const std::string& commit, const std::string& file, const s
   const fs::path entry = snapshot(commit) / file;
   fs::create_directories(entry.parent_path());
   // Relative to the entry's folder: one "../" per path component of snapshots/<commit>/<dirs>.
-  const fs::path target = fs::relative(blob(etag), entry.parent_path());
+  const fs::path target = blob(etag).lexically_relative(entry.parent_path());
   const fs::path tmp = entry.string() + ".tmp" + std::to_string(::getpid());
   std::error_code ec;
   fs::remove(tmp, ec);
@@ -121,7 +121,7 @@ std::vector<std::string> RepoCache::files(const std::string& commit) const {
        it.increment(ec)) {
     if (it->is_directory()) continue;
     if (!fs::exists(it->path(), ec)) continue;  // a dangling link: its blob is gone
-    out.push_back(fs::relative(it->path(), snap).generic_string());
+    out.push_back(it->path().lexically_relative(snap).generic_string());  // not relative(): it follows links
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -211,7 +211,7 @@ std::vector<CachedRepo> scan_cache(const fs::path& root) {
     if (fs::is_directory(d / "refs", ec))
       for (auto it = fs::recursive_directory_iterator(d / "refs", ec); !ec && it != fs::recursive_directory_iterator();
            it.increment(ec))
-        if (it->is_regular_file()) refs_of[read_small(it->path())].push_back(fs::relative(it->path(), d / "refs").generic_string());
+        if (it->is_regular_file()) refs_of[read_small(it->path())].push_back(it->path().lexically_relative(d / "refs").generic_string());
     if (!fs::is_directory(d / "snapshots", ec)) continue;
     for (const auto& s : fs::directory_iterator(d / "snapshots", ec)) {
       if (!s.is_directory()) continue;

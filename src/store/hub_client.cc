@@ -430,6 +430,13 @@ bool blob_matches_etag(const fs::path& file, const std::string& etag, std::strin
 Resolved pull(const ModelRef& ref, const fs::path& root, const HubClient& hub) {
   const RepoInfo info = hub.repo_info(ref.repo, ref.revision);
   const std::vector<std::string> files = files_for(ref, info.files);
+  // Names come from the network: a hostile listing must not place links outside the snapshot.
+  for (const auto& file : files) {
+    const fs::path p(file);
+    bool safe = !file.empty() && p.is_relative() && file.find('\\') == std::string::npos && file.find('\0') == std::string::npos;
+    for (const auto& part : p) safe = safe && part != ".." && part != "." && !part.empty();
+    if (!safe) throw Error(ref.repo + ": the hub lists an unsafe file name '" + file + "'");
+  }
   RepoCache cache(root, ref.repo);
   fs::create_directories(cache.dir() / "blobs");
   for (const auto& file : files) {
