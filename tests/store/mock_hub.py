@@ -50,6 +50,7 @@ class Hub:
         self.lock = threading.Lock()
         self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), self._handler())
         self.server.daemon_threads = True
+        self.server.handle_error = lambda request, address: None  # clients that hang up are expected
         self.url = f'http://127.0.0.1:{self.server.server_address[1]}'
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

@@ -232,6 +232,16 @@ class StoreTest(unittest.TestCase):
         e = self.chassis('pull', 'chassis-test/stories', ok=False, CHASSIS_OFFLINE='1')
         self.assertIn('offline', e.stderr)
 
+    def test_a_write_failure_is_reported_and_leaves_nothing_behind(self):
+        # A file-size limit makes writes fail the way a full disk does (EFBIG instead of ENOSPC).
+        p = subprocess.run(['bash', '-c', f'trap "" XFSZ; ulimit -f 200; exec {CHASSIS} pull chassis-test/stories-gguf:Q8_0'],
+                           capture_output=True, text=True, env=self.env(), timeout=120)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn('writing failed', p.stderr)
+        blobs = os.path.join(self.repo_dir('chassis-test/stories-gguf'), 'blobs')
+        self.assertEqual(os.listdir(blobs), [])
+        self.chassis('pull', 'chassis-test/stories-gguf:Q8_0')  # and a later pull works
+
     def test_a_hostile_file_listing_cannot_escape_the_cache(self):
         e = self.chassis('pull', 'chassis-test/hostile:Q8_0', ok=False)
         self.assertIn('unsafe file name', e.stderr)
