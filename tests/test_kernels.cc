@@ -101,7 +101,9 @@ TEST(Kernels, AttentionMatchesNaiveSoftmaxAttention) {
     for (int64_t begin : {0, 10}) {
       AttentionParams p{d, 0.125f, cap};
       std::vector<float> out(static_cast<size_t>(d)), scratch(static_cast<size_t>(n_kv));
-      attend_one(q.data(), k.data() + d, v.data() + d, stride, begin, n_kv, out.data(), scratch.data(), p);
+      const int32_t one_block = 0;
+      const KvRows kr{k.data() + d, &one_block, n_kv, 0, stride}, vr{v.data() + d, &one_block, n_kv, 0, stride};
+      attend_one(q.data(), kr, vr, begin, n_kv, out.data(), scratch.data(), p);
       std::vector<double> s;
       double mx = -INFINITY;
       for (int j = int(begin); j < n_kv; ++j) {
@@ -240,13 +242,58 @@ TEST(Kernels, Avx2AttentionIsBitIdenticalToTheReference) {
         auto q = test::random_floats(size_t(d), uint32_t(rng()));
         AttentionParams p{d, 1.0f / std::sqrt(float(d)), cap};
         std::vector<float> ref(static_cast<size_t>(d)), fast(static_cast<size_t>(d)), scratch(static_cast<size_t>(n_kv));
-        attend_one(q.data(), k.data() + d, v.data() + d, stride, begin, end, ref.data(), scratch.data(), p);
-        ASSERT_TRUE(attend_one_avx2(q.data(), k.data() + d, v.data() + d, stride, begin, end, fast.data(), p));
+        const int32_t one_block = 0;
+        const KvRows kr{k.data() + d, &one_block, n_kv, 0, stride}, vr{v.data() + d, &one_block, n_kv, 0, stride};
+        attend_one(q.data(), kr, vr, begin, end, ref.data(), scratch.data(), p);
+        ASSERT_TRUE(attend_one_avx2(q.data(), kr, vr, begin, end, fast.data(), p));
         for (int i = 0; i < d; ++i)
           ASSERT_EQ(f32_to_bits(fast[size_t(i)]), f32_to_bits(ref[size_t(i)])) << "d=" << d << " cap=" << cap << " i=" << i;
       }
     }
   }
+}
+
+}  // namespace
+}  // namespace chassis
+
+namespace chassis {
+namespace {
+
+// A paged cache (rows in blocks of 7 positions, blocks scattered in a pool in shuffled order) must
+// give bit-identical attention to the same rows stored contiguously: every kernel, tiled or not.
+TEST(Kernels, PagedKvRowsGiveTheSameAttentionAsContiguous) {
+  const int d = 64;
+  const int64_t kv_heads = 2, row = d * kv_heads, n_kv = 100, block = 7;
+  const int64_t n_blocks = (n_kv + block - 1) / block;
+  auto kf = test::random_floats(size_t(n_kv * row), 11, 2.0f), vf = test::random_floats(size_t(n_kv * row), 12);
+  std::vector<uint16_t> k(kf.size()), v(vf.size());
+  for (size_t i = 0; i < kf.size(); ++i) { k[i] = f32_to_f16(kf[i]); v[i] = f32_to_f16(vf[i]); }
+  // Pool with two spare blocks; the sequence's blocks in a shuffled order.
+  std::vector<int32_t> table(static_cast<size_t>(n_blocks));
+  for (int64_t b = 0; b < n_blocks; ++b) table[size_t(b)] = int32_t((b * 5 + 3) % (n_blocks + 2));
+  std::vector<uint16_t> pk(size_t((n_blocks + 2) * block * row), 0x7c00), pv(pk.size(), 0x7c00);  // +inf elsewhere
+  for (int64_t j = 0; j < n_kv; ++j)
+    for (int64_t i = 0; i < row; ++i) {
+      const size_t dst = size_t((table[size_t(j / block)] * block + j % block) * row + i);
+      pk[dst] = k[size_t(j * row + i)];
+      pv[dst] = v[size_t(j * row + i)];
+    }
+  const int32_t one_block = 0;
+  const KvRows ck{k.data() + d, &one_block, n_kv, 0, row}, cv{v.data() + d, &one_block, n_kv, 0, row};
+  const KvRows paged_k{pk.data() + d, table.data(), block, block * row, row}, paged_v{pv.data() + d, table.data(), block, block * row, row};
+  auto q = test::random_floats(size_t(d), 13);
+  for (bool tiled : {false, true})
+    for (auto [begin, end] : {std::pair<int64_t, int64_t>{0, 1}, {0, 7}, {3, 8}, {6, 100}, {0, 100}, {14, 15}}) {
+      AttentionParams p{d, 0.125f, 0.0f, tiled};
+      std::vector<float> a(static_cast<size_t>(d)), b(static_cast<size_t>(d)), scratch(static_cast<size_t>(n_kv));
+      attend_one(q.data(), ck, cv, begin, end, a.data(), scratch.data(), p);
+      attend_one(q.data(), paged_k, paged_v, begin, end, b.data(), scratch.data(), p);
+      for (int i = 0; i < d; ++i) ASSERT_EQ(f32_to_bits(a[size_t(i)]), f32_to_bits(b[size_t(i)])) << tiled << " " << begin;
+      if (!tiled && cpu_has_avx2()) {
+        ASSERT_TRUE(attend_one_avx2(q.data(), paged_k, paged_v, begin, end, b.data(), p));
+        for (int i = 0; i < d; ++i) ASSERT_EQ(f32_to_bits(a[size_t(i)]), f32_to_bits(b[size_t(i)])) << begin;
+      }
+    }
 }
 
 }  // namespace

@@ -36,7 +36,7 @@ void softcap(float* x, int64_t n, float cap);
 
 // Causal attention of one query head over cached keys/values (f16), for one token:
 //   out[d] = sum_j softmax_j(scale * q.k_j (softcapped)) v_j[d],   j in [kv_begin, kv_end)
-// k/v rows are `stride` halfs apart (the cache row holds all kv heads).
+// k/v rows are found through KvRows (below), contiguous or paged.
 struct AttentionParams {
   int head_dim;
   float scale;
@@ -45,7 +45,42 @@ struct AttentionParams {
   // f32 accumulation) and smaller ones key by key with an f16 accumulator; both are reproduced.
   bool tiled = false;
 };
-void attend_one(const float* q, const uint16_t* k, const uint16_t* v, int64_t stride, int64_t kv_begin,
-                int64_t kv_end, float* out, float* scores_scratch, const AttentionParams& p);
+
+// Where one kv head's cached rows live. Position j's row starts at
+//   base + table[j / block] * block_stride + (j % block) * stride
+// A paged cache (blocks from a pool shared by sequences) has a table of block ids; a contiguous
+// cache is a single block: table {0}, block >= every position.
+struct KvRows {
+  const uint16_t* base;
+  const int32_t* table;
+  int64_t block;         // positions per block
+  int64_t block_stride;  // halfs from one block to the next
+  int64_t stride;        // halfs from one position to the next within a block
+};
+
+// Visits rows in position order with no division per position.
+class KvRowCursor {
+ public:
+  KvRowCursor(const KvRows& r, int64_t pos) : r_(r), blk_(pos / r.block), off_(pos % r.block) {}
+  const uint16_t* row() {
+    if (!block_) block_ = r_.base + r_.table[blk_] * r_.block_stride;
+    return block_ + off_ * r_.stride;
+  }
+  void next() {
+    if (++off_ == r_.block) {
+      off_ = 0;
+      ++blk_;
+      block_ = nullptr;  // resolved on the next row(): the table may end here
+    }
+  }
+
+ private:
+  const KvRows& r_;
+  int64_t blk_, off_;
+  const uint16_t* block_ = nullptr;
+};
+
+void attend_one(const float* q, const KvRows& k, const KvRows& v, int64_t kv_begin, int64_t kv_end, float* out,
+                float* scores_scratch, const AttentionParams& p);
 
 }  // namespace chassis

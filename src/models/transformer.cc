@@ -56,6 +56,8 @@ void Transformer::check_rows(int64_t n) const {
     if (pos_[i] < 0 || pos_[i] >= caches_[i]->n_ctx())
       throw Error("forward: position " + std::to_string(pos_[i]) + " exceeds the context size " +
                   std::to_string(caches_[i]->n_ctx()));
+    if (pos_[i] >= caches_[i]->capacity())
+      throw Error("forward: position " + std::to_string(pos_[i]) + " has no KV block assigned");
   }
 }
 
@@ -123,14 +125,12 @@ void Transformer::attention(int64_t il, int64_t n) {
       const int64_t t = job / c.n_head, h = job % c.n_head, kvh = h / group;
       const int64_t pos = pos_[t];
       const KvCache& cache = *caches_[t];
-      const uint16_t* kbase = const_cast<KvCache&>(cache).k(il, 0);
-      const uint16_t* vbase = const_cast<KvCache&>(cache).v(il, 0);
+      const KvRows k = cache.k_rows(il, kvh * D), v = cache.v_rows(il, kvh * D);
       // Causal: a query sees positions <= its own; with a window, only the last `sliding_window` of them.
       const int64_t begin = windowed ? std::max<int64_t>(0, pos - c.sliding_window + 1) : 0;
       const float* qh = q_.data() + t * Q + h * D;
       float* out = attn_.data() + t * Q + h * D;
-      if (!simd || !attend_one_avx2(qh, kbase + kvh * D, vbase + kvh * D, cache.row(), begin, pos + 1, out, ap))
-        attend_one(qh, kbase + kvh * D, vbase + kvh * D, cache.row(), begin, pos + 1, out, scores, ap);
+      if (!simd || !attend_one_avx2(qh, k, v, begin, pos + 1, out, ap)) attend_one(qh, k, v, begin, pos + 1, out, scores, ap);
     }
   });
 }

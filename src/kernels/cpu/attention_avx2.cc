@@ -19,8 +19,8 @@ CHASSIS_AVX2 inline __m256 round_h(__m256 x) { return _mm256_cvtph_ps(_mm256_cvt
 
 }  // namespace
 
-CHASSIS_AVX2 bool attend_one_avx2(const float* q, const uint16_t* k, const uint16_t* v, int64_t stride,
-                                  int64_t kv_begin, int64_t kv_end, float* out, const AttentionParams& p) {
+CHASSIS_AVX2 bool attend_one_avx2(const float* q, const KvRows& k, const KvRows& v, int64_t kv_begin, int64_t kv_end,
+                                  float* out, const AttentionParams& p) {
   const int d = p.head_dim;
   if (p.tiled || d % 32 != 0 || d > 256) return false;
   const int nv = d / 8;
@@ -32,8 +32,9 @@ CHASSIS_AVX2 bool attend_one_avx2(const float* q, const uint16_t* k, const uint1
   float scale = p.scale;
   if (p.softcap > 0) scale /= p.softcap;
   float S = 0, M = -INFINITY;
-  for (int64_t j = kv_begin; j < kv_end; ++j) {
-    const uint16_t* kr = k + j * stride;
+  KvRowCursor kc(k, kv_begin), vc(v, kv_begin);
+  for (int64_t j = kv_begin; j < kv_end; ++j, kc.next(), vc.next()) {
+    const uint16_t* kr = kc.row();
     // ggml_vec_dot_f16's order: four 8-lane FMA accumulators over steps of 32, (0+2)+(1+3), hadd tree.
     __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int i = 0; i < nv; i += 4)
@@ -53,7 +54,7 @@ CHASSIS_AVX2 bool attend_one_avx2(const float* q, const uint16_t* k, const uint1
     } else {
       vs = std::exp(s - M);
     }
-    const uint16_t* vr = v + j * stride;
+    const uint16_t* vr = vc.row();
     const __m256 vsv = _mm256_set1_ps(vs);
     for (int i = 0; i < nv; ++i) acc[i] = round_h(_mm256_fmadd_ps(load_h(vr + 8 * i), vsv, acc[i]));
     S = std::fma(S, ms, vs);

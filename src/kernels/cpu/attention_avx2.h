@@ -9,7 +9,7 @@ namespace chassis {
 
 // Returns false (and does nothing) when it has no kernel for these parameters: tiled attention, or a
 // head size that is not a multiple of 32. Only call when cpu_has_avx2().
-bool attend_one_avx2(const float* q, const uint16_t* k, const uint16_t* v, int64_t stride, int64_t kv_begin,
-                     int64_t kv_end, float* out, const AttentionParams& p);
+bool attend_one_avx2(const float* q, const KvRows& k, const KvRows& v, int64_t kv_begin, int64_t kv_end, float* out,
+                     const AttentionParams& p);
 
 }  // namespace chassis

@@ -145,8 +145,9 @@ namespace {
 // The tiled kernel for one query row: keys in tiles of 64 from position 0; per tile the scores
 // (sequential FMA over the head dimension, f32 q), one max update, exp by the polynomial, the tile's
 // probability sum (8-lane groups, summed in double), and V accumulated by sequential FMA in f32.
-void attend_tiled(const float* q, const uint16_t* k, const uint16_t* v, int64_t stride, int64_t kv_begin,
-                  int64_t kv_end, float* out, const AttentionParams& p) {
+void attend_tiled(const float* q, const KvRows& k, const KvRows& v, int64_t kv_begin, int64_t kv_end, float* out,
+                  const AttentionParams& p) {
+  KvRowCursor kc(k, kv_begin), vc(v, kv_begin);
   constexpr int kTile = 64;
   const int d = p.head_dim;
   float scale = p.scale;
@@ -161,7 +162,8 @@ void attend_tiled(const float* q, const uint16_t* k, const uint16_t* v, int64_t 
         s[j] = -INFINITY;
         continue;
       }
-      const uint16_t* kr = k + pos * stride;
+      const uint16_t* kr = kc.row();
+      kc.next();
       float dot = 0;
       for (int i = 0; i < d; ++i) dot = std::fma(q[i], f16_to_f32(kr[i]), dot);
       dot *= scale;
@@ -190,7 +192,8 @@ void attend_tiled(const float* q, const uint16_t* k, const uint16_t* v, int64_t 
     for (int j = 0; j < kTile; ++j) {
       const int64_t pos = t0 + j;
       if (pos < kv_begin || pos >= kv_end) continue;  // probability 0: adds nothing
-      const uint16_t* vr = v + pos * stride;
+      const uint16_t* vr = vc.row();
+      vc.next();
       for (int i = 0; i < d; ++i) acc[i] = std::fma(f16_to_f32(vr[i]), s[j], acc[i]);
     }
   }
@@ -199,10 +202,10 @@ void attend_tiled(const float* q, const uint16_t* k, const uint16_t* v, int64_t 
 }
 }  // namespace
 
-void attend_one(const float* q, const uint16_t* k, const uint16_t* v, int64_t stride, int64_t kv_begin,
-                int64_t kv_end, float* out, float* scores, const AttentionParams& p) {
+void attend_one(const float* q, const KvRows& k, const KvRows& v, int64_t kv_begin, int64_t kv_end, float* out,
+                float* scores, const AttentionParams& p) {
   (void)scores;
-  if (p.tiled) return attend_tiled(q, k, v, stride, kv_begin, kv_end, out, p);
+  if (p.tiled) return attend_tiled(q, k, v, kv_begin, kv_end, out, p);
   // llama.cpp's CPU flash attention for an f16 cache: q rounded to f16, scores by an f16 dot product,
   // an online softmax, and the weighted sum of V accumulated in f16.
   const int d = p.head_dim;
@@ -213,8 +216,9 @@ void attend_one(const float* q, const uint16_t* k, const uint16_t* v, int64_t st
   uint16_t acc[1024];
   for (int i = 0; i < d; ++i) acc[i] = 0;
   float S = 0, M = -INFINITY;
-  for (int64_t j = kv_begin; j < kv_end; ++j) {
-    float s = dot_f16_ggml_order(k + j * stride, qh, d) * scale;
+  KvRowCursor kc(k, kv_begin), vc(v, kv_begin);
+  for (int64_t j = kv_begin; j < kv_end; ++j, kc.next(), vc.next()) {
+    float s = dot_f16_ggml_order(kc.row(), qh, d) * scale;
     if (p.softcap > 0) s = p.softcap * std::tanh(s);
     const float m_old = M;
     float ms = 1.0f, vs = 1.0f;
@@ -225,7 +229,7 @@ void attend_one(const float* q, const uint16_t* k, const uint16_t* v, int64_t st
     } else {
       vs = std::exp(s - M);
     }
-    const uint16_t* vr = v + j * stride;
+    const uint16_t* vr = vc.row();
     for (int i = 0; i < d; ++i) acc[i] = f32_to_f16(std::fma(f16_to_f32(vr[i]), vs, f16_to_f32(acc[i])));
     S = std::fma(S, ms, vs);  // llama.cpp is built with FP contraction: this line is one FMA there
   }
