@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "engine/batch_engine.h"
+#include "engine/kv_blocks.h"
 #include "engine/model.h"
 #include "engine/sampler.h"
 #include "engine/stop_strings.h"
@@ -184,10 +185,12 @@ TEST_F(BatchEngineTest, ConcurrentRequestsGetTheTokensTheyGetAlone) {
 }
 
 TEST_F(BatchEngineTest, ASharedPrefixIsReusedAndChangesNothing) {
-  const auto first = request("Lily and Tom went to the park. They saw a big dog", 8, 0.0f, 1);
-  auto second = request("Lily and Tom went to the park. They saw a small cat", 16, 0.0f, 1);
+  const auto first = request("Lily and Tom went to the park. They saw a big dog. The dog was brown and it ran", 8, 0.0f, 1);
+  auto second = request("Lily and Tom went to the park. They saw a big dog. The dog was brown and it sat", 16, 0.0f, 1);
   size_t common = 0;
   while (first.prompt[common] == second.prompt[common]) ++common;
+  ASSERT_GE(common, 16u);
+  const int64_t B = options(2).kv_block;
   Outcome fresh;
   {
     BatchEngine engine(*model_, options(2));
@@ -196,13 +199,56 @@ TEST_F(BatchEngineTest, ASharedPrefixIsReusedAndChangesNothing) {
   BatchEngine engine(*model_, options(2));
   collect(*engine.submit(first));
   const Outcome reused = collect(*engine.submit(second));
-  EXPECT_EQ(reused.stats.cached_tokens, int64_t(common));
+  // Whole blocks of the common prefix are reused.
+  EXPECT_EQ(reused.stats.cached_tokens, int64_t(common) / B * B);
   EXPECT_EQ(fresh.stats.cached_tokens, 0);
   EXPECT_EQ(reused.ids, fresh.ids);
-  // The same prompt again reuses all but its last token (which must run to give logits).
+  // The same prompt again: every whole block before its last token.
   const Outcome again = collect(*engine.submit(second));
-  EXPECT_EQ(again.stats.cached_tokens, int64_t(second.prompt.size()) - 1);
+  EXPECT_EQ(again.stats.cached_tokens, (int64_t(second.prompt.size()) - 1) / B * B);
   EXPECT_EQ(again.ids, fresh.ids);
+  EXPECT_TRUE(engine.wait_idle(std::chrono::steady_clock::now() + std::chrono::seconds(5)));
+  EXPECT_EQ(engine.stats().kv_blocks_in_use, 0);
+  EXPECT_GT(engine.stats().kv_blocks_cached, 0);
+}
+
+TEST_F(BatchEngineTest, RunningRequestsShareTheBlocksOfACommonPrefix) {
+  // A long common "system prompt", then different questions, all running at once.
+  const std::string system = "Once upon a time there was a little girl named Lily. She liked to play in the park with "
+                             "her friends. One day she saw a big red ball under a tree. ";
+  BatchEngine engine(*model_, options(4));
+  auto lead = request(system + "She", 40, 0.0f, 1);
+  auto first = engine.submit(lead);
+  SequenceEvent ev;
+  ASSERT_TRUE(first->next(ev));  // its prompt is evaluated and its blocks published
+  std::vector<std::shared_ptr<Sequence>> more;
+  for (const char* q : {"Tom", "The dog", "Her mom"}) more.push_back(engine.submit(request(system + q, 12, 0.0f, 1)));
+  const int64_t B = options(4).kv_block;
+  for (auto& s : more) {
+    const Outcome o = collect(*s);
+    EXPECT_GE(o.stats.cached_tokens, int64_t(lead.prompt.size() - 2) / B * B - B) << "prefix not shared";
+    EXPECT_GT(o.stats.cached_tokens, 0);
+  }
+  collect(*first);
+}
+
+TEST_F(BatchEngineTest, ASmallPoolMakesRequestsWaitNotFail) {
+  auto o = options(4);
+  o.kv_tokens = 128;  // two requests of 64 positions at a time
+  BatchEngine engine(*model_, o);
+  std::vector<std::shared_ptr<Sequence>> seqs;
+  std::vector<Outcome> alone;
+  const char* texts[] = {"One day", "The cat", "A big dog", "Lily", "Tom ran"};
+  for (const char* t : texts) seqs.push_back(engine.submit(request(t, 56, 0.0f, 1)));
+  for (auto& s : seqs) {
+    const Outcome out = collect(*s);
+    EXPECT_EQ(out.finish, "length");
+    EXPECT_EQ(out.ids.size(), 56u);
+  }
+  EXPECT_TRUE(engine.wait_idle(std::chrono::steady_clock::now() + std::chrono::seconds(5)));
+  EXPECT_EQ(engine.stats().kv_blocks_in_use, 0);
+  // A request that could never fit is refused at once.
+  EXPECT_THROW(engine.submit(request("x", 200, 0.0f, 1)), Error);
 }
 
 TEST_F(BatchEngineTest, LimitsAndStopStrings) {
@@ -368,6 +414,59 @@ TEST_F(BatchEngineTest, ATokenConstraintDecidesWhatMaySample) {
   EXPECT_TRUE(e.ids.empty());
   // An unconstrained request beside them is unaffected.
   EXPECT_EQ(collect(*engine.submit(request("One day", 4, 0.0f, 1))).ids.size(), 4u);
+}
+
+}  // namespace
+}  // namespace chassis
+
+namespace chassis {
+namespace {
+
+TEST(KvBlockManager, PublishedPrefixesAreFoundAndEvictedLeastRecentlyUsedFirst) {
+  KvBlockManager m(4, 2);
+  const std::vector<int32_t> toks = {1, 2, 3, 4, 5};
+  std::vector<int32_t> a = {m.allocate(), m.allocate()};
+  EXPECT_EQ(m.available(), 2);
+  m.publish(a, 0, toks);
+  m.publish(a, 1, toks);
+  m.publish(a, 2, toks);  // no third block: ignored
+  // Another sequence finds both blocks while the first still holds them.
+  auto shared = m.acquire_prefix({1, 2, 3, 4, 9}, 4);
+  EXPECT_EQ(shared, a);
+  EXPECT_TRUE(m.acquire_prefix({1, 2, 3, 9}, 4).size() == 1);  // only the first block matches
+  m.release({a[0]});
+  m.release(a);
+  m.release(shared);
+  EXPECT_EQ(m.in_use(), 0);
+  EXPECT_EQ(m.cached(), 2);
+  EXPECT_EQ(m.available(), 4);
+  // max_tokens caps the reuse (the last prompt token must run).
+  auto capped = m.acquire_prefix(toks, 3);
+  EXPECT_EQ(capped.size(), 1u);
+  m.release(capped);
+  // Taking every block evicts the cached ones, children first; then nothing matches any more.
+  std::vector<int32_t> all;
+  for (int i = 0; i < 4; ++i) all.push_back(m.allocate());
+  EXPECT_EQ(m.allocate(), -1);
+  m.release(all);
+  EXPECT_TRUE(m.acquire_prefix(toks, 4).empty());
+  EXPECT_THROW(m.release({all[0]}), Error);  // released twice
+}
+
+TEST(KvBlockManager, AReusedParentIdNeverMatchesOldChildren) {
+  KvBlockManager m(3, 1);
+  std::vector<int32_t> seq = {m.allocate(), m.allocate()};
+  m.publish(seq, 0, {7, 8});
+  m.publish(seq, 1, {7, 8});
+  m.release(seq);  // both cached; the child (last block) is the older one
+  // Evict exactly one block: the child goes first, then the parent's id can be reused.
+  const int32_t x = m.allocate();  // the free block
+  const int32_t y = m.allocate();  // evicts the child
+  EXPECT_EQ(y, seq[1]);
+  const auto still = m.acquire_prefix({7, 8}, 2);
+  EXPECT_EQ(still, std::vector<int32_t>{seq[0]});  // the parent survives alone
+  m.release(still);
+  m.release({x, y});
 }
 
 }  // namespace

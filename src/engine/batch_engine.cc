@@ -50,10 +50,11 @@ bool Sequence::finished_and_drained() {
 // ---- The engine's side ----
 
 struct BatchEngine::Slot {
-  Slot(const ModelConfig& c, int64_t n_ctx) : cache(c.n_layer, n_ctx, c.n_embd_kv()) {}
-  KvCache cache;
+  Slot(KvPool& pool, int64_t n_ctx) : cache(pool, n_ctx) {}
+  KvCache cache;                // this sequence's blocks of the shared pool
   std::vector<int32_t> tokens;  // tokens whose keys/values are in `cache` at positions 0..n-1
-  uint64_t last_used = 0;       // for choosing which idle slot's tokens to give up
+  size_t published = 0;         // leading blocks already offered for prefix sharing
+  int64_t reserved = 0;         // blocks promised at admission and not yet allocated
 
   // While a sequence runs in this slot:
   std::shared_ptr<Sequence> seq;
@@ -67,17 +68,26 @@ struct BatchEngine::Slot {
   std::chrono::steady_clock::time_point first_token;
 };
 
+namespace {
+int64_t pool_blocks(const BatchEngineOptions& o) {
+  if (o.kv_block < 1) throw Error("the KV block size must be at least 1");
+  const int64_t tokens = o.kv_tokens > 0 ? o.kv_tokens : int64_t(std::max(1, o.n_slots)) * std::max<int64_t>(o.n_ctx, 1);
+  return (tokens + o.kv_block - 1) / o.kv_block;
+}
+}  // namespace
+
 BatchEngine::BatchEngine(const Model& model, const BatchEngineOptions& options)
     : model_(model),
       options_(options),
       pool_(std::max(1, options.n_threads)),
       transformer_(model.config(), model.weights(), pool_,
-                   std::max<int64_t>(options.step_tokens, std::max(1, options.n_slots))) {
+                   std::max<int64_t>(options.step_tokens, std::max(1, options.n_slots))),
+      kv_pool_(model.config().n_layer, model.config().n_embd_kv(), options.kv_block, pool_blocks(options)),
+      kv_blocks_(pool_blocks(options), options.kv_block) {
   if (options_.n_slots < 1) throw Error("the engine needs at least one slot");
   if (options_.n_ctx < 2) throw Error("the context must hold at least 2 tokens");
   options_.step_tokens = std::max<int64_t>(options_.step_tokens, options_.n_slots);
-  for (int i = 0; i < options_.n_slots; ++i)
-    slots_.push_back(std::make_unique<Slot>(model.config(), options_.n_ctx));
+  for (int i = 0; i < options_.n_slots; ++i) slots_.push_back(std::make_unique<Slot>(kv_pool_, options_.n_ctx));
   logits_.resize(size_t(options_.n_slots) * size_t(model.config().n_vocab));
   thread_ = std::thread([this] { loop(); });
 }
@@ -101,6 +111,9 @@ std::shared_ptr<Sequence> BatchEngine::submit(CompletionRequest request) {
     if (t < 0 || t >= model_.config().n_vocab)
       throw Error("token id " + std::to_string(t) + " is outside the vocabulary (0.." +
                   std::to_string(model_.config().n_vocab - 1) + ")");
+  if (blocks_needed(request) > kv_blocks_.n_blocks())
+    throw Error("the request needs " + std::to_string(blocks_needed(request) * options_.kv_block) +
+                " KV positions but the pool holds " + std::to_string(kv_blocks_.n_blocks() * options_.kv_block));
   auto seq = std::make_shared<Sequence>();
   seq->request_ = std::move(request);
   seq->submitted_ = std::chrono::steady_clock::now();
@@ -122,10 +135,11 @@ BatchEngineStats BatchEngine::stats() const {
   BatchEngineStats s;
   s.queued = queue_.size();
   s.active = active_;
-  s.kv_tokens_used = kv_used_.load();
-  s.kv_tokens_live = kv_live_.load();
-  for (const auto& slot : slots_) s.kv_bytes += slot->cache.bytes();
-  s.kv_tokens_capacity = int64_t(slots_.size()) * options_.n_ctx;
+  s.kv_blocks = kv_blocks_.n_blocks();
+  s.kv_blocks_in_use = kv_in_use_.load();
+  s.kv_blocks_cached = kv_cached_.load();
+  s.kv_block_size = options_.kv_block;
+  s.kv_bytes = kv_pool_.bytes();
   s.steps = steps_;
   return s;
 }
@@ -145,13 +159,15 @@ bool BatchEngine::wait_idle(std::chrono::steady_clock::time_point deadline) {
 }
 
 void BatchEngine::update_kv_counts() {
-  int64_t used = 0, live = 0;
-  for (const auto& slot : slots_) {
-    used += int64_t(slot->tokens.size());
-    if (slot->seq) live += int64_t(slot->tokens.size());
-  }
-  kv_used_.store(used);
-  kv_live_.store(live);
+  kv_in_use_.store(kv_blocks_.in_use());
+  kv_cached_.store(kv_blocks_.cached());
+}
+
+// Blocks a request may fill: its prompt plus max_tokens (the whole context when unbounded).
+int64_t BatchEngine::blocks_needed(const CompletionRequest& r) const {
+  const int64_t gen = r.max_tokens < 0 ? options_.n_ctx : r.max_tokens;
+  const int64_t positions = std::min<int64_t>(options_.n_ctx, int64_t(r.prompt.size()) + gen);
+  return (positions + options_.kv_block - 1) / options_.kv_block;
 }
 
 void BatchEngine::loop() {
@@ -187,10 +203,11 @@ void BatchEngine::loop() {
   idle_.notify_all();
 }
 
-// Moves waiting requests into free slots, each into the slot whose cached tokens share the longest
-// prefix with its prompt (else the least recently used one, keeping recent caches for reuse).
+// Moves waiting requests into free slots, in arrival order, as long as the pool can hold each one's
+// prompt and max_tokens. A request starts on the published blocks of its longest cached prefix.
 void BatchEngine::admit() {
   std::lock_guard<std::mutex> lock(mutex_);
+  const int64_t B = options_.kv_block;
   while (!queue_.empty()) {
     std::shared_ptr<Sequence> seq = queue_.front();
     if (seq->cancelled()) {
@@ -201,26 +218,31 @@ void BatchEngine::admit() {
       seq->push(std::move(ev));
       continue;
     }
-    const std::vector<int32_t>& prompt = seq->request_.prompt;
-    Slot* best = nullptr;
-    size_t best_common = 0;
-    for (auto& slot : slots_) {
-      if (slot->seq) continue;
-      size_t common = 0;
-      while (common < slot->tokens.size() && common < prompt.size() && slot->tokens[common] == prompt[common]) ++common;
-      if (!best || common > best_common || (common == best_common && slot->last_used < best->last_used)) {
-        best = slot.get();
-        best_common = common;
+    Slot* free_slot = nullptr;
+    for (auto& slot : slots_)
+      if (!slot->seq) {
+        free_slot = slot.get();
+        break;
       }
+    if (!free_slot) break;  // every slot is busy
+    const std::vector<int32_t>& prompt = seq->request_.prompt;
+    // The last prompt token always runs: its logits give the first reply token.
+    std::vector<int32_t> shared = kv_blocks_.acquire_prefix(prompt, prompt.size() - 1);
+    const int64_t need = std::max<int64_t>(0, blocks_needed(seq->request_) - int64_t(shared.size()));
+    if (kv_blocks_.available() < kv_reserved_ + need) {
+      kv_blocks_.release(shared);
+      break;  // waits until running sequences give blocks back
     }
-    if (!best) break;  // every slot is busy
     queue_.pop_front();
     ++active_;
-    Slot& s = *best;
-    // The last prompt token always runs: its logits give the first reply token.
-    const size_t reuse = std::min(best_common, prompt.size() - 1);
+    Slot& s = *free_slot;
+    const size_t reuse = shared.size() * size_t(B);
     s.seq = seq;
-    s.tokens.resize(reuse);
+    s.cache.blocks() = std::move(shared);
+    s.published = s.cache.blocks().size();
+    s.reserved = need;
+    kv_reserved_ += need;
+    s.tokens.assign(prompt.begin(), prompt.begin() + long(reuse));
     s.todo.assign(prompt.begin() + long(reuse), prompt.end());
     s.sampler = std::make_unique<Sampler>(seq->request_.sampling);
     s.history = prompt;
@@ -247,9 +269,14 @@ void BatchEngine::finish(Slot& slot, const std::string& reason, const std::strin
   slot.todo.clear();
   slot.sampler.reset();
   slot.stops.reset();
-  if (reason == "error") slot.tokens.clear();  // the cache may be half-written
+  // Its full blocks stay published (cached) for later prefixes; the rest return to the pool.
+  kv_blocks_.release(slot.cache.blocks());
+  slot.cache.blocks().clear();
+  slot.tokens.clear();
+  slot.published = 0;
   std::lock_guard<std::mutex> lock(mutex_);
-  slot.last_used = ++use_clock_;
+  kv_reserved_ -= slot.reserved;
+  slot.reserved = 0;
   --active_;
   if (active_ == 0 && queue_.empty()) idle_.notify_all();
 }
@@ -322,6 +349,22 @@ void BatchEngine::step() {
   for (Slot* s : order) {
     if (budget <= 0) break;
     const int64_t take = std::min<int64_t>(budget, int64_t(s->todo.size()));
+    // Blocks for the positions this step writes (promised at admission, so always there).
+    bool out_of_blocks = false;
+    while (s->cache.capacity() < int64_t(s->tokens.size()) + take) {
+      const int32_t id = kv_blocks_.allocate();
+      if (id < 0) {
+        out_of_blocks = true;
+        break;
+      }
+      s->cache.blocks().push_back(id);
+      if (s->reserved > 0) --s->reserved, --kv_reserved_;
+    }
+    if (out_of_blocks) {
+      log_error("KV pool exhausted: a block reservation was not honoured");
+      finish(*s, "error", "the KV cache pool is exhausted");
+      continue;
+    }
     const bool last = take == int64_t(s->todo.size());
     for (int64_t i = 0; i < take; ++i)
       rows_.push_back(BatchToken{s->todo[size_t(i)], int64_t(s->tokens.size()) + i, &s->cache, last && i == take - 1});
@@ -348,6 +391,9 @@ void BatchEngine::step() {
   for (auto& [s, take] : chunks) {
     s->tokens.insert(s->tokens.end(), s->todo.begin(), s->todo.begin() + long(take));
     s->todo.erase(s->todo.begin(), s->todo.begin() + long(take));
+    // Blocks now full (prompt or generated tokens) become findable by later requests.
+    while ((s->published + 1) * size_t(options_.kv_block) <= s->tokens.size())
+      kv_blocks_.publish(s->cache.blocks(), s->published++, s->tokens);
     if (!s->todo.empty()) continue;  // still prefilling
     const float* logits = logits_.data() + logit_row++ * n_vocab;
     TokenConstraint* constraint = s->seq->request_.constraint.get();

@@ -1,8 +1,11 @@
 // Continuous batching: one engine thread advances every active sequence of one model per step, in
 // one batched forward pass (decoding sequences contribute one token, prefilling ones a chunk of
-// their prompt, so a long prompt never stalls running streams). Sequences live in slots, each with
-// its own KV cache; a finished slot keeps its tokens, and a new request whose prompt shares a prefix
-// with them (the same system prompt, an agent's previous turn) starts after that prefix.
+// their prompt, so a long prompt never stalls running streams). Keys and values live in blocks of
+// one pool shared by all sequences (KvBlockManager): a sequence holds only the blocks its tokens
+// fill, and a request whose prompt starts with a prefix already computed — the same system prompt
+// as a running request, an agent's previous turn — starts on those blocks, whole blocks at a time.
+// A request is admitted when the pool can hold its prompt plus its max_tokens (so no running
+// sequence ever runs out of blocks); until then it waits in the queue.
 //
 // The forward pass is row-invariant (see Transformer::forward_rows), so a request's tokens do not
 // depend on what else runs: the same greedy output, and with a seed the same sampled output, alone
@@ -22,6 +25,7 @@
 #include "core/error.h"
 #include "engine/generate.h"
 #include "engine/model.h"
+#include "engine/kv_blocks.h"
 #include "engine/sampler.h"
 #include "engine/token_constraint.h"
 
@@ -93,7 +97,9 @@ class Sequence {
 
 struct BatchEngineOptions {
   int n_slots = 4;          // sequences evaluated together
-  int64_t n_ctx = 4096;     // context of each slot
+  int64_t n_ctx = 4096;     // most positions of one sequence
+  int64_t kv_block = 16;    // positions per KV block (the unit of prefix sharing)
+  int64_t kv_tokens = 0;    // positions in the shared KV pool; 0: n_slots * n_ctx
   int n_threads = 2;
   int64_t step_tokens = 256;  // most tokens evaluated per step (decode rows + prefill chunks)
   size_t max_queue = 64;      // waiting requests beyond the slots before submit() throws QueueFull
@@ -102,9 +108,10 @@ struct BatchEngineOptions {
 struct BatchEngineStats {
   size_t queued = 0;
   size_t active = 0;
-  int64_t kv_tokens_used = 0;      // positions holding live or reusable KV, over all slots
-  int64_t kv_tokens_live = 0;      // of those, positions held by running sequences
-  int64_t kv_tokens_capacity = 0;  // n_slots * n_ctx
+  int64_t kv_blocks = 0;           // blocks in the pool
+  int64_t kv_blocks_in_use = 0;    // referenced by running sequences (0 when idle: nothing leaked)
+  int64_t kv_blocks_cached = 0;    // unreferenced, holding a reusable prefix
+  int64_t kv_block_size = 0;
   uint64_t kv_bytes = 0;
   uint64_t steps = 0;
 };
@@ -153,12 +160,15 @@ class BatchEngine {
   size_t active_ = 0;
   uint64_t steps_ = 0;
   uint64_t next_id_ = 1;
-  uint64_t use_clock_ = 0;
   bool stop_ = false;
   std::atomic<bool> cancel_all_{false};
   // Written by the engine thread after each step, read by stats() from any thread.
-  std::atomic<int64_t> kv_used_{0}, kv_live_{0};
+  std::atomic<int64_t> kv_in_use_{0}, kv_cached_{0};
+  KvPool kv_pool_;
+  KvBlockManager kv_blocks_;  // engine thread only
+  int64_t kv_reserved_ = 0;   // blocks promised to admitted sequences but not yet allocated (engine thread)
   void update_kv_counts();
+  int64_t blocks_needed(const CompletionRequest& r) const;
   std::thread thread_;
 };
 

@@ -70,12 +70,12 @@ std::string Metrics::render(const ModelRegistry& registry) const {
   };
   gauge("chassis_queue_depth", "Requests waiting for a slot.", [](const ModelStatus& m) { return m.engine.queued; });
   gauge("chassis_active_sequences", "Sequences being evaluated.", [](const ModelStatus& m) { return m.engine.active; });
-  gauge("chassis_kv_tokens_used", "KV cache positions holding live or reusable entries.",
-        [](const ModelStatus& m) { return m.engine.kv_tokens_used; });
-  gauge("chassis_kv_tokens_live", "KV cache positions held by running sequences (0 when idle).",
-        [](const ModelStatus& m) { return m.engine.kv_tokens_live; });
-  gauge("chassis_kv_tokens_capacity", "KV cache positions in all slots.",
-        [](const ModelStatus& m) { return m.engine.kv_tokens_capacity; });
+  gauge("chassis_kv_blocks", "Blocks in the KV pool.", [](const ModelStatus& m) { return m.engine.kv_blocks; });
+  gauge("chassis_kv_blocks_in_use", "KV blocks held by running sequences (0 when idle: none leaked).",
+        [](const ModelStatus& m) { return m.engine.kv_blocks_in_use; });
+  gauge("chassis_kv_blocks_cached", "Unreferenced KV blocks kept for prefix reuse.",
+        [](const ModelStatus& m) { return m.engine.kv_blocks_cached; });
+  gauge("chassis_kv_block_tokens", "Positions per KV block.", [](const ModelStatus& m) { return m.engine.kv_block_size; });
   gauge("chassis_kv_cache_bytes", "Bytes of KV cache allocated.", [](const ModelStatus& m) { return m.engine.kv_bytes; });
   gauge("chassis_model_bytes", "Estimated resident bytes (weights + KV).", [](const ModelStatus& m) { return m.bytes; });
   return o.str();

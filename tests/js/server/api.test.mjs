@@ -39,10 +39,14 @@ test('chat completion: content, finish reason and usage', async () => {
   assert.ok(r.usage.prompt_tokens > 5);
   assert.equal(r.usage.total_tokens, r.usage.prompt_tokens + 12);
   assert.equal(typeof r.usage.prompt_tokens_details.cached_tokens, 'number');
-  // The same conversation again reuses the cached prompt.
+  // The same conversation again reuses the cached prompt: every whole KV block (16 positions)
+  // before its last token.
   const again = await client.chat.completions.create({ model, messages: hello, max_tokens: 12, temperature: 0 });
   assert.equal(again.choices[0].message.content, r.choices[0].message.content);
-  assert.equal(again.usage.prompt_tokens_details.cached_tokens, r.usage.prompt_tokens - 1);
+  const block = (await metrics(srv.url))['chassis_kv_block_tokens{model="stories260K"}'];
+  assert.equal(block, 16);
+  assert.equal(again.usage.prompt_tokens_details.cached_tokens, Math.floor((r.usage.prompt_tokens - 1) / block) * block);
+  assert.ok(again.usage.prompt_tokens_details.cached_tokens > 0);
 });
 
 test('streamed chat gives the same text, a role first and usage last', async () => {

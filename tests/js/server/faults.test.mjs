@@ -77,12 +77,12 @@ test(`64 clients for ${seconds} s, a third disconnecting`, async () => {
   let m;
   for (let i = 0; i < 50; i++) {
     m = await metrics(srv.url);
-    if (sum(m, 'chassis_active_sequences') === 0 && sum(m, 'chassis_queue_depth') === 0 && sum(m, 'chassis_kv_tokens_live') === 0) break;
+    if (sum(m, 'chassis_active_sequences') === 0 && sum(m, 'chassis_queue_depth') === 0 && sum(m, 'chassis_kv_blocks_in_use') === 0) break;
     await new Promise((r) => setTimeout(r, 100));
   }
   assert.equal(sum(m, 'chassis_active_sequences'), 0);
   assert.equal(sum(m, 'chassis_queue_depth'), 0);
-  assert.equal(sum(m, 'chassis_kv_tokens_live'), 0);
+  assert.equal(sum(m, 'chassis_kv_blocks_in_use'), 0);
   assert.ok(m['chassis_client_disconnects_total'] > 0);
   assert.deepEqual(await (await fetch(`${srv.url}/health`)).json(), { status: 'ok' });
   // And it still answers correctly.
