@@ -48,6 +48,30 @@ test('a model larger than the memory budget gets a clear error, not an OOM', asy
   }
 });
 
+test('a full queue answers 429 with Retry-After, and the server goes on', async () => {
+  const srv = await startServer([stories, '--parallel', '1', '--queue', '0']);
+  try {
+    const c = srv.client();
+    const running = await c.completions.create({ model: 'stories260K', prompt: 'Once', max_tokens: 300, stream: true });
+    const it = running[Symbol.asyncIterator]();
+    await it.next(); // the only slot is busy now
+    const res = await fetch(`${srv.url}/v1/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'stories260K', prompt: 'x', max_tokens: 2 }),
+    });
+    assert.equal(res.status, 429);
+    assert.equal(res.headers.get('retry-after'), '1');
+    const body = await res.json();
+    assert.equal(body.error.type, 'rate_limit_error');
+    assert.equal(body.error.code, 'queue_full');
+    while (!(await it.next()).done);
+    const after = await c.completions.create({ model: 'stories260K', prompt: 'x', max_tokens: 2 });
+    assert.equal(after.usage.completion_tokens, 2);
+  } finally {
+    assert.equal((await srv.stop()).code, 0);
+  }
+});
+
 test('SIGTERM lets running requests finish, refuses new ones, and exits 0', async () => {
   const srv = await startServer([stories, '--chat-template', chatTemplate, '--grace', '20s']);
   const c = srv.client();
