@@ -207,6 +207,12 @@ std::unique_ptr<HfTensors> HfTensors::open(const std::string& dir) {
   return t;
 }
 
+std::vector<std::string> HfTensors::names() const {
+  std::vector<std::string> out;
+  for (const auto& [name, ref] : by_gguf_name_) out.push_back(name);
+  return out;
+}
+
 std::optional<TensorRef> HfTensors::find(const std::string& gguf_name) const {
   auto it = by_gguf_name_.find(gguf_name);
   if (it == by_gguf_name_.end()) return std::nullopt;

@@ -26,6 +26,8 @@ class HfTensors : public TensorSource {
   const std::string& label() const override { return label_; }
   std::optional<TensorRef> find(const std::string& gguf_name) const override;
   uint64_t file_bytes() const;
+  // Every tensor the engine uses, by GGUF name, sorted.
+  std::vector<std::string> names() const;
 
  private:
   std::string label_;

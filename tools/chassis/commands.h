@@ -17,5 +17,6 @@ std::function<int()> add_serve(CLI::App& app);
 std::function<int()> add_pull(CLI::App& app);
 std::function<int()> add_list(CLI::App& app);
 std::function<int()> add_rm(CLI::App& app);
+std::function<int()> add_convert(CLI::App& app);
 
 }  // namespace chassis::cli

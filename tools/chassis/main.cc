@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
   auto list_fn = chassis::cli::add_list(*list);
   auto* rm = app.add_subcommand("rm", "remove a model from the Hugging Face cache");
   auto rm_fn = chassis::cli::add_rm(*rm);
+  auto* conv = app.add_subcommand("convert", "write a Hugging Face folder as a GGUF file (as llama.cpp's converter)");
+  auto conv_fn = chassis::cli::add_convert(*conv);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -45,6 +47,7 @@ int main(int argc, char** argv) {
     if (pull->parsed()) return pull_fn();
     if (list->parsed()) return list_fn();
     if (rm->parsed()) return rm_fn();
+    if (conv->parsed()) return conv_fn();
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "chassis: error: out of memory\n");
     return 1;

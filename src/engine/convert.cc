@@ -1,0 +1,141 @@
+#include "engine/convert.h"
+
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "core/error.h"
+#include "kernels/quants.h"
+#include "models/config.h"
+#include "models/hf_model.h"
+
+namespace chassis {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) throw Error(p.string() + ": cannot read");
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+
+// llama.cpp's permute() for q/k of the llama architecture: HF keeps each head's rotated pairs as two
+// halves (rotate_half); GGUF llama interleaves them. new row h*hd + 2b + a <- old row h*hd + a*hd/2 + b.
+int64_t permuted_source_row(int64_t row, int64_t head_dim) {
+  const int64_t h = row / head_dim, j = row % head_dim, b = j / 2, a = j % 2;
+  return h * head_dim + a * (head_dim / 2) + b;
+}
+
+void add_model_metadata(GgufWriter& w, const ModelConfig& c, const std::string& arch, const std::string& name) {
+  w.add_string("general.architecture", arch);
+  w.add_string("general.name", name);
+  const std::string p = arch + ".";
+  w.add_u32(p + "vocab_size", uint32_t(c.n_vocab));
+  w.add_u32(p + "context_length", uint32_t(c.n_ctx_train));
+  w.add_u32(p + "embedding_length", uint32_t(c.n_embd));
+  w.add_u32(p + "block_count", uint32_t(c.n_layer));
+  w.add_u32(p + "feed_forward_length", uint32_t(c.n_ff));
+  w.add_u32(p + "attention.head_count", uint32_t(c.n_head));
+  w.add_u32(p + "attention.head_count_kv", uint32_t(c.n_head_kv));
+  w.add_f32(p + "attention.layer_norm_rms_epsilon", c.rms_eps);
+  w.add_f32(p + "rope.freq_base", c.rope.freq_base);
+  w.add_u32(p + "rope.dimension_count", uint32_t(c.rope.n_rot));
+  if (c.head_dim * c.n_head != c.n_embd || c.arch == Arch::Qwen3) {
+    w.add_u32(p + "attention.key_length", uint32_t(c.head_dim));
+    w.add_u32(p + "attention.value_length", uint32_t(c.head_dim));
+  }
+  if (c.rope.freq_scale != 1.0f) {
+    w.add_string(p + "rope.scaling.type", "linear");
+    w.add_f32(p + "rope.scaling.factor", 1.0f / c.rope.freq_scale);
+  }
+}
+
+}  // namespace
+
+void convert_hf_folder(const ConvertOptions& o) {
+  const fs::path dir(o.dir);
+  std::string name = dir.filename().string();
+  if (name.empty()) name = dir.parent_path().filename().string();
+  GgufWriter w;
+  const fs::path config_path = dir / "config.json";
+  if (!fs::exists(config_path)) {
+    if (!o.vocab_only) throw Error(o.dir + ": no config.json (a model folder needs one; --vocab-only does not)");
+    w.add_string("general.architecture", "llama");
+    w.add_string("general.name", name);
+    add_gguf_vocab(w, o.dir);
+    w.write(o.out);
+    return;
+  }
+  const ModelConfig c = config_from_hf(read_text(config_path), config_path.string());
+  std::string arch;
+  switch (c.arch) {
+    case Arch::Llama: arch = "llama"; break;  // Mistral too: llama.cpp converts it as llama
+    case Arch::Qwen2: arch = "qwen2"; break;
+    case Arch::Qwen3: arch = "qwen3"; break;
+    default: throw Error(o.dir + ": converting " + std::string(arch_display_name(c.arch)) + " folders is not supported yet");
+  }
+  add_model_metadata(w, c, arch, name);
+  add_gguf_vocab(w, o.dir);
+  if (o.vocab_only) {
+    w.write(o.out);
+    return;
+  }
+
+  const auto tensors = HfTensors::open(o.dir);
+  for (const std::string& gname : tensors->names()) {
+    const TensorRef ref = *tensors->find(gname);
+    if (ref.type != DType::F32 && ref.type != DType::F16 && ref.type != DType::BF16)
+      throw Error(ref.name + ": only F32, F16 and BF16 tensors convert");
+    // llama's q/k rows are interleaved in GGUF (qwen2/qwen3 use NeoX rope and keep HF's order).
+    const bool permute = arch == "llama" && (gname.find(".attn_q.") != std::string::npos || gname.find(".attn_k.") != std::string::npos);
+    // Vectors (norms, biases) are F32 in GGUF, as llama.cpp writes them.
+    const bool vector = ref.ne.size() == 1;
+    const DType type = vector ? DType::F32 : ref.type;
+    w.add_tensor(gname, type, ref.ne, [ref, permute, vector, type, head_dim = c.head_dim](std::vector<uint8_t>& dst) {
+      const int64_t row = ref.ne[0], rows = ref.n_elements() / row;
+      const int64_t in_stride = row_bytes(ref.type, row), out_stride = row_bytes(type, row);
+      dst.resize(size_t(out_stride * rows));
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t src_row = permute ? (vector ? r : permuted_source_row(r, head_dim)) : r;
+        const uint8_t* src = ref.data + src_row * in_stride;
+        if (type == ref.type) {
+          std::memcpy(dst.data() + r * out_stride, src, size_t(out_stride));
+        } else {
+          dequantize_row(ref.type, src, reinterpret_cast<float*>(dst.data() + r * out_stride), row);
+        }
+      }
+      if (permute && vector) {  // a q/k bias: permute its elements the same way
+        std::vector<uint8_t> copy = dst;
+        const size_t el = sizeof(float);
+        for (int64_t i = 0; i < row; ++i)
+          std::memcpy(dst.data() + size_t(i) * el, copy.data() + size_t(permuted_source_row(i, head_dim)) * el, el);
+      }
+    });
+  }
+  // Llama 3 rope scaling travels as the per-frequency factors tensor, as llama.cpp writes it.
+  if (!c.rope_factors.empty() && !tensors->find("rope_freqs.weight")) {
+    std::vector<uint8_t> bytes(c.rope_factors.size() * sizeof(float));
+    std::memcpy(bytes.data(), c.rope_factors.data(), bytes.size());
+    w.add_tensor("rope_freqs.weight", DType::F32, {int64_t(c.rope_factors.size())}, std::move(bytes));
+  }
+  // Written as stored, then typed by the preset exactly as `chassis quantize` types a GGUF.
+  const std::string tmp = o.out + ".convert-" + std::to_string(::getpid()) + ".tmp";
+  try {
+    w.write(tmp);
+    quantize_gguf(tmp, o.out, o.preset);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw;
+  }
+  std::error_code ec;
+  fs::remove(tmp, ec);
+}
+
+}  // namespace chassis
