@@ -274,6 +274,7 @@ void BatchEngine::finish(Slot& slot, const std::string& reason, const std::strin
   slot.cache.blocks().clear();
   slot.tokens.clear();
   slot.published = 0;
+  update_kv_counts();  // before the sequence counts as finished: stats() never shows its blocks after
   std::lock_guard<std::mutex> lock(mutex_);
   kv_reserved_ -= slot.reserved;
   slot.reserved = 0;
