@@ -298,3 +298,44 @@ TEST(Kernels, PagedKvRowsGiveTheSameAttentionAsContiguous) {
 
 }  // namespace
 }  // namespace chassis
+
+namespace chassis {
+namespace {
+
+// An F32 cache (--kv-type f32): attention over float rows equals softmax attention in double.
+TEST(Kernels, F32KvAttentionMatchesNaiveSoftmaxAttention) {
+  const int d = 48;
+  const int64_t n_kv = 29, kv_heads = 3, row = d * kv_heads;
+  auto k = random_floats(size_t(n_kv * row), 21, 1.5f), v = random_floats(size_t(n_kv * row), 22);
+  auto q = random_floats(size_t(d), 23);
+  const int32_t one_block = 0;
+  // Strides count halfs: two per float.
+  const KvRows kr{reinterpret_cast<const uint16_t*>(k.data() + d), &one_block, n_kv, 0, 2 * row, true};
+  const KvRows vr{reinterpret_cast<const uint16_t*>(v.data() + d), &one_block, n_kv, 0, 2 * row, true};
+  for (float cap : {0.0f, 4.0f})
+    for (int64_t begin : {0, 9}) {
+      AttentionParams p{d, 0.2f, cap};
+      std::vector<float> out(static_cast<size_t>(d)), scratch(static_cast<size_t>(n_kv));
+      attend_one(q.data(), kr, vr, begin, n_kv, out.data(), scratch.data(), p);
+      std::vector<double> s;
+      double mx = -INFINITY;
+      for (int64_t j = begin; j < n_kv; ++j) {
+        double dot = 0;
+        for (int i = 0; i < d; ++i) dot += double(q[size_t(i)]) * k[size_t(j * row + d + i)];
+        dot *= 0.2;
+        if (cap > 0) dot = cap * std::tanh(dot / cap);
+        s.push_back(dot);
+        mx = std::max(mx, dot);
+      }
+      double sum = 0;
+      for (double& x : s) sum += x = std::exp(x - mx);
+      for (int i = 0; i < d; ++i) {
+        double want = 0;
+        for (int64_t j = begin; j < n_kv; ++j) want += s[size_t(j - begin)] / sum * v[size_t(j * row + d + i)];
+        EXPECT_NEAR(out[size_t(i)], want, 1e-5) << "cap=" << cap << " begin=" << begin << " i=" << i;
+      }
+    }
+}
+
+}  // namespace
+}  // namespace chassis

@@ -54,7 +54,8 @@ struct GenerateResult {
 
 class Session {
  public:
-  Session(const Model& model, int64_t n_ctx, int n_threads);
+  // kv_f32: keep keys/values in f32 instead of f16 (exact attention inputs, twice the memory).
+  Session(const Model& model, int64_t n_ctx, int n_threads, bool kv_f32 = false);
   int64_t n_ctx() const { return cache_.n_ctx(); }
   uint64_t kv_bytes() const { return cache_.bytes(); }
   void set_tracer(Tracer* t) { transformer_.set_tracer(t); }

@@ -56,6 +56,7 @@ struct KvRows {
   int64_t block;         // positions per block
   int64_t block_stride;  // halfs from one block to the next
   int64_t stride;        // halfs from one position to the next within a block
+  bool f32 = false;      // rows hold floats (an F32 cache; strides still count halfs)
 };
 
 // Visits rows in position order with no division per position.
@@ -80,6 +81,8 @@ class KvRowCursor {
   const uint16_t* block_ = nullptr;
 };
 
+// Dispatches on the rows' type: f16 rows follow llama.cpp's kernels (above); f32 rows (an F32 cache,
+// llama.cpp's -ctk/-ctv f32) use f32 scores and an f32 accumulator.
 void attend_one(const float* q, const KvRows& k, const KvRows& v, int64_t kv_begin, int64_t kv_end, float* out,
                 float* scores_scratch, const AttentionParams& p);
 

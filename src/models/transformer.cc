@@ -222,9 +222,14 @@ void Transformer::attention_block(int64_t il, int64_t n) {
     // store this token's k and v at its position
     uint16_t* kc = caches_[t]->k(il, pos_[t]);
     uint16_t* vc = caches_[t]->v(il, pos_[t]);
-    for (int64_t i = 0; i < KV; ++i) {
-      kc[i] = f32_to_f16(k_[t * KV + i]);
-      vc[i] = f32_to_f16(v_[t * KV + i]);
+    if (caches_[t]->f32()) {
+      std::memcpy(kc, &k_[t * KV], size_t(KV) * sizeof(float));
+      std::memcpy(vc, &v_[t * KV], size_t(KV) * sizeof(float));
+    } else {
+      for (int64_t i = 0; i < KV; ++i) {
+        kc[i] = f32_to_f16(k_[t * KV + i]);
+        vc[i] = f32_to_f16(v_[t * KV + i]);
+      }
     }
   }
   trace("q_rope", il, q_.data(), n, Q);

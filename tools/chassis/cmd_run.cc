@@ -31,6 +31,7 @@ struct RunOptions {
   int64_t ctx = 0;
   bool raw = false, json = false, verbose = false;
   int logprobs = 0;
+  std::string kv_type = "f16";
 };
 
 int default_threads() {
@@ -73,7 +74,8 @@ int run(const RunOptions& o) {
   const int64_t n_ctx = o.ctx > 0 ? o.ctx : std::min<int64_t>(cfg.n_ctx_train, 4096);
   if (o.ctx > cfg.n_ctx_train) log_warn("context " + std::to_string(o.ctx) + " exceeds the model's trained context " + std::to_string(cfg.n_ctx_train));
   const int threads = o.threads > 0 ? o.threads : default_threads();
-  Session session(*model, n_ctx, threads);
+  if (o.kv_type != "f16" && o.kv_type != "f32") throw Error("--kv-type must be f16 or f32");
+  Session session(*model, n_ctx, threads, o.kv_type == "f32");
   std::unique_ptr<DumpTracer> tracer;
   if (!o.dump_dir.empty()) {
     tracer = std::make_unique<DumpTracer>(o.dump_dir);
@@ -201,6 +203,7 @@ std::function<int()> add_run(CLI::App& app) {
   app.add_option("--system", o->system, "system message for the chat template");
   app.add_flag("--json", o->json, "print one JSON object instead of streaming text");
   app.add_option("--logprobs", o->logprobs, "with --json: report the K most likely tokens at each step")->check(CLI::Range(0, 100));
+  app.add_option("--kv-type", o->kv_type, "KV cache type: f16 (default, as llama.cpp) or f32 (exact, twice the memory)");
   app.add_option("--dump", o->dump_dir, "write every named intermediate tensor to this directory (debugging)");
   app.add_flag("-v,--verbose", o->verbose, "log model and memory details to stderr");
   return [o] {

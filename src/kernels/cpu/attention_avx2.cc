@@ -22,7 +22,7 @@ CHASSIS_AVX2 inline __m256 round_h(__m256 x) { return _mm256_cvtph_ps(_mm256_cvt
 CHASSIS_AVX2 bool attend_one_avx2(const float* q, const KvRows& k, const KvRows& v, int64_t kv_begin, int64_t kv_end,
                                   float* out, const AttentionParams& p) {
   const int d = p.head_dim;
-  if (p.tiled || d % 32 != 0 || d > 256) return false;
+  if (p.tiled || k.f32 || d % 32 != 0 || d > 256) return false;
   const int nv = d / 8;
   __m256 qv[32], acc[32];
   for (int i = 0; i < nv; ++i) {

@@ -202,9 +202,43 @@ void attend_tiled(const float* q, const KvRows& k, const KvRows& v, int64_t kv_b
 }
 }  // namespace
 
+namespace {
+// F32 cache: scores by a sequential f32 dot product, online softmax, V accumulated in f32.
+void attend_f32(const float* q, const KvRows& k, const KvRows& v, int64_t kv_begin, int64_t kv_end, float* out,
+                const AttentionParams& p) {
+  const int d = p.head_dim;
+  float scale = p.scale;
+  if (p.softcap > 0) scale /= p.softcap;
+  float acc[1024] = {};
+  float S = 0, M = -INFINITY;
+  KvRowCursor kc(k, kv_begin), vc(v, kv_begin);
+  for (int64_t j = kv_begin; j < kv_end; ++j, kc.next(), vc.next()) {
+    const float* kr = reinterpret_cast<const float*>(kc.row());
+    float s = 0;
+    for (int i = 0; i < d; ++i) s = std::fma(q[i], kr[i], s);
+    s *= scale;
+    if (p.softcap > 0) s = p.softcap * std::tanh(s);
+    float ms = 1.0f, vs = 1.0f;
+    if (s > M) {
+      ms = std::exp(M - s);
+      M = s;
+      for (int i = 0; i < d; ++i) acc[i] *= ms;
+    } else {
+      vs = std::exp(s - M);
+    }
+    const float* vr = reinterpret_cast<const float*>(vc.row());
+    for (int i = 0; i < d; ++i) acc[i] = std::fma(vr[i], vs, acc[i]);
+    S = std::fma(S, ms, vs);
+  }
+  const float inv = S == 0 ? 0 : 1.0f / S;
+  for (int i = 0; i < d; ++i) out[i] = acc[i] * inv;
+}
+}  // namespace
+
 void attend_one(const float* q, const KvRows& k, const KvRows& v, int64_t kv_begin, int64_t kv_end, float* out,
                 float* scores, const AttentionParams& p) {
   (void)scores;
+  if (k.f32) return attend_f32(q, k, v, kv_begin, kv_end, out, p);
   if (p.tiled) return attend_tiled(q, k, v, kv_begin, kv_end, out, p);
   // llama.cpp's CPU flash attention for an f16 cache: q rounded to f16, scores by an f16 dot product,
   // an online softmax, and the weighted sum of V accumulated in f16.

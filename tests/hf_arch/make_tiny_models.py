@@ -1,0 +1,116 @@
+"""Writes tiny random-weight Hugging Face folders, one per supported architecture, deterministically
+(pure Python: no numpy or torch needed, so CI can run it).
+
+Each folder: config.json (the family's real field names), model.safetensors (F32), and the
+stories260K tokenizer files (vocab 512), so `chassis run DIR` works end to end.
+
+usage: make_tiny_models.py SHARED_DIR OUT_DIR
+"""
+import array
+import json
+import os
+import random
+import shutil
+import sys
+
+VOCAB = 512
+HIDDEN, LAYERS, HEADS, KV_HEADS, FF = 64, 2, 4, 2, 128
+
+ARCHS = {
+    # Llama 3 style rope scaling, untied lm_head.
+    'llama': {'architectures': ['LlamaForCausalLM'], 'model_type': 'llama', 'tie_word_embeddings': False,
+              'rope_theta': 500000.0,
+              'rope_scaling': {'rope_type': 'llama3', 'factor': 8.0, 'low_freq_factor': 1.0, 'high_freq_factor': 4.0,
+                               'original_max_position_embeddings': 64}},
+    # Mistral v0.1's sliding window, wider than anything the test evaluates.
+    'mistral': {'architectures': ['MistralForCausalLM'], 'model_type': 'mistral', 'tie_word_embeddings': False,
+                'rope_theta': 10000.0, 'sliding_window': 4096},
+    # Qwen2: q/k/v biases, tied embeddings (as the small Qwen2.5 models).
+    'qwen2': {'architectures': ['Qwen2ForCausalLM'], 'model_type': 'qwen2', 'tie_word_embeddings': True,
+              'rope_theta': 1000000.0, 'use_sliding_window': False, 'sliding_window': 4096},
+    # Qwen3: q/k RMSNorm per head, head_dim set apart from hidden/heads.
+    'qwen3': {'architectures': ['Qwen3ForCausalLM'], 'model_type': 'qwen3', 'tie_word_embeddings': True,
+              'rope_theta': 1000000.0, 'head_dim': 32},
+}
+
+
+def tensors_for(arch, cfg, rng):
+    head_dim = cfg.get('head_dim', HIDDEN // HEADS)
+
+    def mat(rows, cols, scale=0.08):
+        return (rows, cols), [rng.gauss(0.0, scale) for _ in range(rows * cols)]
+
+    def norm(n):
+        return (n,), [1.0 + rng.gauss(0.0, 0.1) for _ in range(n)]
+
+    def vec(n, scale=0.05):
+        return (n,), [rng.gauss(0.0, scale) for _ in range(n)]
+
+    # Tied models read logits off the embeddings: keep them small, or each token predicts itself.
+    t = {'model.embed_tokens.weight': mat(VOCAB, HIDDEN, 0.1 if cfg['tie_word_embeddings'] else 0.5)}
+    for i in range(LAYERS):
+        p = f'model.layers.{i}.'
+        t[p + 'input_layernorm.weight'] = norm(HIDDEN)
+        t[p + 'self_attn.q_proj.weight'] = mat(HEADS * head_dim, HIDDEN)
+        t[p + 'self_attn.k_proj.weight'] = mat(KV_HEADS * head_dim, HIDDEN)
+        t[p + 'self_attn.v_proj.weight'] = mat(KV_HEADS * head_dim, HIDDEN)
+        t[p + 'self_attn.o_proj.weight'] = mat(HIDDEN, HEADS * head_dim)
+        if arch == 'qwen2':
+            t[p + 'self_attn.q_proj.bias'] = vec(HEADS * head_dim)
+            t[p + 'self_attn.k_proj.bias'] = vec(KV_HEADS * head_dim)
+            t[p + 'self_attn.v_proj.bias'] = vec(KV_HEADS * head_dim)
+        if arch == 'qwen3':
+            t[p + 'self_attn.q_norm.weight'] = norm(head_dim)
+            t[p + 'self_attn.k_norm.weight'] = norm(head_dim)
+        t[p + 'post_attention_layernorm.weight'] = norm(HIDDEN)
+        t[p + 'mlp.gate_proj.weight'] = mat(FF, HIDDEN)
+        t[p + 'mlp.up_proj.weight'] = mat(FF, HIDDEN)
+        t[p + 'mlp.down_proj.weight'] = mat(HIDDEN, FF)
+    t['model.norm.weight'] = norm(HIDDEN)
+    if not cfg['tie_word_embeddings']:
+        t['lm_head.weight'] = mat(VOCAB, HIDDEN, 0.2)
+    return t
+
+
+def write_safetensors(path, tensors):
+    header, blobs, offset = {}, [], 0
+    for name in sorted(tensors):
+        shape, values = tensors[name]
+        data = array.array('f', values)
+        if sys.byteorder != 'little':
+            data.byteswap()
+        raw = data.tobytes()
+        header[name] = {'dtype': 'F32', 'shape': list(shape), 'data_offsets': [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    header['__metadata__'] = {'format': 'pt'}
+    h = json.dumps(header, separators=(',', ':')).encode()
+    h += b' ' * ((8 - len(h) % 8) % 8)
+    with open(path, 'wb') as f:
+        f.write(len(h).to_bytes(8, 'little'))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+def main():
+    shared, out = sys.argv[1], sys.argv[2]
+    for seed, (arch, extra) in enumerate(sorted(ARCHS.items())):
+        d = os.path.join(out, arch)
+        os.makedirs(d, exist_ok=True)
+        cfg = {'hidden_size': HIDDEN, 'num_hidden_layers': LAYERS, 'num_attention_heads': HEADS,
+               'num_key_value_heads': KV_HEADS, 'intermediate_size': FF, 'vocab_size': VOCAB,
+               'max_position_embeddings': 256, 'rms_norm_eps': 1e-5, 'hidden_act': 'silu',
+               'bos_token_id': 1, 'eos_token_id': 2, 'torch_dtype': 'float32'}
+        cfg.update(extra)
+        with open(os.path.join(d, 'config.json'), 'w') as f:
+            json.dump(cfg, f, indent=2)
+        write_safetensors(os.path.join(d, 'model.safetensors'), tensors_for(arch, cfg, random.Random(1000 + seed)))
+        for name in ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']:
+            shutil.copy(os.path.join(shared, 'models', 'stories260K-hf', name), os.path.join(d, name))
+        with open(os.path.join(d, 'generation_config.json'), 'w') as f:
+            json.dump({'bos_token_id': 1, 'eos_token_id': 2}, f)
+
+
+if __name__ == '__main__':
+    main()

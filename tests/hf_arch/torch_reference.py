@@ -1,0 +1,133 @@
+"""A reference forward pass in plain PyTorch (Debian's python3-torch), written from Hugging Face
+transformers' modeling code (LlamaForCausalLM and the Mistral/Qwen2/Qwen3 variants): RMSNorm in
+float32, rotate_half RoPE (with Llama 3 frequency scaling), GQA by repeat_kv, causal softmax
+attention, SwiGLU MLP, tied or separate lm_head. It greedily continues a prompt on each tiny folder
+of make_tiny_models.py and writes the goldens the CI test compares chassis against (so CI needs no
+PyTorch).
+
+usage: torch_reference.py MODELS_DIR GOLDENS_DIR
+"""
+import json
+import math
+import os
+import sys
+
+import torch
+
+PROMPT = [1, 403, 407, 261, 378, 432, 383, 286, 261, 376]  # "<s>Once upon a time, there was a little"
+STEPS = 16
+KEEP_LOGITS = [0, 3, 7, 15]  # steps whose full logits go into the golden
+
+
+def load_safetensors(path):
+    with open(path, 'rb') as f:
+        n = int.from_bytes(f.read(8), 'little')
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, info in header.items():
+        if name == '__metadata__':
+            continue
+        assert info['dtype'] == 'F32'
+        a, b = info['data_offsets']
+        out[name] = torch.frombuffer(bytearray(data[a:b]), dtype=torch.float32).reshape(info['shape'])
+    return out
+
+
+def rms_norm(x, w, eps):
+    x = x.to(torch.float32)
+    variance = x.pow(2).mean(-1, keepdim=True)
+    return w * (x * torch.rsqrt(variance + eps))
+
+
+def inv_freq_of(cfg, dim):
+    base = cfg.get('rope_theta', 10000.0)
+    inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
+    rs = cfg.get('rope_scaling')
+    if rs and rs.get('rope_type', rs.get('type')) == 'llama3':  # transformers' _compute_llama3_parameters
+        factor, low, high = rs['factor'], rs['low_freq_factor'], rs['high_freq_factor']
+        old = rs['original_max_position_embeddings']
+        low_wavelen, high_wavelen = old / low, old / high
+        wavelen = 2 * math.pi / inv_freq
+        inv_llama = torch.where(wavelen > low_wavelen, inv_freq / factor, inv_freq)
+        smooth = (old / wavelen - low) / (high - low)
+        smoothed = (1 - smooth) * inv_llama / factor + smooth * inv_llama
+        medium = ~(wavelen < high_wavelen) * ~(wavelen > low_wavelen)
+        inv_freq = torch.where(medium, smoothed, inv_llama)
+    return inv_freq
+
+
+def rotate_half(x):
+    x1, x2 = x[..., : x.shape[-1] // 2], x[..., x.shape[-1] // 2:]
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def forward(cfg, w, ids):
+    arch = cfg['model_type']
+    H, KV = cfg['num_attention_heads'], cfg['num_key_value_heads']
+    D = cfg.get('head_dim') or cfg['hidden_size'] // H
+    eps = cfg['rms_norm_eps']
+    T = len(ids)
+    x = w['model.embed_tokens.weight'][torch.tensor(ids)]  # (T, E)
+    pos = torch.arange(T, dtype=torch.float32)
+    freqs = pos[:, None] * inv_freq_of(cfg, D)[None, :]
+    emb = torch.cat((freqs, freqs), dim=-1)
+    cos, sin = emb.cos(), emb.sin()  # (T, D)
+    mask = torch.full((T, T), float('-inf')).triu(1)
+    for i in range(cfg['num_hidden_layers']):
+        p = f'model.layers.{i}.'
+        h = rms_norm(x, w[p + 'input_layernorm.weight'], eps)
+
+        def proj(name):
+            y = h @ w[p + f'self_attn.{name}.weight'].T
+            b = w.get(p + f'self_attn.{name}.bias')
+            return y + b if b is not None else y
+        q = proj('q_proj').view(T, H, D)
+        k = proj('k_proj').view(T, KV, D)
+        v = proj('v_proj').view(T, KV, D)
+        if arch == 'qwen3':
+            q = rms_norm(q, w[p + 'self_attn.q_norm.weight'], eps)
+            k = rms_norm(k, w[p + 'self_attn.k_norm.weight'], eps)
+        q, k, v = q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1)  # (heads, T, D)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        k = k.repeat_interleave(H // KV, dim=0)
+        v = v.repeat_interleave(H // KV, dim=0)
+        scores = q @ k.transpose(1, 2) / math.sqrt(D) + mask
+        attn = torch.softmax(scores.float(), dim=-1) @ v  # (H, T, D)
+        x = x + attn.transpose(0, 1).reshape(T, H * D) @ w[p + 'self_attn.o_proj.weight'].T
+        h = rms_norm(x, w[p + 'post_attention_layernorm.weight'], eps)
+        gate = h @ w[p + 'mlp.gate_proj.weight'].T
+        up = h @ w[p + 'mlp.up_proj.weight'].T
+        x = x + (torch.nn.functional.silu(gate) * up) @ w[p + 'mlp.down_proj.weight'].T
+    x = rms_norm(x, w['model.norm.weight'], eps)
+    head = w.get('lm_head.weight', w['model.embed_tokens.weight'])
+    return x @ head.T  # (T, V)
+
+
+def main():
+    models, goldens = sys.argv[1], sys.argv[2]
+    os.makedirs(goldens, exist_ok=True)
+    torch.set_grad_enabled(False)
+    for arch in sorted(os.listdir(models)):
+        d = os.path.join(models, arch)
+        cfg = json.load(open(os.path.join(d, 'config.json')))
+        w = load_safetensors(os.path.join(d, 'model.safetensors'))
+        ids, steps, margins = list(PROMPT), [], []
+        for s in range(STEPS):
+            logits = forward(cfg, w, ids)[-1]
+            top = torch.topk(logits, 2)
+            margins.append(float(top.values[0] - top.values[1]))
+            nxt = int(top.indices[0])
+            if s in KEEP_LOGITS:
+                steps.append({'step': s, 'logits': [float('%.7g' % v) for v in logits.tolist()]})
+            ids.append(nxt)
+        golden = {'arch': arch, 'prompt': PROMPT, 'greedy': ids[len(PROMPT):], 'min_margin': min(margins),
+                  'torch': torch.__version__, 'logits': steps}
+        with open(os.path.join(goldens, arch + '.json'), 'w') as f:
+            json.dump(golden, f, separators=(',', ':'))
+        print(arch, 'greedy', golden['greedy'], 'min margin %.4f' % min(margins))
+
+
+if __name__ == '__main__':
+    main()
