@@ -78,6 +78,7 @@ void convert_hf_folder(const ConvertOptions& o) {
     case Arch::Llama: arch = "llama"; break;  // Mistral too: llama.cpp converts it as llama
     case Arch::Qwen2: arch = "qwen2"; break;
     case Arch::Qwen3: arch = "qwen3"; break;
+    case Arch::Phi3: arch = "phi3"; break;  // fused qkv and gate|up travel as they are
     default: throw Error(o.dir + ": converting " + std::string(arch_display_name(c.arch)) + " folders is not supported yet");
   }
   add_model_metadata(w, c, arch, name);

@@ -29,6 +29,7 @@ constexpr HfFamily kHfFamilies[] = {
     {"MistralForCausalLM", Arch::Llama, "llama"},
     {"Qwen2ForCausalLM", Arch::Qwen2, "qwen2"},
     {"Qwen3ForCausalLM", Arch::Qwen3, "qwen3"},
+    {"Phi3ForCausalLM", Arch::Phi3, "phi3"},
 };
 
 }  // namespace
@@ -121,6 +122,17 @@ ModelConfig config_from_hf(const std::string& text, const std::string& label) {
   c.attn_scale = 1.0f / std::sqrt(float(c.head_dim));
   if (c.arch == Arch::Qwen2) c.qkv_bias_required = true;
   if (c.arch == Arch::Qwen3) c.qk_norm = true;
+  if (c.arch == Arch::Phi3) {
+    // One qkv_proj (rows q|k|v) and one gate_up_proj (rows gate|up), as GGUF's phi3 stores them.
+    c.fused_qkv = true;
+    c.fused_gate_up = true;
+    c.scale_q_first = true;  // as llama.cpp evaluates phi3
+    // Phi-3's sliding window (2047 in mini-4k) spans its whole context: not applied, as in llama.cpp.
+    const double partial = number("partial_rotary_factor", 1.0);
+    if (!(partial > 0 && partial <= 1)) throw fail("partial_rotary_factor must be in (0, 1]");
+    c.rope.n_rot = static_cast<int>(double(c.head_dim) * partial);
+    if (c.rope.n_rot % 2 != 0) throw fail("partial_rotary_factor gives an odd number of rotated dims");
+  }
   return c;
 }
 
@@ -154,6 +166,8 @@ std::string gguf_tensor_name(const std::string& hf) {
       {"mlp.gate_proj.weight", "ffn_gate.weight"},
       {"mlp.up_proj.weight", "ffn_up.weight"},
       {"mlp.down_proj.weight", "ffn_down.weight"},
+      {"self_attn.qkv_proj.weight", "attn_qkv.weight"},  // phi3
+      {"mlp.gate_up_proj.weight", "ffn_up.weight"},       // phi3: gate|up
   };
   for (const auto& [from, to] : kLayer)
     if (rest == from) return "blk." + layer + "." + to;

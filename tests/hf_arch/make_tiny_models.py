@@ -28,6 +28,9 @@ ARCHS = {
     # Qwen2: q/k/v biases, tied embeddings (as the small Qwen2.5 models).
     'qwen2': {'architectures': ['Qwen2ForCausalLM'], 'model_type': 'qwen2', 'tie_word_embeddings': True,
               'rope_theta': 1000000.0, 'use_sliding_window': False, 'sliding_window': 4096},
+    # Phi-3: fused qkv_proj and gate_up_proj, untied lm_head.
+    'phi3': {'architectures': ['Phi3ForCausalLM'], 'model_type': 'phi3', 'tie_word_embeddings': False,
+             'rope_theta': 10000.0, 'sliding_window': 2047, 'rope_scaling': None},
     # Qwen3: q/k RMSNorm per head, head_dim set apart from hidden/heads.
     'qwen3': {'architectures': ['Qwen3ForCausalLM'], 'model_type': 'qwen3', 'tie_word_embeddings': True,
               'rope_theta': 1000000.0, 'head_dim': 32},
@@ -51,9 +54,12 @@ def tensors_for(arch, cfg, rng):
     for i in range(LAYERS):
         p = f'model.layers.{i}.'
         t[p + 'input_layernorm.weight'] = norm(HIDDEN)
-        t[p + 'self_attn.q_proj.weight'] = mat(HEADS * head_dim, HIDDEN)
-        t[p + 'self_attn.k_proj.weight'] = mat(KV_HEADS * head_dim, HIDDEN)
-        t[p + 'self_attn.v_proj.weight'] = mat(KV_HEADS * head_dim, HIDDEN)
+        if arch == 'phi3':
+            t[p + 'self_attn.qkv_proj.weight'] = mat((HEADS + 2 * KV_HEADS) * head_dim, HIDDEN)
+        else:
+            t[p + 'self_attn.q_proj.weight'] = mat(HEADS * head_dim, HIDDEN)
+            t[p + 'self_attn.k_proj.weight'] = mat(KV_HEADS * head_dim, HIDDEN)
+            t[p + 'self_attn.v_proj.weight'] = mat(KV_HEADS * head_dim, HIDDEN)
         t[p + 'self_attn.o_proj.weight'] = mat(HIDDEN, HEADS * head_dim)
         if arch == 'qwen2':
             t[p + 'self_attn.q_proj.bias'] = vec(HEADS * head_dim)
@@ -63,8 +69,11 @@ def tensors_for(arch, cfg, rng):
             t[p + 'self_attn.q_norm.weight'] = norm(head_dim)
             t[p + 'self_attn.k_norm.weight'] = norm(head_dim)
         t[p + 'post_attention_layernorm.weight'] = norm(HIDDEN)
-        t[p + 'mlp.gate_proj.weight'] = mat(FF, HIDDEN)
-        t[p + 'mlp.up_proj.weight'] = mat(FF, HIDDEN)
+        if arch == 'phi3':
+            t[p + 'mlp.gate_up_proj.weight'] = mat(2 * FF, HIDDEN)
+        else:
+            t[p + 'mlp.gate_proj.weight'] = mat(FF, HIDDEN)
+            t[p + 'mlp.up_proj.weight'] = mat(FF, HIDDEN)
         t[p + 'mlp.down_proj.weight'] = mat(HIDDEN, FF)
     t['model.norm.weight'] = norm(HIDDEN)
     if not cfg['tie_word_embeddings']:

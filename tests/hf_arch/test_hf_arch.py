@@ -73,6 +73,9 @@ class HfArchitectures(unittest.TestCase):
     def test_qwen2(self):
         self.check('qwen2')
 
+    def test_phi3(self):
+        self.check('phi3')
+
     def test_qwen3(self):
         self.check('qwen3')
 

@@ -82,9 +82,15 @@ def forward(cfg, w, ids):
             y = h @ w[p + f'self_attn.{name}.weight'].T
             b = w.get(p + f'self_attn.{name}.bias')
             return y + b if b is not None else y
-        q = proj('q_proj').view(T, H, D)
-        k = proj('k_proj').view(T, KV, D)
-        v = proj('v_proj').view(T, KV, D)
+        if arch == 'phi3':  # Phi3Attention: one qkv_proj, split q | k | v
+            qkv = h @ w[p + 'self_attn.qkv_proj.weight'].T
+            q = qkv[:, : H * D].view(T, H, D)
+            k = qkv[:, H * D: H * D + KV * D].view(T, KV, D)
+            v = qkv[:, H * D + KV * D:].view(T, KV, D)
+        else:
+            q = proj('q_proj').view(T, H, D)
+            k = proj('k_proj').view(T, KV, D)
+            v = proj('v_proj').view(T, KV, D)
         if arch == 'qwen3':
             q = rms_norm(q, w[p + 'self_attn.q_norm.weight'], eps)
             k = rms_norm(k, w[p + 'self_attn.k_norm.weight'], eps)
@@ -97,8 +103,11 @@ def forward(cfg, w, ids):
         attn = torch.softmax(scores.float(), dim=-1) @ v  # (H, T, D)
         x = x + attn.transpose(0, 1).reshape(T, H * D) @ w[p + 'self_attn.o_proj.weight'].T
         h = rms_norm(x, w[p + 'post_attention_layernorm.weight'], eps)
-        gate = h @ w[p + 'mlp.gate_proj.weight'].T
-        up = h @ w[p + 'mlp.up_proj.weight'].T
+        if arch == 'phi3':  # Phi3MLP: gate_up_proj, then chunk(2): gate first
+            gate, up = (h @ w[p + 'mlp.gate_up_proj.weight'].T).chunk(2, dim=-1)
+        else:
+            gate = h @ w[p + 'mlp.gate_proj.weight'].T
+            up = h @ w[p + 'mlp.up_proj.weight'].T
         x = x + (torch.nn.functional.silu(gate) * up) @ w[p + 'mlp.down_proj.weight'].T
     x = rms_norm(x, w['model.norm.weight'], eps)
     head = w.get('lm_head.weight', w['model.embed_tokens.weight'])
