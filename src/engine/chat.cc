@@ -8,15 +8,11 @@
 
 #include "core/error.h"
 #include "engine/model.h"
+#include "io/read_file.h"
 
 namespace chassis {
 namespace {
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot read");
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 }  // namespace
 
@@ -48,7 +44,7 @@ nlohmann::ordered_json tokenizer_config_of(const std::string& dir) {
   nlohmann::ordered_json config = nlohmann::ordered_json::object();
   if (fs::exists(config_path)) {
     try {
-      config = nlohmann::ordered_json::parse(read_text(config_path));
+      config = nlohmann::ordered_json::parse(read_file(config_path));
     } catch (const nlohmann::json::exception& e) {
       throw Error(config_path + ": invalid JSON: " + e.what());
     }
@@ -90,7 +86,7 @@ std::optional<ChatTemplate> chat_template_of_folder(const std::string& dir) {
   jinja::Dict special = special_tokens_of_folder(dir, config);
   // A chat_template.jinja file beside the config takes precedence, as in recent transformers.
   const std::string jinja_path = (fs::path(dir) / "chat_template.jinja").string();
-  if (fs::exists(jinja_path)) return ChatTemplate(read_text(jinja_path), std::move(special), jinja_path);
+  if (fs::exists(jinja_path)) return ChatTemplate(read_file(jinja_path), std::move(special), jinja_path);
   auto it = config.find("chat_template");
   if (it == config.end() || it->is_null()) return std::nullopt;
   if (it->is_string()) return ChatTemplate(it->get<std::string>(), std::move(special), config_path);
@@ -104,12 +100,12 @@ std::optional<ChatTemplate> chat_template_of_folder(const std::string& dir) {
   throw Error(config_path + ": chat_template must be a string or a list of {name, template}");
 }
 
-ChatTemplate chat_template_from_file(const std::string& path) { return ChatTemplate(read_text(path), {}, path); }
+ChatTemplate chat_template_from_file(const std::string& path) { return ChatTemplate(read_file(path), {}, path); }
 
 ChatTemplate chat_template_from_file(const std::string& path, const Model& model) {
   jinja::Dict special = model.is_hf_folder() ? special_tokens_of_folder(model.path(), tokenizer_config_of(model.path()))
                                              : special_tokens_of_gguf(model);
-  return ChatTemplate(read_text(path), std::move(special), path);
+  return ChatTemplate(read_file(path), std::move(special), path);
 }
 
 }  // namespace chassis

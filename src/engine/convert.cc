@@ -8,6 +8,7 @@
 #include <iterator>
 
 #include "core/error.h"
+#include "io/read_file.h"
 #include "kernels/quants.h"
 #include "models/config.h"
 #include "models/hf_model.h"
@@ -17,12 +18,6 @@ namespace chassis {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw Error(p.string() + ": cannot read");
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 
 // llama.cpp's permute() for q/k of the llama architecture: HF keeps each head's rotated pairs as two
@@ -72,7 +67,7 @@ void convert_hf_folder(const ConvertOptions& o) {
     w.write(o.out);
     return;
   }
-  const ModelConfig c = config_from_hf(read_text(config_path), config_path.string());
+  const ModelConfig c = config_from_hf(read_file(config_path.string()), config_path.string());
   std::string arch;
   switch (c.arch) {
     case Arch::Llama: arch = "llama"; break;  // Mistral too: llama.cpp converts it as llama

@@ -9,15 +9,10 @@
 #include <set>
 
 #include "core/error.h"
+#include "io/read_file.h"
 
 namespace chassis {
 namespace {
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot read");
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 struct HfFamily {
   const char* architecture;
@@ -183,7 +178,7 @@ std::unique_ptr<HfTensors> HfTensors::open(const std::string& dir) {
   if (fs::exists(index)) {
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(read_text(index));
+      j = nlohmann::json::parse(read_file(index));
     } catch (const nlohmann::json::exception& e) {
       throw Error(index + ": invalid JSON: " + e.what());
     }

@@ -7,11 +7,11 @@
 #include <thread>
 
 #include "commands.h"
-#include "store/resolve.h"
 #include "core/error.h"
 #include "engine/bench.h"
 #include "engine/model.h"
 #include "engine/synthetic.h"
+#include "store/resolve.h"
 
 namespace chassis::cli {
 namespace {

@@ -10,13 +10,13 @@
 #include <unistd.h>
 
 #include "commands.h"
-#include "store/resolve.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "engine/chat.h"
 #include "engine/generate.h"
 #include "engine/model.h"
 #include "models/trace.h"
+#include "store/resolve.h"
 
 namespace chassis::cli {
 namespace {

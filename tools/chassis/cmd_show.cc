@@ -6,10 +6,10 @@
 #include <sstream>
 
 #include "commands.h"
-#include "store/resolve.h"
 #include "core/error.h"
 #include "engine/chat.h"
 #include "engine/model.h"
+#include "store/resolve.h"
 
 namespace chassis::cli {
 namespace {

@@ -9,10 +9,10 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "store/resolve.h"
 #include "core/error.h"
 #include "engine/chat.h"
 #include "engine/model.h"
+#include "store/resolve.h"
 #include "tokenizer/jinja/json_value.h"
 
 namespace chassis::cli {

@@ -7,9 +7,10 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "store/resolve.h"
 #include "core/error.h"
 #include "engine/model.h"
+#include "io/read_file.h"
+#include "store/resolve.h"
 #include "tokenizer/hf/hf_tokenizer.h"
 
 namespace chassis::cli {
@@ -19,12 +20,6 @@ struct TokenizeOptions {
   std::string model, text, file, texts;
   bool no_bos = false, no_special = false, json = false;
 };
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot read");
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 int tokenize(const TokenizeOptions& o) {
   // A Hugging Face folder runs its tokenizer.json (add_special_tokens unless --no-bos,

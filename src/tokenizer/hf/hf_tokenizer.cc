@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "io/read_file.h"
 #include "tokenizer/hf/hf_json.h"
 #include "tokenizer/jinja/value.h"
 #include "tokenizer/unicode.h"
@@ -123,9 +124,7 @@ Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 Tokenizer::~Tokenizer() = default;
 
 Tokenizer Tokenizer::from_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot read");
-  const std::string text(std::istreambuf_iterator<char>(in), {});
+  const std::string text = read_file(path);
   return from_json(text, path);
 }
 
