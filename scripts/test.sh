@@ -10,9 +10,9 @@ jobs=$(nproc)
 # Test-only JavaScript oracles (transformers.js), pinned by tests/js/package-lock.json.
 (cd tests/js && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 
-echo "== fuzz smoke (GGUF reader, chat templates) =="
+echo "== fuzz smoke (GGUF, safetensors, tokenizer.json, chat templates, OpenAI requests) =="
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz -j"$jobs" --target gguf_fuzz jinja_fuzz safetensors_fuzz tokenizer_json_fuzz
+cmake --build --preset fuzz -j"$jobs" --target gguf_fuzz jinja_fuzz safetensors_fuzz tokenizer_json_fuzz openai_request_fuzz
 corpus=$(mktemp -d)
 ./build-fuzz/fuzz/gguf_fuzz -max_total_time="${CHASSIS_FUZZ_SECONDS:-30}" -max_len=32768 -rss_limit_mb=2048 \
   -timeout=10 -print_final_stats=1 "$corpus" ../shared/golden/models ../shared/models/ggml-vocab 2>&1 | tail -n 4
@@ -43,6 +43,15 @@ rm -rf "$corpus"
 corpus=$(mktemp -d)
 cp ../shared/models/stories260K-hf/tokenizer.json "$corpus/seed"  # a small real one (20 KB) as the seed
 ./build-fuzz/fuzz/tokenizer_json_fuzz -max_total_time="${CHASSIS_FUZZ_SECONDS:-30}" -max_len=32768 -rss_limit_mb=2048 \
+  -timeout=10 -print_final_stats=1 "$corpus" 2>&1 | tail -n 4
+rm -rf "$corpus"
+
+corpus=$(mktemp -d)
+# Seeds: the request shapes the openai SDK sends.
+printf '%s' '{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":5,"stream":true,"stream_options":{"include_usage":true}}' > "$corpus/chat.json"
+printf '%s' '{"model":"m","messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]},{"role":"tool","content":[{"type":"text","text":"x"}]}],"tools":[{"type":"function","function":{"name":"f","parameters":{}}}],"stop":["a","b"],"n":2,"seed":3,"logprobs":true,"top_logprobs":2}' > "$corpus/tools.json"
+printf '%s' '{"model":"m","prompt":[1,2,3],"echo":true,"logprobs":2,"temperature":0.5,"top_p":0.9}' > "$corpus/completion.json"
+./build-fuzz/fuzz/openai_request_fuzz -max_total_time="${CHASSIS_FUZZ_SECONDS:-30}" -max_len=4096 -rss_limit_mb=2048 \
   -timeout=10 -print_final_stats=1 "$corpus" 2>&1 | tail -n 4
 rm -rf "$corpus"
 
