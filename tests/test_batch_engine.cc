@@ -251,6 +251,22 @@ TEST_F(BatchEngineTest, ASmallPoolMakesRequestsWaitNotFail) {
   EXPECT_THROW(engine.submit(request("x", 200, 0.0f, 1)), Error);
 }
 
+TEST_F(BatchEngineTest, AnF32CacheRunsTheSameScheduling) {
+  auto o = options(3, 16);
+  o.kv_f32 = true;
+  std::vector<Outcome> alone;
+  const char* texts[] = {"Once upon a time", "The little dog", "Lily and Tom went to the park."};
+  {
+    BatchEngine engine(*model_, o);
+    for (const char* t : texts) alone.push_back(collect(*engine.submit(request(t, 24, 0.0f, 1))));
+  }
+  BatchEngine engine(*model_, o);
+  std::vector<std::shared_ptr<Sequence>> seqs;
+  for (const char* t : texts) seqs.push_back(engine.submit(request(t, 24, 0.0f, 1)));
+  for (size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(collect(*seqs[i]).ids, alone[i].ids);
+  EXPECT_EQ(engine.stats().kv_bytes, 2 * BatchEngine(*model_, options(3, 16)).stats().kv_bytes);
+}
+
 TEST_F(BatchEngineTest, LimitsAndStopStrings) {
   BatchEngine engine(*model_, options(2));
   const Outcome limited = collect(*engine.submit(request("Once upon a time", 7, 0.0f, 1)));

@@ -100,6 +100,7 @@ struct BatchEngineOptions {
   int64_t n_ctx = 4096;     // most positions of one sequence
   int64_t kv_block = 16;    // positions per KV block (the unit of prefix sharing)
   int64_t kv_tokens = 0;    // positions in the shared KV pool; 0: n_slots * n_ctx
+  bool kv_f32 = false;      // keys/values in f32 (exact, twice the memory) instead of f16
   int n_threads = 2;
   int64_t step_tokens = 256;  // most tokens evaluated per step (decode rows + prefill chunks)
   size_t max_queue = 64;      // waiting requests beyond the slots before submit() throws QueueFull

@@ -83,7 +83,7 @@ std::shared_ptr<LoadedModel> ModelRegistry::acquire(const std::string& id) {
   BatchEngineOptions eo = options_.engine;
   if (eo.n_ctx <= 0) eo.n_ctx = std::min<int64_t>(c.n_ctx_train > 0 ? c.n_ctx_train : 4096, 4096);
   const uint64_t kv_positions = eo.kv_tokens > 0 ? uint64_t(eo.kv_tokens) : uint64_t(eo.n_slots) * uint64_t(eo.n_ctx);
-  const uint64_t kv = kv_positions * uint64_t(c.n_layer) * uint64_t(c.n_embd_kv()) * 4;  // k and v, f16
+  const uint64_t kv = kv_positions * uint64_t(c.n_layer) * uint64_t(c.n_embd_kv()) * (eo.kv_f32 ? 8 : 4);  // k + v
   lm->bytes = lm->model->file_size() + kv;
   if (options_.memory_budget > 0) {
     if (lm->bytes > options_.memory_budget)
