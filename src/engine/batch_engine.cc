@@ -42,11 +42,6 @@ bool Sequence::next_for(SequenceEvent& ev, std::chrono::milliseconds timeout) {
   return true;
 }
 
-bool Sequence::finished_and_drained() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return finished_ && events_.empty();
-}
-
 // ---- The engine's side ----
 
 struct BatchEngine::Slot {
@@ -312,7 +307,8 @@ void BatchEngine::emit_token(Slot& slot, int32_t id, const float* logits) {
   }
   SequenceEvent ev;
   ev.token.id = id;
-  ev.token.logprob = token_logprob(logits, n_vocab, id);
+  // Only when asked: it is a pass over the whole vocabulary per token.
+  ev.token.logprob = req.logprobs || req.n_logprobs > 0 ? token_logprob(logits, n_vocab, id) : 0.0f;
   if (req.n_logprobs > 0) ev.token.top = top_logprobs(logits, n_vocab, req.n_logprobs);
   ev.token.text = slot.stops->push(slot.utf8.push(tok.token_to_piece(id)));
   slot.seq->push(std::move(ev));

@@ -36,6 +36,7 @@ struct CompletionRequest {
   int max_tokens = -1;  // < 0: until an end-of-generation token, a stop string or the context's end
   SamplingParams sampling;
   std::vector<std::string> stop;  // stop strings (not included in the output)
+  bool logprobs = false;          // report each token's logprob (a log-softmax over the vocabulary)
   int n_logprobs = 0;             // most likely alternatives to report per token
   bool ignore_eos = false;
   // Restricts each next token (constrained decoding); null: unconstrained. Used by the engine
@@ -73,10 +74,9 @@ class Sequence {
  public:
   uint64_t id() const { return id_; }
   // Blocks until an event is available (true) or the sequence has finished and every event was
-  // taken (false). With a timeout, also returns false when it expires; check finished_and_drained().
+  // taken (false). With a timeout, also returns false when it expires.
   bool next(SequenceEvent& ev);
   bool next_for(SequenceEvent& ev, std::chrono::milliseconds timeout);
-  bool finished_and_drained();
   // Asks the engine to stop this sequence; it frees its slot at the next step.
   void cancel() { cancelled_.store(true); }
   bool cancelled() const { return cancelled_.load(); }

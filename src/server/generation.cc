@@ -35,6 +35,7 @@ void Job::submit(const std::vector<std::vector<int32_t>>& prompts) {
       // Choices of one request differ; with a seed they are still reproducible.
       r.sampling.seed = gen.seed_given ? gen.sampling.seed + uint64_t(j) : seeds();
       r.stop = gen.stop;
+      r.logprobs = gen.logprobs;
       r.n_logprobs = gen.logprobs ? gen.top_logprobs : 0;
       try {
         seqs.push_back(lm->engine->submit(std::move(r)));

@@ -41,7 +41,6 @@ class HubClient {
   FileMeta file_meta(const std::string& repo, const std::string& revision, const std::string& file) const;
   // Appends the bytes of `url` from `dest`'s current size on (Range), retrying with resume.
   void download(const FileMeta& meta, const std::string& label, const fs::path& dest) const;
-  const HubOptions& options() const { return options_; }
 
  private:
   HubOptions options_;
