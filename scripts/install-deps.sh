@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages chassis needs to build and test (only those missing).
 set -euo pipefail
 packages=(build-essential cmake pkg-config git nlohmann-json3-dev libcli11-dev libpcre2-dev libutf8proc-dev
-          libgtest-dev clang libclang-rt-14-dev python3 python3-jinja2
+          libgtest-dev libbenchmark-dev clang libclang-rt-14-dev python3 python3-jinja2
           libcpp-httplib-dev libcurl4-openssl-dev libssl-dev)
 missing=()
 for p in "${packages[@]}"; do

@@ -9,6 +9,7 @@
 #include "core/thread_pool.h"
 #include "kernels/cpu/attention_avx2.h"
 #include "kernels/cpu/dot_avx2.h"
+#include "kernels/cpu/matmul_avx2.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "kernels/quants.h"
@@ -335,6 +336,70 @@ TEST(Kernels, F32KvAttentionMatchesNaiveSoftmaxAttention) {
         EXPECT_NEAR(out[size_t(i)], want, 1e-5) << "cap=" << cap << " begin=" << begin << " i=" << i;
       }
     }
+}
+
+}  // namespace
+}  // namespace chassis
+
+namespace chassis {
+namespace {
+
+// Valid random rows of type t: random bytes with small finite fp16 scales in each block.
+std::vector<uint8_t> random_rows(DType t, int64_t n_in, int64_t n_out, std::mt19937& rng) {
+  const DTypeInfo& info = dtype_info(t);
+  std::vector<uint8_t> w(size_t(row_bytes(t, n_in) * n_out));
+  if (t == DType::F16) {
+    auto f = test::random_floats(size_t(n_in * n_out), uint32_t(rng()));
+    quantize_row(t, f.data(), w.data(), n_in * n_out);
+    return w;
+  }
+  for (auto& b : w) b = uint8_t(rng());
+  for (int64_t b = 0; b < int64_t(w.size()) / info.block_bytes; ++b) {
+    uint8_t* blk = w.data() + b * info.block_bytes;
+    const uint16_t s = f32_to_f16(0.01f + 0.001f * float(rng() % 97));
+    if (t == DType::Q4_K) { std::memcpy(blk, &s, 2); std::memcpy(blk + 2, &s, 2); }
+    else if (t == DType::Q6_K) std::memcpy(blk + 208, &s, 2);
+    else std::memcpy(blk, &s, 2);
+  }
+  return w;
+}
+
+// The AVX2 tiles (several rows x several tokens per step, edge tiles of every size) give every
+// element bit for bit what its single dot product gives, for every batch variant the reference
+// distinguishes (batched or row-invariant; batch sizes with and without a tail).
+TEST(Kernels, Avx2MatmulTilesAreBitIdenticalToTheReferenceDots) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937 rng(91);
+  ThreadPool pool(2);
+  for (DType t : {DType::F16, DType::Q8_0, DType::Q5_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+    ASSERT_TRUE(has_tiled_avx2(t)) << dtype_name(t);
+    const DTypeInfo& info = dtype_info(t);
+    for (int64_t n_in : {info.block_size == 1 ? int64_t(72) : info.block_size * 3,
+                         info.block_size == 1 ? int64_t(100) : info.block_size * 7}) {
+      for (int64_t n_out : {int64_t(1), int64_t(5), int64_t(13)}) {
+        const auto w = random_rows(t, n_in, n_out, rng);
+        const WeightMatrix m{t, w.data(), n_in, n_out};
+        for (int64_t n_tok : {1, 2, 3, 5, 8, 11}) {
+          for (bool invariant : {false, true}) {
+            auto x = test::random_floats(size_t(n_in * n_tok), uint32_t(rng()));
+            std::vector<float> y(size_t(n_out * n_tok));
+            matmul(m, x.data(), n_tok, y.data(), pool, invariant);
+            const DType at = info.vec_dot_type;
+            std::vector<uint8_t> a(size_t(row_bytes(at, n_in)));
+            for (int64_t tk = 0; tk < n_tok; ++tk) {
+              quantize_row(at, x.data() + tk * n_in, a.data(), n_in);
+              for (int64_t r = 0; r < n_out; ++r) {
+                const float ref = vec_dot(t, m.row(r), a.data(), n_in, invariant ? 1 : n_tok, invariant ? 0 : tk);
+                ASSERT_EQ(f32_to_bits(y[size_t(tk * n_out + r)]), f32_to_bits(ref))
+                    << dtype_name(t) << " n_in=" << n_in << " n_out=" << n_out << " n_tok=" << n_tok
+                    << " invariant=" << invariant << " row=" << r << " tok=" << tk;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
 }
 
 }  // namespace

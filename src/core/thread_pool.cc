@@ -2,7 +2,17 @@
 
 #include <algorithm>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CHASSIS_CPU_RELAX() _mm_pause()
+#else
+#define CHASSIS_CPU_RELAX() std::this_thread::yield()
+#endif
+
 namespace chassis {
+namespace {
+constexpr int kSpinIterations = 1 << 13;  // pauses before a worker blocks (~50-100 us)
+}
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker(i); });
@@ -12,6 +22,7 @@ ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_ = true;
+    stopping_.store(true, std::memory_order_release);
   }
   wake_.notify_all();
   for (auto& t : workers_) t.join();
@@ -20,19 +31,26 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::worker(int index) {
   uint64_t seen = 0;
   for (;;) {
-    const std::function<void(int, int)>* task;
-    {
+    bool ready = false;
+    for (int i = 0; i < kSpinIterations; ++i) {
+      if (generation_.load(std::memory_order_acquire) != seen || stopping_.load(std::memory_order_acquire)) {
+        ready = true;
+        break;
+      }
+      CHASSIS_CPU_RELAX();
+    }
+    if (!ready) {
+      // The generation is bumped under the mutex, so checking it here under the mutex cannot miss
+      // a wake-up between the last poll and the wait.
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      task = task_;
+      sleepers_.fetch_add(1, std::memory_order_relaxed);
+      wake_.wait(lock, [&] { return stop_ || generation_.load(std::memory_order_relaxed) != seen; });
+      sleepers_.fetch_sub(1, std::memory_order_relaxed);
     }
-    (*task)(index, n_threads_);
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (--pending_ == 0) done_.notify_one();
-    }
+    if (stopping_.load(std::memory_order_acquire)) return;
+    seen = generation_.load(std::memory_order_acquire);
+    (*task_)(index, n_threads_);
+    pending_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 
@@ -44,27 +62,34 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     task_ = &fn;
-    pending_ = n_threads_ - 1;
-    ++generation_;
+    pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_release);
   }
-  wake_.notify_all();
+  if (sleepers_.load(std::memory_order_relaxed) > 0) wake_.notify_all();
   fn(0, n_threads_);
-  std::unique_lock<std::mutex> lock(mutex_);
-  done_.wait(lock, [&] { return pending_ == 0; });
-  task_ = nullptr;
+  // Workers finish within microseconds of us in a balanced region; yield if one was descheduled.
+  for (int i = 0; pending_.load(std::memory_order_acquire) != 0; ++i) {
+    if (i < kSpinIterations) CHASSIS_CPU_RELAX();
+    else std::this_thread::yield();
+  }
 }
 
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+  parallel_for_aligned(n, 1, fn);
+}
+
+void ThreadPool::parallel_for_aligned(int64_t n, int64_t align, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
-  const int nt = static_cast<int>(std::min<int64_t>(n_threads_, n));
+  const int64_t units = (n + align - 1) / align;
+  const int nt = static_cast<int>(std::min<int64_t>(n_threads_, units));
   if (nt == 1) {
     fn(0, n);
     return;
   }
   run([&](int ith, int) {
     if (ith >= nt) return;
-    const int64_t per = (n + nt - 1) / nt;
-    const int64_t b = ith * per, e = std::min(n, b + per);
+    const int64_t per = (units + nt - 1) / nt;
+    const int64_t b = std::min(n, ith * per * align), e = std::min(n, (ith + 1) * per * align);
     if (b < e) fn(b, e);
   });
 }

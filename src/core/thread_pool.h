@@ -1,6 +1,13 @@
 // A persistent pool of worker threads: created once, woken per parallel region, so a token's
 // dozens of matmuls do not each pay for thread creation. The calling thread takes part as worker 0.
+//
+// Why workers spin before they sleep: a decode step is a few hundred short parallel regions (one
+// per matmul, tens of microseconds each); waking a sleeping thread through a futex costs about as
+// much as the region itself. Workers therefore poll for the next region for a short while
+// (kSpinIterations, roughly 50-100 us) and only then block on the condition variable, so an idle
+// pool (a server between requests) uses no CPU.
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -25,6 +32,10 @@ class ThreadPool {
   // Splits [0, n) into contiguous chunks, one per thread: fn(begin, end).
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
 
+  // Same, with chunk boundaries at multiples of `align` (except the end), for kernels that work on
+  // groups of rows.
+  void parallel_for_aligned(int64_t n, int64_t align, const std::function<void(int64_t, int64_t)>& fn);
+
  private:
   void worker(int index);
 
@@ -32,11 +43,12 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::condition_variable done_;
   const std::function<void(int, int)>* task_ = nullptr;
-  uint64_t generation_ = 0;
-  int pending_ = 0;
-  bool stop_ = false;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<int> sleepers_{0};
+  bool stop_ = false;  // guarded by mutex_
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace chassis

@@ -31,4 +31,8 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tok, float* y, Thre
 void matmul_rows(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const float* x, int64_t n_tok,
                  float* y, ThreadPool& pool, bool row_invariant = false);
 
+// The AVX2 tiles are on by default (where the CPU has AVX2 and CHASSIS_REFERENCE_KERNELS is unset);
+// turning them off falls back to one dot product at a time (same results), for benchmarks.
+void set_matmul_tiles_enabled(bool on);
+
 }  // namespace chassis

@@ -66,4 +66,16 @@ bool can_quantize(DType t);
 // single row, a batch, and the tail of a batch, and we follow it exactly (see kernels/ref/dot.cc).
 float vec_dot(DType wt, const void* w, const void* act, int64_t n, int64_t batch_rows = 1, int64_t row = 0);
 
+// Which summation variant the reference uses for activation row `row` of a batch of `batch_rows`:
+//   tiny_blas   F32/F16/BF16 in a batch (llamafile tinyBLAS: one 8-lane accumulator per output)
+//   repack_gemm Q4_K rows the repacked 8x8 GEMM covers (every row but the tail of a batch of 4+),
+//               which flush their integer sums per 64 elements instead of per 256
+struct DotVariant {
+  bool tiny_blas = false;
+  bool repack_gemm = false;
+};
+inline DotVariant dot_variant(int64_t n, int64_t batch_rows, int64_t row) {
+  return {batch_rows > 1 && n % 8 == 0, batch_rows > 3 && row < batch_rows - batch_rows % 4};
+}
+
 }  // namespace chassis

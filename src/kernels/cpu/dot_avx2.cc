@@ -13,41 +13,12 @@
 #include <type_traits>
 
 #include "core/fp16.h"
+#include "kernels/cpu/avx2_util.h"
 #include "kernels/quants.h"
-
-#define CHASSIS_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 namespace chassis {
 namespace {
-
-// fp16 -> f32 by the F16C instruction (exact, same result as core/fp16.h's software conversion).
-CHASSIS_AVX2 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
-
-// hsum_float_8: lanes l and l+4, then (0+2) + (1+3).
-CHASSIS_AVX2 inline float hsum8(__m256 v) {
-  __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
-  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-  r = _mm_add_ss(r, _mm_movehdup_ps(r));
-  return _mm_cvtss_f32(r);
-}
-
-// GGML_F32x8_REDUCE's tail: lanes l and l+4, then (0+1) + (2+3).
-CHASSIS_AVX2 inline float hadd_reduce8(__m256 v) {
-  const __m128 t = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 t1 = _mm_hadd_ps(t, t);
-  return _mm_cvtss_f32(_mm_hadd_ps(t1, t1));
-}
-
-struct Bf16 { uint16_t v; };  // tag type: a bf16 element
-
-CHASSIS_AVX2 inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
-CHASSIS_AVX2 inline __m256 load8(const Bf16* p) {
-  const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
-}
-CHASSIS_AVX2 inline __m256 load8(const uint16_t* p) {
-  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-}
+using namespace avx2;
 
 // Four accumulators over steps of 32, combined (0+2)+(1+3), then hadd_reduce8 (ggml_vec_dot_f32/f16).
 template <typename T>
@@ -76,28 +47,6 @@ CHASSIS_AVX2 float dot_8lane(const T* w, const T* a, int64_t n) {
   return hsum8(acc);
 }
 
-// 8 int32 lanes, lane l = sum of x*y over bytes 4l..4l+3 (signed x, signed y).
-CHASSIS_AVX2 inline __m256i lanes_i8(__m256i x, __m256i y) {
-  const __m256i dot = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
-  return _mm256_madd_epi16(dot, _mm256_set1_epi16(1));
-}
-// Same with unsigned x (0..63) and signed y.
-CHASSIS_AVX2 inline __m256i lanes_u8(__m256i x, __m256i y) {
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), _mm256_set1_epi16(1));
-}
-CHASSIS_AVX2 inline int32_t hsum_i32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-  return _mm_cvtsi128_si32(s);
-}
-
-// 32 nibbles of a Q4 block as bytes 0..15 (low nibbles, elements 0..15) then 16..31 (high nibbles).
-CHASSIS_AVX2 inline __m256i nibbles(const uint8_t* qs) {
-  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
-  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
-}
 
 CHASSIS_AVX2 float dot_q8_0(const BlockQ8_0* w, const BlockQ8_0* a, int64_t nb) {
   __m256 acc = _mm256_setzero_ps();
@@ -207,18 +156,6 @@ CHASSIS_AVX2 float dot_bf16_single(const Bf16* w, const Bf16* a, int64_t n) {
   double sum = hsum8(_mm256_add_ps(_mm256_add_ps(c[0], c[2]), _mm256_add_ps(c[1], c[3])));
   for (int64_t i = np; i < n; ++i) sum += double(bf16_to_f32(w[i].v) * bf16_to_f32(a[i].v));
   return float(sum);
-}
-
-// Byte p of the result is 0x10 where bit p of the 32-bit mask is set (the fifth bit of Q5 quants).
-CHASSIS_AVX2 inline __m256i fifth_bits(const uint8_t qh[4]) {
-  uint32_t bits;
-  std::memcpy(&bits, qh, 4);
-  const __m256i spread = _mm256_shuffle_epi8(
-      _mm256_set1_epi32(int32_t(bits)),
-      _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0x0000000000000000));
-  const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201ull));
-  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
-  return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
 }
 
 CHASSIS_AVX2 float dot_q5_0(const BlockQ5_0* w, const BlockQ8_0* a, int64_t nb) {
@@ -367,8 +304,7 @@ bool use_simd_kernels() {
 }
 
 bool vec_dot_avx2(DType wt, const void* w, const void* act, int64_t n, int64_t batch_rows, int64_t row, float* out) {
-  const bool tiny_blas = batch_rows > 1 && n % 8 == 0;
-  const bool repack_gemm = batch_rows > 3 && row < batch_rows - batch_rows % 4;
+  const auto [tiny_blas, repack_gemm] = dot_variant(n, batch_rows, row);
   switch (wt) {
     case DType::F32: {
       const auto* x = static_cast<const float*>(w);

@@ -295,10 +295,9 @@ const T* as(const void* p) { return static_cast<const T*>(p); }
 }  // namespace
 
 float vec_dot(DType wt, const void* w, const void* act, int64_t n, int64_t batch_rows, int64_t row) {
-  // tinyBLAS handles batches only when the row length is a multiple of its 8-wide step.
-  const bool tiny_blas = batch_rows > 1 && n % 8 == 0;
-  // Repacked kernels take rows four at a time; the remainder goes through the single-row kernel.
-  const bool repack_gemm = batch_rows > 3 && row < batch_rows - batch_rows % 4;
+  // tinyBLAS handles batches only when the row length is a multiple of its 8-wide step; repacked
+  // kernels take rows four at a time, the remainder goes through the single-row kernel.
+  const auto [tiny_blas, repack_gemm] = dot_variant(n, batch_rows, row);
   switch (wt) {
     case DType::F32:
       return tiny_blas ? dot_8lane(as<float>(w), as<float>(act), n) : dot_4x8(as<float>(w), as<float>(act), n, false);

@@ -1,0 +1,42 @@
+// AVX2 tiles of a matrix product: a few weight rows times a few activation rows at once, so each
+// weight block is loaded and unpacked once per tile instead of once per dot product, the activation
+// block is shared by the tile's rows, and the tile's accumulators are independent chains.
+//
+// Every output element is computed with exactly the float operations of its single dot product in
+// kernels/ref/dot.cc, in the same order (the tile only interleaves independent dot products; integer
+// partial sums are exact, so they may be formed any way). Results are therefore bit-identical to
+// vec_dot() / vec_dot_avx2(), which the tests check on odd shapes.
+#pragma once
+#include <cstdint>
+
+#include "core/dtype.h"
+#include "kernels/quants.h"
+
+namespace chassis {
+
+// Whether matmul_tiles_avx2 covers weights of this type (only call when cpu_has_avx2()).
+bool has_tiled_avx2(DType wt);
+
+// The activation encoding the tiles read for weight type wt: dtype_info(wt).vec_dot_type, except F16
+// weights, whose tiles read the f16-rounded activations widened to F32 (exactly the same values,
+// without converting each one again for every weight row).
+DType tiled_act_type(DType wt);
+
+struct TileProblem {
+  const uint8_t* w = nullptr;  // first weight row
+  int64_t w_stride = 0;        // bytes between weight rows
+  int64_t n_rows = 0;
+  const uint8_t* act = nullptr;  // first activation row, encoded as tiled_act_type()
+  int64_t act_stride = 0;        // bytes between activation rows
+  int64_t n_tok = 0;
+  int64_t n = 0;         // elements per row
+  float* y = nullptr;    // y[t * y_stride + r]
+  int64_t y_stride = 0;
+  DotVariant variant;  // the same for every token of the problem (see dot_variant)
+};
+
+// Computes the whole problem; every element equals the vec_dot() of its row and token under the
+// problem's variant.
+void matmul_tiles_avx2(DType wt, const TileProblem& p);
+
+}  // namespace chassis
