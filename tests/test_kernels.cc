@@ -10,6 +10,7 @@
 #include "kernels/cpu/attention_avx2.h"
 #include "kernels/cpu/dot_avx2.h"
 #include "kernels/cpu/matmul_avx2.h"
+#include "kernels/cpu/ops_avx2.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "kernels/quants.h"
@@ -403,6 +404,59 @@ TEST(Kernels, Avx2MatmulTilesAreBitIdenticalToTheReferenceDots) {
           }
         }
       }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace chassis
+
+namespace chassis {
+namespace {
+
+// The FMA builds of the element-wise kernels and the AVX2 activation quantizers match the scalar
+// reference bit for bit (odd sizes, NeoX and normal rope, a Llama-3 frequency table, ties and
+// all-zero blocks for the quantizers).
+TEST(Kernels, Avx2ElementwiseAndQuantizersAreBitIdenticalToTheReference) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937 rng(17);
+  for (int64_t n : {1, 7, 8, 9, 4863, 4864}) {
+    auto g = test::random_floats(size_t(n), uint32_t(rng()), 4.0f), u = test::random_floats(size_t(n), uint32_t(rng()));
+    std::vector<float> ref(static_cast<size_t>(n)), fast(static_cast<size_t>(n));
+    swiglu(g.data(), u.data(), ref.data(), n);
+    swiglu_avx2(g.data(), u.data(), fast.data(), n);
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(f32_to_bits(fast[size_t(i)]), f32_to_bits(ref[size_t(i)])) << "swiglu n=" << n << " i=" << i;
+  }
+  std::vector<float> factors(32);
+  for (size_t i = 0; i < factors.size(); ++i) factors[i] = 1.0f + float(i % 5);
+  for (RopeStyle style : {RopeStyle::Normal, RopeStyle::NeoX}) {
+    for (int pos : {0, 1, 17, 4095}) {
+      RopeParams p;
+      p.n_rot = 64;
+      p.style = style;
+      p.freq_base = 500000.0f;
+      p.freq_factors = pos == 17 ? factors.data() : nullptr;
+      auto x = test::random_floats(3 * 64, uint32_t(rng()));
+      auto y = x;
+      rope(x.data(), 3, 64, pos, p);
+      rope_avx2(y.data(), 3, 64, pos, p);
+      for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(f32_to_bits(y[i]), f32_to_bits(x[i])) << "rope pos=" << pos << " i=" << i;
+    }
+  }
+  for (DType t : {DType::Q8_0, DType::Q8_K}) {
+    const int64_t bs = dtype_info(t).block_size;
+    for (int64_t blocks : {1, 3, 7}) {
+      const int64_t n = bs * blocks;
+      auto x = test::random_floats(size_t(n), uint32_t(rng()), 3.0f);
+      std::fill(x.begin(), x.begin() + bs, 0.0f);  // an all-zero block
+      if (blocks > 1) {                            // a tie of magnitudes with opposite signs
+        x[size_t(bs + 3)] = -5.5f;
+        x[size_t(bs + 9)] = 5.5f;
+      }
+      std::vector<uint8_t> ref(size_t(row_bytes(t, n))), fast(ref.size());
+      quantize_row(t, x.data(), ref.data(), n);
+      ASSERT_TRUE(quantize_row_avx2(t, x.data(), fast.data(), n));
+      ASSERT_EQ(0, std::memcmp(ref.data(), fast.data(), ref.size())) << dtype_name(t) << " blocks=" << blocks;
     }
   }
 }

@@ -6,6 +6,7 @@
 
 #include "kernels/cpu/dot_avx2.h"
 #include "kernels/cpu/matmul_avx2.h"
+#include "kernels/cpu/ops_avx2.h"
 #include "kernels/quants.h"
 
 namespace chassis {
@@ -15,7 +16,7 @@ namespace {
 // f16-rounded values widened back to f32).
 void encode_activation(DType act_type, DType vec_dot_type, const float* x, uint8_t* out, int64_t n) {
   if (act_type == vec_dot_type) {
-    quantize_row(act_type, x, out, n);
+    if (!use_simd_kernels() || !quantize_row_avx2(act_type, x, out, n)) quantize_row(act_type, x, out, n);
     return;
   }
   thread_local std::vector<uint8_t> rounded;

@@ -9,6 +9,7 @@
 #include "core/fp16.h"
 #include "kernels/cpu/attention_avx2.h"
 #include "kernels/cpu/dot_avx2.h"
+#include "kernels/cpu/ops_avx2.h"
 #include "kernels/ops.h"
 #include "kernels/quants.h"
 #include "models/trace.h"
@@ -216,9 +217,10 @@ void Transformer::attention_block(int64_t il, int64_t n) {
 
   RopeParams rope_params = c.rope;
   rope_params.freq_factors = rope_factors_;
+  const auto rope_fn = use_simd_kernels() ? rope_avx2 : rope;  // bit-identical; see kernels/ref/elementwise.h
   for (int64_t t = 0; t < n; ++t) {
-    rope(&q_[t * Q], static_cast<int>(c.n_head), static_cast<int>(D), static_cast<int>(pos_[t]), rope_params);
-    rope(&k_[t * KV], static_cast<int>(c.n_head_kv), static_cast<int>(D), static_cast<int>(pos_[t]), rope_params);
+    rope_fn(&q_[t * Q], static_cast<int>(c.n_head), static_cast<int>(D), static_cast<int>(pos_[t]), rope_params);
+    rope_fn(&k_[t * KV], static_cast<int>(c.n_head_kv), static_cast<int>(D), static_cast<int>(pos_[t]), rope_params);
     // store this token's k and v at its position
     uint16_t* kc = caches_[t]->k(il, pos_[t]);
     uint16_t* vc = caches_[t]->v(il, pos_[t]);
@@ -283,10 +285,14 @@ void Transformer::ffn_block(int64_t il, int64_t n) {
     up = up_.data();
     stride = F;
   }
-  for (int64_t t = 0; t < n; ++t) {
-    if (c.ffn_act == FfnActivation::SiLU) swiglu(gate + t * stride, up + t * stride, &act_[t * F], F);
-    else geglu(gate + t * stride, up + t * stride, &act_[t * F], F);
-  }
+  // Whole rows per thread: the reference's exp variant depends on an element's place in its row.
+  const auto swiglu_fn = use_simd_kernels() ? swiglu_avx2 : swiglu;  // bit-identical
+  pool_.parallel_for(n, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      if (c.ffn_act == FfnActivation::SiLU) swiglu_fn(gate + t * stride, up + t * stride, &act_[t * F], F);
+      else geglu(gate + t * stride, up + t * stride, &act_[t * F], F);
+    }
+  });
   trace("ffn_act", il, act_.data(), n, F);
   mul(L.ffn_down, act_.data(), n, o_.data());  // (n, E)
   trace("ffn_out", il, o_.data(), n, E);

@@ -61,46 +61,61 @@ CHASSIS_AVX2 inline void store_rows(const TileProblem& p, int t, __m128 v) {
   for (int r = 0; r < R; ++r) p.y[t * p.y_stride + r] = out[r];
 }
 
+// Per-lane sums of 4 consecutive signed bytes of y, times `mul` (a power of two): the correction
+// that turns an unsigned-times-signed byte dot into the dot with quants offset by -mul.
+template <int kShift>
+CHASSIS_AVX2 inline __m256i lane_sums_shifted(__m256i y) {
+  const __m256i pairs = _mm256_maddubs_epi16(_mm256_set1_epi8(1), y);
+  return _mm256_slli_epi32(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)), kShift);
+}
+
 // ---- Q8_0 and Q5_0 against Q8_0: 8 lanes of 4-byte integer sums, lane FMA with d_w*d_a per block.
+// Q8_0 quants are signed (the sign trick feeds maddubs); Q5_0's are read unsigned (0..31) and the
+// offset of 16 comes back through the activation's lane sums, which the tile's rows share.
 struct TileQ8_0 {
   using Block = BlockQ8_0;
+  static constexpr int kOffsetShift = -1;  // signed quants, no offset
   CHASSIS_AVX2 static __m256i quants(const Block& b) { return load256(b.qs); }
 };
 struct TileQ5_0 {
   using Block = BlockQ5_0;
-  CHASSIS_AVX2 static __m256i quants(const Block& b) {
-    return _mm256_sub_epi8(_mm256_or_si256(nibbles(b.qs), fifth_bits(b.qh)), _mm256_set1_epi8(16));
-  }
+  static constexpr int kOffsetShift = 4;  // stored value - 16
+  CHASSIS_AVX2 static __m256i quants(const Block& b) { return _mm256_or_si256(nibbles(b.qs), fifth_bits(b.qh)); }
 };
 
 template <class K>
 struct TileLanes {
-  static constexpr int kRows = 4, kToks = 2;
+  static constexpr int kRows = 4, kToks = 3;
   template <int R, int T>
   CHASSIS_AVX2 static void tile(const TileProblem& p) {
     using B = typename K::Block;
+    constexpr bool kSigned = K::kOffsetShift < 0;
     __m256 acc[R][T];
     for (auto& row : acc)
       for (auto& a : row) a = _mm256_setzero_ps();
     const int64_t nb = p.n / QK;
     for (int64_t i = 0; i < nb; ++i) {
       prefetch_ahead(p.w, i * R * int64_t(sizeof(B)), R * int64_t(sizeof(B)));
-      __m256i y[T];
-      float da[T];
+      for (int t = 0; t < T; ++t)
+        _mm_prefetch(reinterpret_cast<const char*>(blocks<BlockQ8_0>(p.act, p.act_stride, t) + i + 4), _MM_HINT_T0);
+      __m256 da[T];
+      __m256i correction[T];
       for (int t = 0; t < T; ++t) {
         const BlockQ8_0& a = blocks<BlockQ8_0>(p.act, p.act_stride, t)[i];
-        y[t] = load256(a.qs);
-        da[t] = h2f(a.d);
+        da[t] = _mm256_set1_ps(h2f(a.d));
+        if constexpr (!kSigned) correction[t] = lane_sums_shifted<(kSigned ? 0 : K::kOffsetShift)>(load256(a.qs));
       }
       for (int r = 0; r < R; ++r) {
         const B& w = blocks<B>(p.w, p.w_stride, r)[i];
         const __m256i x = K::quants(w);
-        const __m256i ax = _mm256_sign_epi8(x, x);
-        const float dw = h2f(w.d);
+        const __m256i ax = kSigned ? _mm256_sign_epi8(x, x) : x;
+        const __m256 dw = _mm256_set1_ps(h2f(w.d));
         for (int t = 0; t < T; ++t) {
-          const __m256i dot = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(y[t], x));
-          const __m256i lanes = _mm256_madd_epi16(dot, _mm256_set1_epi16(1));
-          acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * da[t]), _mm256_cvtepi32_ps(lanes), acc[r][t]);
+          const __m256i y = load256(blocks<BlockQ8_0>(p.act, p.act_stride, t)[i].qs);
+          __m256i lanes = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, kSigned ? _mm256_sign_epi8(y, x) : y),
+                                            _mm256_set1_epi16(1));
+          if constexpr (!kSigned) lanes = _mm256_sub_epi32(lanes, correction[t]);
+          acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, da[t]), _mm256_cvtepi32_ps(lanes), acc[r][t]);
         }
       }
     }
@@ -110,8 +125,9 @@ struct TileLanes {
 };
 
 // ---- Q4_0 (repacked reference): one exact integer sum per block, a scalar FMA per block in order.
+// Quants are read unsigned (0..15); the offset of 8 comes back through the activation block's sum.
 struct TileQ4_0 {
-  static constexpr int kRows = 4, kToks = 2;
+  static constexpr int kRows = 4, kToks = 3;
   template <int R, int T>
   CHASSIS_AVX2 static void tile(const TileProblem& p) {
     __m128 acc[T];  // lane r: row r's running sum
@@ -119,19 +135,16 @@ struct TileQ4_0 {
     const int64_t nb = p.n / QK;
     for (int64_t i = 0; i < nb; ++i) {
       prefetch_ahead(p.w, i * R * int64_t(sizeof(BlockQ4_0)), R * int64_t(sizeof(BlockQ4_0)));
-      __m256i x[R], ax[R];
-      for (int r = 0; r < R; ++r) {
-        x[r] = _mm256_sub_epi8(nibbles(blocks<BlockQ4_0>(p.w, p.w_stride, r)[i].qs), _mm256_set1_epi8(8));
-        ax[r] = _mm256_sign_epi8(x[r], x[r]);
-      }
+      __m256i x[R];
+      for (int r = 0; r < R; ++r) x[r] = nibbles(blocks<BlockQ4_0>(p.w, p.w_stride, r)[i].qs);
       const __m128 dw = row_scales<R, BlockQ4_0>(p, i, &BlockQ4_0::d);
       for (int t = 0; t < T; ++t) {
         const BlockQ8_0& a = blocks<BlockQ8_0>(p.act, p.act_stride, t)[i];
         const __m256i y = load256(a.qs);
         __m256i lanes[R];
-        for (int r = 0; r < R; ++r)
-          lanes[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(ax[r], _mm256_sign_epi8(y, x[r])), _mm256_set1_epi16(1));
-        const __m128 s = _mm_cvtepi32_ps(hsum_rows<R>(lanes));
+        for (int r = 0; r < R; ++r) lanes[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(x[r], y), _mm256_set1_epi16(1));
+        const __m128i offset = _mm_set1_epi32(hsum_i32(lane_sums_shifted<3>(y)));
+        const __m128 s = _mm_cvtepi32_ps(_mm_sub_epi32(hsum_rows<R>(lanes), offset));
         acc[t] = _mm_fmadd_ps(s, _mm_mul_ps(dw, _mm_set1_ps(h2f(a.d))), acc[t]);
       }
     }

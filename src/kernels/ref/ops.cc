@@ -6,6 +6,7 @@
 
 #include "core/fp16.h"
 #include "kernels/ops.h"
+#include "kernels/ref/elementwise.h"
 #include "kernels/ref/expf_poly.h"
 
 namespace chassis {
@@ -18,31 +19,7 @@ void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
   for (int64_t i = 0; i < n; ++i) y[i] = w ? (x[i] * scale) * w[i] : x[i] * scale;
 }
 
-void rope(float* x, int n_head, int head_dim, int pos, const RopeParams& p) {
-  const int n_rot = p.n_rot;
-  const float theta_scale = std::pow(p.freq_base, -2.0f / float(n_rot));
-  // cos/sin per rotated pair; the angle is built by repeated multiplication as ggml does.
-  float cs[512], sn[512];
-  float theta = float(pos);
-  for (int i = 0; i < n_rot / 2; ++i) {
-    const float ff = p.freq_factors ? p.freq_factors[i] : 1.0f;
-    const float t = p.freq_scale * (theta / ff);
-    cs[i] = std::cos(t);
-    sn[i] = std::sin(t);
-    theta *= theta_scale;
-  }
-  for (int h = 0; h < n_head; ++h) {
-    float* v = x + int64_t(h) * head_dim;
-    for (int i = 0; i < n_rot / 2; ++i) {
-      const int a = p.style == RopeStyle::Normal ? 2 * i : i;
-      const int b = p.style == RopeStyle::Normal ? 2 * i + 1 : i + n_rot / 2;
-      const float x0 = v[a], x1 = v[b];
-      // One rounding fewer than the plain formula: the reference compiles these lines to FMAs.
-      v[a] = std::fma(x0, cs[i], -(x1 * sn[i]));
-      v[b] = std::fma(x0, sn[i], x1 * cs[i]);
-    }
-  }
-}
+void rope(float* x, int n_head, int head_dim, int pos, const RopeParams& p) { rope_body(x, n_head, head_dim, pos, p); }
 
 void softmax(float* x, int64_t n) {
   float mx = -INFINITY;
@@ -56,15 +33,7 @@ void softmax(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
-void swiglu(const float* gate, const float* up, float* out, int64_t n) {
-  // The reference evaluates whole 8-lane groups with the polynomial exp and the rest with libm's.
-  const int64_t nv = n & ~int64_t(7);
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = gate[i];
-    const float e = i < nv ? expf_poly(0.0f - g) : std::exp(-g);
-    out[i] = g / (1.0f + e) * up[i];
-  }
-}
+void swiglu(const float* gate, const float* up, float* out, int64_t n) { swiglu_body(gate, up, out, n); }
 
 namespace {
 float gelu_tanh(float x) {

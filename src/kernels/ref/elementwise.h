@@ -1,0 +1,51 @@
+// Bodies of the element-wise reference kernels, in a header so that one source serves twice: as the
+// scalar reference (kernels/ref/ops.cc, baseline x86-64, where std::fma is a libm call) and inlined
+// into AVX2+FMA builds of the same function (kernels/cpu/ops_avx2.cc, where std::fma is one
+// instruction). std::fma rounds once either way and FP contraction is off project-wide, so both give
+// the same bits; the tests compare them anyway.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/ops.h"
+#include "kernels/ref/expf_poly.h"
+
+namespace chassis {
+
+[[gnu::always_inline]] inline void rope_body(float* x, int n_head, int head_dim, int pos, const RopeParams& p) {
+  const int n_rot = p.n_rot;
+  const float theta_scale = std::pow(p.freq_base, -2.0f / float(n_rot));
+  // cos/sin per rotated pair; the angle is built by repeated multiplication as ggml does.
+  float cs[512], sn[512];
+  float theta = float(pos);
+  for (int i = 0; i < n_rot / 2; ++i) {
+    const float ff = p.freq_factors ? p.freq_factors[i] : 1.0f;
+    const float t = p.freq_scale * (theta / ff);
+    cs[i] = std::cos(t);
+    sn[i] = std::sin(t);
+    theta *= theta_scale;
+  }
+  for (int h = 0; h < n_head; ++h) {
+    float* v = x + int64_t(h) * head_dim;
+    for (int i = 0; i < n_rot / 2; ++i) {
+      const int a = p.style == RopeStyle::Normal ? 2 * i : i;
+      const int b = p.style == RopeStyle::Normal ? 2 * i + 1 : i + n_rot / 2;
+      const float x0 = v[a], x1 = v[b];
+      // One rounding fewer than the plain formula: the reference compiles these lines to FMAs.
+      v[a] = std::fma(x0, cs[i], -(x1 * sn[i]));
+      v[b] = std::fma(x0, sn[i], x1 * cs[i]);
+    }
+  }
+}
+
+[[gnu::always_inline]] inline void swiglu_body(const float* gate, const float* up, float* out, int64_t n) {
+  // The reference evaluates whole 8-lane groups with the polynomial exp and the rest with libm's.
+  const int64_t nv = n & ~int64_t(7);
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    const float e = i < nv ? expf_poly(0.0f - g) : std::exp(-g);
+    out[i] = g / (1.0f + e) * up[i];
+  }
+}
+
+}  // namespace chassis
