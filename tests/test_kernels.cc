@@ -2,6 +2,7 @@
 // RMSNorm, rope as a complex rotation, softmax, attention, and the threaded matmul.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <complex>
 
@@ -169,6 +170,22 @@ TEST(Kernels, ThreadPoolCoversEveryIndexOnce) {
     std::vector<int> hits(static_cast<size_t>(n));
     pool.parallel_for(n, [&](int64_t b, int64_t e) { for (int64_t i = b; i < e; ++i) hits[size_t(i)]++; });
     for (int h : hits) EXPECT_EQ(h, 1);
+    for (int64_t align : {1, 4}) {
+      std::vector<int> aligned_hits(static_cast<size_t>(n));
+      pool.parallel_for_aligned(n, align, [&](int64_t b, int64_t e) {
+        EXPECT_TRUE(b % align == 0);
+        for (int64_t i = b; i < e; ++i) aligned_hits[size_t(i)]++;
+      });
+      for (int h : aligned_hits) EXPECT_EQ(h, 1);
+    }
+    for (int64_t chunk : {1, 7, 2000}) {
+      std::vector<std::atomic<int>> dyn_hits(static_cast<size_t>(n));
+      pool.parallel_for_dynamic(n, chunk, [&](int64_t b, int64_t e) {
+        EXPECT_LE(e - b, chunk);
+        for (int64_t i = b; i < e; ++i) dyn_hits[size_t(i)]++;
+      });
+      for (auto& h : dyn_hits) EXPECT_EQ(h.load(), 1);
+    }
   }
 }
 

@@ -94,4 +94,21 @@ void ThreadPool::parallel_for_aligned(int64_t n, int64_t align, const std::funct
   });
 }
 
+void ThreadPool::parallel_for_dynamic(int64_t n, int64_t chunk, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  chunk = std::max<int64_t>(1, chunk);
+  if (n_threads_ == 1 || n <= chunk) {
+    fn(0, n);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  run([&](int, int) {
+    for (;;) {
+      const int64_t b = next.fetch_add(chunk, std::memory_order_relaxed);
+      if (b >= n) return;
+      fn(b, std::min(n, b + chunk));
+    }
+  });
+}
+
 }  // namespace chassis

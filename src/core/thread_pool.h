@@ -36,6 +36,11 @@ class ThreadPool {
   // groups of rows.
   void parallel_for_aligned(int64_t n, int64_t align, const std::function<void(int64_t, int64_t)>& fn);
 
+  // Splits [0, n) into chunks of `chunk` (the last may be shorter) that threads take in turn as they
+  // finish: a slower core (a busy neighbour on a shared machine) then does less, instead of the
+  // whole region waiting for it. Which thread computes a chunk must not change its result.
+  void parallel_for_dynamic(int64_t n, int64_t chunk, const std::function<void(int64_t, int64_t)>& fn);
+
  private:
   void worker(int index);
 

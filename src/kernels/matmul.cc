@@ -1,5 +1,6 @@
 #include "kernels/matmul.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <vector>
@@ -54,7 +55,9 @@ void matmul_rows(const WeightMatrix& w, int64_t row_begin, int64_t row_end, cons
   auto place = [&](int64_t t) { return row_invariant ? 0 : t; };
 
   if (tiled) {
-    pool.parallel_for_aligned(n_rows, 4, [&](int64_t b, int64_t e) {
+    // About 8 chunks per thread (multiples of 4 rows, the tiles' height), taken dynamically.
+    const int64_t chunk = std::max<int64_t>(16, (n_rows / (8 * pool.size()) + 3) / 4 * 4);
+    pool.parallel_for_dynamic(n_rows, chunk, [&](int64_t b, int64_t e) {
       // Consecutive tokens with the same variant form one tile problem.
       for (int64_t t0 = 0; t0 < n_tok;) {
         const DotVariant v = dot_variant(w.n_in, batch, place(t0));
