@@ -6,6 +6,7 @@
 
 #include <immintrin.h>
 
+#include "core/memory_stats.h"
 #include "core/thread_pool.h"
 #include "engine/generate.h"
 #include "engine/model.h"
@@ -106,6 +107,10 @@ BenchResult run_bench(const Model& model, const BenchOptions& opt) {
   }
   r.prefill_tok_s = spread_of(pp);
   r.decode_tok_s = spread_of(tg);
+  r.weights_bytes = w.n_bytes;
+  r.kv_bytes = session.kv_bytes();
+  r.scratch_bytes = session.scratch_bytes();
+  r.rss_bytes = resident_bytes();
   r.bandwidth_gb_s = measure_read_bandwidth(opt.threads);
   r.roofline_fraction = r.bandwidth_gb_s > 0 ? r.decode_tok_s.median * double(r.bytes_per_token) / (r.bandwidth_gb_s * 1e9) : 0;
   return r;

@@ -26,6 +26,9 @@ struct BenchResult {
   uint64_t bytes_per_token = 0;  // weights read per decoded token (KV cache reads not included)
   double bandwidth_gb_s = 0;
   double roofline_fraction = 0;  // median decode tok/s * bytes_per_token / bandwidth
+  // The memory plan, and what the run really held (resident set after the timed runs, before the
+  // bandwidth probe allocates its buffer).
+  uint64_t weights_bytes = 0, kv_bytes = 0, scratch_bytes = 0, rss_bytes = 0;
 };
 
 // Read bandwidth of this machine with `threads` threads, in GB/s (best of a few passes over 1 GiB).

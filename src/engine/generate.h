@@ -58,6 +58,8 @@ class Session {
   Session(const Model& model, int64_t n_ctx, int n_threads, bool kv_f32 = false);
   int64_t n_ctx() const { return cache_.n_ctx(); }
   uint64_t kv_bytes() const { return cache_.bytes(); }
+  // Activations and logits the forward pass keeps (the weights are mmapped, the KV cache above).
+  uint64_t scratch_bytes() const { return transformer_.scratch_bytes() + logits_.capacity() * sizeof(float); }
   void set_tracer(Tracer* t) { transformer_.set_tracer(t); }
 
   // Evaluates tokens at positions [pos0, pos0 + n) and returns the logits of the last one

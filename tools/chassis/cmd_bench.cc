@@ -50,7 +50,11 @@ int bench(BenchCliOptions o) {
                      {"decode_tok_s", spread(r.decode_tok_s)},
                      {"bytes_per_token", r.bytes_per_token},
                      {"bandwidth_gb_s", r.bandwidth_gb_s},
-                     {"roofline_fraction", r.roofline_fraction}};
+                     {"roofline_fraction", r.roofline_fraction},
+                     {"memory", {{"weights_bytes", r.weights_bytes},
+                                 {"kv_cache_bytes", r.kv_bytes},
+                                 {"scratch_bytes", r.scratch_bytes},
+                                 {"rss_bytes", r.rss_bytes}}}};
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }
@@ -65,6 +69,12 @@ int bench(BenchCliOptions o) {
   std::printf("\nmodel file: %s\nbytes read per decoded token: %.1f MiB | measured read bandwidth: %.2f GB/s | "
               "decode at %.1f %% of the bandwidth roofline\n",
               o.model.c_str(), double(r.bytes_per_token) / (1 << 20), r.bandwidth_gb_s, 100 * r.roofline_fraction);
+  const double mib = 1 << 20;
+  const double planned = double(r.weights_bytes + r.kv_bytes + r.scratch_bytes);
+  std::printf("memory: weights %.1f MiB (mmapped) + KV cache %.1f MiB + scratch %.1f MiB = %.1f MiB planned | "
+              "resident after the runs %.1f MiB (%.0f %% of weights + KV cache)\n",
+              double(r.weights_bytes) / mib, double(r.kv_bytes) / mib, double(r.scratch_bytes) / mib, planned / mib,
+              double(r.rss_bytes) / mib, 100.0 * double(r.rss_bytes) / double(r.weights_bytes + r.kv_bytes));
   return 0;
 }
 

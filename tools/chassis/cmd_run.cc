@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "core/memory_stats.h"
 #include "core/log.h"
 #include "engine/chat.h"
 #include "engine/generate.h"
@@ -177,6 +178,9 @@ int run(const RunOptions& o) {
   if (res.stop_reason == "context") log_warn("generation stopped: the context of " + std::to_string(n_ctx) + " tokens is full");
   std::fprintf(stderr, "\n[prompt: %zu tokens, %.1f tok/s | generated: %zu tokens, %.1f tok/s | stop: %s]\n",
                req.prompt.size(), pp_tps, res.tokens.size(), tg_tps, res.stop_reason.c_str());
+  const auto mib = [](uint64_t b) { return std::to_string(b >> 20) + " MiB"; };
+  log_info("memory: weights " + mib(model->weights().n_bytes) + " (mmapped), KV cache " + mib(session.kv_bytes()) +
+           ", scratch " + mib(session.scratch_bytes()) + "; peak resident " + mib(peak_resident_bytes()));
   return 0;
 }
 
