@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <utility>
 
 #include "kernels/cpu/avx2_util.h"
@@ -152,6 +153,29 @@ struct TileQ4_0 {
   }
 };
 
+// Q4_K's 12 scale bytes unpacked at once: the 8 six-bit scales in bytes 0..7, the 8 mins in 8..15
+// (the same values k4_scale_min gives one at a time).
+CHASSIS_AVX2 inline __m128i q4k_scales_mins(const uint8_t* packed) {
+  uint32_t u[4];
+  std::memcpy(u, packed, 12);
+  constexpr uint32_t k6 = 0x3f3f3f3f, k4 = 0x0f0f0f0f, k2 = 0x03030303;
+  u[3] = ((u[2] >> 4) & k4) | (((u[1] >> 6) & k2) << 4);
+  const uint32_t mins_0_3 = u[1] & k6;
+  u[1] = (u[2] & k4) | (((u[0] >> 6) & k2) << 4);
+  u[2] = mins_0_3;
+  u[0] &= k6;
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(u));
+}
+// Lane j of each of v[0..R) gathered into lanes 0..R-1: column j of a 4x4 int32 matrix.
+template <int R>
+CHASSIS_AVX2 inline __m128i column(const __m128i (&v)[R], int j) {
+  const __m128i z = _mm_setzero_si128();
+  const __m128i a = v[0], b = R > 1 ? v[1 % R] : z, c = R > 2 ? v[2 % R] : z, d = R > 3 ? v[3 % R] : z;
+  const __m128i ab = j < 2 ? _mm_unpacklo_epi32(a, b) : _mm_unpackhi_epi32(a, b);
+  const __m128i cd = j < 2 ? _mm_unpacklo_epi32(c, d) : _mm_unpackhi_epi32(c, d);
+  return j % 2 == 0 ? _mm_unpacklo_epi64(ab, cd) : _mm_unpackhi_epi64(ab, cd);
+}
+
 // ---- Q4_K (repacked reference): isum = sum over sub-blocks of scale * (integer dot), flushed with
 // one scalar FMA per super-block (single row) or per 64 elements (the batched GEMM); the minimum
 // term likewise through the activation's 16-element sums.
@@ -166,16 +190,12 @@ struct TileQ4_K {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int64_t i = 0; i < nb; ++i) {
       prefetch_ahead(p.w, i * R * int64_t(sizeof(BlockQ4_K)), R * int64_t(sizeof(BlockQ4_K)));
-      int16_t sc[R][8];
-      int32_t mn[R][8];
+      __m256i scales[R];  // the 8 scales as int16, in both 128-bit halves
+      __m128i mins[R];    // the 8 mins as int16
       for (int r = 0; r < R; ++r) {
-        const BlockQ4_K& w = blocks<BlockQ4_K>(p.w, p.w_stride, r)[i];
-        for (int sb = 0; sb < 8; ++sb) {
-          int s, m;
-          k4_scale_min(w.scales, sb, s, m);
-          sc[r][sb] = int16_t(s);
-          mn[r][sb] = m;
-        }
+        const __m128i sm = q4k_scales_mins(blocks<BlockQ4_K>(p.w, p.w_stride, r)[i].scales);
+        scales[r] = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+        mins[r] = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
       }
       const __m128 dw = row_scales<R, BlockQ4_K>(p, i, &BlockQ4_K::d);
       const __m128 mw = row_scales<R, BlockQ4_K>(p, i, &BlockQ4_K::dmin);
@@ -183,29 +203,36 @@ struct TileQ4_K {
         const BlockQ8_K& a = blocks<BlockQ8_K>(p.act, p.act_stride, t)[i];
         const __m128 d = _mm_mul_ps(dw, _mm_set1_ps(a.d));
         const __m128 dmin = _mm_mul_ps(mw, _mm_set1_ps(a.d));
-        int32_t sub_sums[8];  // the activation's sum over each 32-element sub-block
-        for (int sb = 0; sb < 8; ++sb) sub_sums[sb] = a.bsums[2 * sb] + a.bsums[2 * sb + 1];
+        // the activation's sum over each 32-element sub-block (int16: at most 32 * 127)
+        const __m128i sub_sums = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums)),
+                                                _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums + 8)));
+        __m128i imin[R];  // lane j: the minimum term of sub-blocks 2j and 2j+1
+        for (int r = 0; r < R; ++r) imin[r] = _mm_madd_epi16(mins[r], sub_sums);
         __m256i isum[R];
-        alignas(16) int32_t imin[4] = {};
         for (int r = 0; r < R; ++r) isum[r] = _mm256_setzero_si256();
         for (int j = 0; j < 4; ++j) {  // 64 elements: low nibbles are sub-block 2j, high nibbles 2j+1
           const __m256i y0 = load256(a.qs + 64 * j), y1 = load256(a.qs + 64 * j + 32);
+          const __m256i pick_lo = _mm256_set1_epi16(int16_t(0x0100 + 0x0202 * (2 * j)));
+          const __m256i pick_hi = _mm256_set1_epi16(int16_t(0x0100 + 0x0202 * (2 * j + 1)));
           for (int r = 0; r < R; ++r) {
             const __m256i raw = load256(blocks<BlockQ4_K>(p.w, p.w_stride, r)[i].qs + 32 * j);
             const __m256i lo = _mm256_maddubs_epi16(_mm256_and_si256(raw, m4), y0);
             const __m256i hi = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(raw, 4), m4), y1);
-            isum[r] = _mm256_add_epi32(isum[r], _mm256_madd_epi16(lo, _mm256_set1_epi16(sc[r][2 * j])));
-            isum[r] = _mm256_add_epi32(isum[r], _mm256_madd_epi16(hi, _mm256_set1_epi16(sc[r][2 * j + 1])));
-            imin[r] += mn[r][2 * j] * sub_sums[2 * j] + mn[r][2 * j + 1] * sub_sums[2 * j + 1];
+            isum[r] = _mm256_add_epi32(isum[r], _mm256_madd_epi16(lo, _mm256_shuffle_epi8(scales[r], pick_lo)));
+            isum[r] = _mm256_add_epi32(isum[r], _mm256_madd_epi16(hi, _mm256_shuffle_epi8(scales[r], pick_hi)));
           }
-          if (gemm || j == 3) {
-            const __m128 s = _mm_cvtepi32_ps(hsum_rows<R>(isum));
-            const __m128 m = _mm_cvtepi32_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(imin)));
-            acc[t] = _mm_fmadd_ps(s, d, acc[t]);
-            acc_min[t] = _mm_fmadd_ps(m, dmin, acc_min[t]);
+          if (gemm) {
+            acc[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(hsum_rows<R>(isum)), d, acc[t]);
+            acc_min[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(column<R>(imin, j)), dmin, acc_min[t]);
             for (int r = 0; r < R; ++r) isum[r] = _mm256_setzero_si256();
-            for (int& v : imin) v = 0;
           }
+        }
+        if (!gemm) {
+          const __m128i z = _mm_setzero_si128();
+          const __m128i m01 = _mm_hadd_epi32(imin[0], R > 1 ? imin[1 % R] : z);
+          const __m128i m23 = _mm_hadd_epi32(R > 2 ? imin[2 % R] : z, R > 3 ? imin[3 % R] : z);
+          acc[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(hsum_rows<R>(isum)), d, acc[t]);
+          acc_min[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(_mm_hadd_epi32(m01, m23)), dmin, acc_min[t]);
         }
       }
     }
