@@ -259,6 +259,10 @@ struct TileQ6_K {
       for (int j = 0; j < 2; ++j) {
         for (int r = 0; r < R; ++r) {
           const BlockQ6_K& w = blocks<BlockQ6_K>(p.w, p.w_stride, r)[i];
+          // this half's 8 scales as int16 in both 128-bit halves; pair k takes scale 2k for its low
+          // 16 elements and 2k+1 for its high 16, picked by one shuffle
+          const __m256i sc8 = _mm256_broadcastsi128_si256(
+              _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.scales + 8 * j))));
           const __m256i b1 = load256(w.ql + 64 * j), b2 = load256(w.ql + 64 * j + 32);
           const __m256i bh = load256(w.qh + 32 * j);
           __m256i q[4];
@@ -270,8 +274,9 @@ struct TileQ6_K {
           q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b2, 4), m4),
                                  _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 6), m3), 4));
           for (int k = 0; k < 4; ++k) {
-            const int16_t sa = w.scales[8 * j + 2 * k], sb = w.scales[8 * j + 2 * k + 1];
-            const __m256i scale = _mm256_setr_epi16(sa, sa, sa, sa, sa, sa, sa, sa, sb, sb, sb, sb, sb, sb, sb, sb);
+            const int16_t pick_a = int16_t(0x0100 + 0x0202 * (2 * k)), pick_b = int16_t(0x0100 + 0x0202 * (2 * k + 1));
+            const __m256i scale = _mm256_shuffle_epi8(sc8, _mm256_setr_epi16(pick_a, pick_a, pick_a, pick_a, pick_a, pick_a, pick_a, pick_a,
+                                                                             pick_b, pick_b, pick_b, pick_b, pick_b, pick_b, pick_b, pick_b));
             for (int t = 0; t < T; ++t) {
               const __m256i y = load256(blocks<BlockQ8_K>(p.act, p.act_stride, t)[i].qs + 128 * j + 32 * k);
               sumi[r][t] = _mm256_add_epi32(sumi[r][t], _mm256_madd_epi16(scale, _mm256_maddubs_epi16(q[k], y)));
