@@ -46,7 +46,12 @@ GgufWriter::Fill random_matrix(DType type, int64_t n_in, int64_t n_out, uint64_t
     std::vector<float> row(static_cast<size_t>(n_in));
     for (int64_t r = 0; r < n_out; ++r) {
       for (auto& x : row) x = 0.035f * rng.uniform();  // std ~0.02, like initialised weights
-      quantize_row(type, row.data(), out.data() + r * rb, n_in);
+      if (type == DType::Q6_K) {
+        auto* blocks = reinterpret_cast<BlockQ6_K*>(out.data() + r * rb);
+        for (int64_t b = 0; b < n_in / QK_K; ++b) quantize_block_q6_k(row.data() + b * QK_K, blocks + b);
+      } else {
+        quantize_row(type, row.data(), out.data() + r * rb, n_in);
+      }
     }
   };
 }
@@ -84,7 +89,11 @@ std::string ensure_synthetic_model(const std::string& name, const std::string& t
   DType wt, embd_type;
   if (type_name == "f16") wt = embd_type = DType::F16;
   else if (type_name == "q8_0") wt = embd_type = DType::Q8_0;
-  else if (type_name == "q4_0") { wt = DType::Q4_0; embd_type = DType::Q8_0; }  // tied embedding/output kept at 8 bits
+  else if (type_name == "q4_0") {
+    // llama-quantize keeps the (tied) output matrix in Q6_K, or Q8_0 where rows are not a multiple of 256
+    wt = DType::Q4_0;
+    embd_type = shape->n_embd % QK_K == 0 ? DType::Q6_K : DType::Q8_0;
+  }
   else throw Error("synthetic models come in f16, q8_0, q4_0, q4_k_m and q6_k, not '" + type_name + "'");
 
   std::filesystem::create_directories(dir);
