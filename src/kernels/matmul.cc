@@ -48,6 +48,13 @@ void matmul_rows(const WeightMatrix& w, int64_t row_begin, int64_t row_end, cons
   pool.parallel_for(n_tok, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) encode_activation(act_type, vec_dot_type, x + t * w.n_in, act + t * act_row, w.n_in);
   });
+  thread_local std::vector<int32_t> sums_storage;
+  const int64_t sums_stride = w.n_in / QK;
+  if (tiled && tiled_needs_act_sums(w.type)) {
+    if (sums_storage.size() < size_t(n_tok * sums_stride)) sums_storage.resize(size_t(n_tok * sums_stride));
+    for (int64_t t = 0; t < n_tok; ++t) quant_block_sums(act + t * act_row, sums_stride, sums_storage.data() + t * sums_stride);
+  }
+  const int32_t* sums = sums_storage.data();
   const int64_t n_rows = row_end - row_begin;
   const uint8_t* a = act;
   // Each token's place in the batch picks the reference's summation variant (see dot_variant).
@@ -78,6 +85,8 @@ void matmul_rows(const WeightMatrix& w, int64_t row_begin, int64_t row_end, cons
         p.y = y + t0 * n_rows + b;
         p.y_stride = n_rows;
         p.variant = v;
+        p.act_sums = sums + t0 * sums_stride;
+        p.act_sums_stride = sums_stride;
         matmul_tiles_avx2(w.type, p);
         t0 = t1;
       }

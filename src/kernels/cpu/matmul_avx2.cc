@@ -151,7 +151,7 @@ struct TileQ4_0 {
         const __m256i y = load256(a.qs);
         __m256i lanes[R];
         for (int r = 0; r < R; ++r) lanes[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(x[r], y), _mm256_set1_epi16(1));
-        const __m128i offset = _mm_set1_epi32(hsum_i32(lane_sums_shifted<3>(y)));
+        const __m128i offset = _mm_set1_epi32(8 * p.act_sums[t * p.act_sums_stride + i]);
         const __m128 s = _mm_cvtepi32_ps(_mm_sub_epi32(hsum_rows<R>(lanes), offset));
         acc[t] = _mm_fmadd_ps(s, _mm_mul_ps(dw, _mm_set1_ps(h2f(a.d))), acc[t]);
       }
@@ -385,6 +385,7 @@ void run_tiles(const TileProblem& p) {
       TileProblem sub = p;
       sub.w = p.w + r * p.w_stride;
       sub.act = p.act + t * p.act_stride;
+      if (p.act_sums) sub.act_sums = p.act_sums + t * p.act_sums_stride;
       sub.y = p.y + t * p.y_stride + r;
       table[size_t(rows - 1)][size_t(toks - 1)](sub);
     }
@@ -400,6 +401,13 @@ bool has_tiled_avx2(DType wt) {
     default:
       return false;
   }
+}
+
+bool tiled_needs_act_sums(DType wt) { return wt == DType::Q4_0; }
+
+CHASSIS_AVX2 void quant_block_sums(const void* q8_0_blocks, int64_t nb, int32_t* sums) {
+  const auto* b = static_cast<const BlockQ8_0*>(q8_0_blocks);
+  for (int64_t i = 0; i < nb; ++i) sums[i] = hsum_i32(lane_sums_shifted<0>(load256(b[i].qs)));
 }
 
 DType tiled_act_type(DType wt) { return wt == DType::F16 ? DType::F32 : dtype_info(wt).vec_dot_type; }

@@ -33,7 +33,16 @@ struct TileProblem {
   float* y = nullptr;    // y[t * y_stride + r]
   int64_t y_stride = 0;
   DotVariant variant;  // the same for every token of the problem (see dot_variant)
+  // Q4_0 only: the sum of each activation block's 32 quants, act_sums[t * act_sums_stride + block]
+  // (see quant_block_sums), computed once per matmul instead of once per tile.
+  const int32_t* act_sums = nullptr;
+  int64_t act_sums_stride = 0;
 };
+
+// Whether tiles of this weight type read TileProblem::act_sums.
+bool tiled_needs_act_sums(DType wt);
+// sums[b] = sum of the 32 int8 quants of Q8_0 block b, for nb blocks.
+void quant_block_sums(const void* q8_0_blocks, int64_t nb, int32_t* sums);
 
 // Computes the whole problem; every element equals the vec_dot() of its row and token under the
 // problem's variant.
