@@ -1,5 +1,5 @@
-// Micro-benchmarks of the matmul kernels (run by hand; never part of the tests):
-//   build/bench_kernels [--benchmark_filter=Q4_K]
+// Micro-benchmarks of the SIMD kernels against their scalar references (run by hand; never part of
+// the tests):   build/bench_kernels [--benchmark_filter=Q4_K]
 // Each case multiplies a weight matrix larger than the caches (so decode cases stream it from RAM,
 // as a decode step does) by 1 token (decode) or 64 tokens (prefill), with the AVX2 tiles and with
 // the one-dot-at-a-time path they replaced, and reports bytes of weights per second.
@@ -11,7 +11,10 @@
 
 #include "core/fp16.h"
 #include "core/thread_pool.h"
+#include "kernels/cpu/attention_avx2.h"
+#include "kernels/cpu/ops_avx2.h"
 #include "kernels/matmul.h"
+#include "kernels/ops.h"
 #include "kernels/quants.h"
 
 namespace chassis {
@@ -87,6 +90,72 @@ CHASSIS_MATMUL_BENCH(Q5_0, 896, 131072);
 CHASSIS_MATMUL_BENCH(Q4_0, 2048, 98304);
 CHASSIS_MATMUL_BENCH(Q4_K, 2048, 65536);
 CHASSIS_MATMUL_BENCH(Q6_K, 2048, 49152);
+
+}  // namespace
+}  // namespace chassis
+
+
+// The other SIMD kernels against their scalar references, on Qwen2.5-0.5B-sized inputs.
+namespace chassis {
+namespace {
+
+std::vector<float> normal_floats(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+// Attention of one query head over 512 cached positions (head size 64), key by key (decode) or tiled
+// (prefill); range(0): 1 = SIMD, 0 = reference; range(1): 1 = tiled.
+void BM_Attention(benchmark::State& state) {
+  const bool simd = state.range(0) != 0, tiled = state.range(1) != 0;
+  const int d = 64;
+  const int64_t n_kv = 512;
+  auto kf = normal_floats(size_t(n_kv * d), 1), vf = normal_floats(size_t(n_kv * d), 2), q = normal_floats(size_t(d), 3);
+  std::vector<uint16_t> k(kf.size()), v(vf.size());
+  for (size_t i = 0; i < kf.size(); ++i) { k[i] = f32_to_f16(kf[i]); v[i] = f32_to_f16(vf[i]); }
+  const int32_t block0 = 0;
+  const KvRows kr{k.data(), &block0, n_kv, 0, d}, vr{v.data(), &block0, n_kv, 0, d};
+  AttentionParams p{d, 0.125f};
+  p.tiled = tiled;
+  std::vector<float> out(static_cast<size_t>(d)), scores(static_cast<size_t>(n_kv));
+  for (auto _ : state) {
+    if (!simd || !attend_one_avx2(q.data(), kr, vr, 0, n_kv, out.data(), p)) attend_one(q.data(), kr, vr, 0, n_kv, out.data(), scores.data(), p);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(int64_t(state.iterations()) * n_kv);  // keys per second
+}
+BENCHMARK(BM_Attention)->ArgsProduct({{0, 1}, {0, 1}})->ArgNames({"simd", "tiled"});
+
+// SwiGLU over one FFN row (4864) and activation quantization of one row (Q8_0: 896, Q8_K: 2048).
+void BM_Swiglu(benchmark::State& state) {
+  const bool simd = state.range(0) != 0;
+  const int64_t n = 4864;
+  auto g = normal_floats(size_t(n), 4), u = normal_floats(size_t(n), 5);
+  std::vector<float> out(static_cast<size_t>(n));
+  for (auto _ : state) {
+    (simd ? swiglu_avx2 : swiglu)(g.data(), u.data(), out.data(), n);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(int64_t(state.iterations()) * n);
+}
+BENCHMARK(BM_Swiglu)->Arg(0)->Arg(1)->ArgName("simd");
+
+void BM_QuantizeActivations(benchmark::State& state) {
+  const bool simd = state.range(0) != 0;
+  const DType t = state.range(1) != 0 ? DType::Q8_K : DType::Q8_0;
+  const int64_t n = t == DType::Q8_K ? 2048 : 896;
+  auto x = normal_floats(size_t(n), 6);
+  std::vector<uint8_t> out(size_t(row_bytes(t, n)));
+  for (auto _ : state) {
+    if (!simd || !quantize_row_avx2(t, x.data(), out.data(), n)) quantize_row(t, x.data(), out.data(), n);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(int64_t(state.iterations()) * n);
+}
+BENCHMARK(BM_QuantizeActivations)->ArgsProduct({{0, 1}, {0, 1}})->ArgNames({"simd", "q8_k"});
 
 }  // namespace
 }  // namespace chassis
