@@ -2,9 +2,11 @@
 // tokenizer interface.
 #include "engine/model.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -80,6 +82,15 @@ uint64_t Model::file_size() const { return hf_tensors_ ? hf_tensors_->file_bytes
 const Vocab& Model::vocab() const {
   if (!vocab_) throw Error(path_ + ": a Hugging Face folder has no GGUF vocab (this needs a GGUF file)");
   return *vocab_;
+}
+
+std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& options) {
+  std::unique_ptr<Model> m = load(path, options.vocab_only);
+  if (options.quant && m->weights_) {
+    const int threads = options.threads > 0 ? options.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+    m->quantized_ = quantize_loaded_weights(*m->weights_, *options.quant, threads);
+  }
+  return m;
 }
 
 std::unique_ptr<Model> Model::load(const std::string& path, bool vocab_only) {

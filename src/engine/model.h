@@ -4,7 +4,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "engine/quantize.h"
 #include "engine/tokenizer.h"
 #include "io/gguf.h"
 #include "io/mapped_file.h"
@@ -21,6 +23,15 @@ class Model {
   // A GGUF file, or a Hugging Face folder (config.json, safetensors, tokenizer.json).
   // vocab_only: read only what the tokenizer needs (works on vocab-only and truncated files).
   static std::unique_ptr<Model> load(const std::string& path, bool vocab_only = false);
+
+  struct LoadOptions {
+    bool vocab_only = false;
+    // Load-time quantization of F32/F16/BF16 weights (`--quant`), with llama-quantize's per-tensor
+    // rules for the preset; quantizing uses `threads` threads (0: every hardware thread).
+    std::optional<QuantPreset> quant;
+    int threads = 0;
+  };
+  static std::unique_ptr<Model> load(const std::string& path, const LoadOptions& options);
 
   const std::string& path() const { return path_; }
   bool is_hf_folder() const { return hf_tensors_ != nullptr; }
@@ -45,6 +56,7 @@ class Model {
   std::unique_ptr<TextTokenizer> tokenizer_;
   ModelConfig config_;
   std::optional<ModelWeights> weights_;
+  std::vector<std::vector<uint8_t>> quantized_;  // weights re-encoded at load time (--quant)
 };
 
 }  // namespace chassis

@@ -5,10 +5,12 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/thread_pool.h"
 #include "io/gguf.h"
 #include "io/gguf_writer.h"
 #include "io/mapped_file.h"
 #include "kernels/quants.h"
+#include "models/weights.h"
 
 namespace chassis {
 namespace {
@@ -47,29 +49,37 @@ struct Counters {
 };
 
 DType choose_type(const GgufTensorInfo& t, const QuantPreset& p, Counters& c) {
+  TensorToQuantize q{t.name, int(t.ne.size()), t.ne.empty() ? 0 : t.ne[0], t.type, 0, 0, c.tied_output};
+  if (t.name.find("attn_v.weight") != std::string::npos) {
+    q.index = c.i_attn_v++;
+    q.count = c.n_attn_v;
+  } else if (t.name.find("ffn_down") != std::string::npos) {
+    q.index = c.i_ffn_down++;
+    q.count = c.n_ffn_down;
+  }
+  return preset_tensor_type(p, q);
+}
+
+}  // namespace
+
+DType preset_tensor_type(const QuantPreset& p, const TensorToQuantize& t) {
   const std::string& name = t.name;
-  const bool allowed = t.ne.size() >= 2 && ends_with(name, "weight") && name.find("_norm.weight") == std::string::npos;
+  const bool allowed = t.n_dims >= 2 && ends_with(name, "weight") && name.find("_norm.weight") == std::string::npos;
   if (!allowed) return t.type;
   DType type = p.base;
   if (!is_quantized(p.base)) return type;
-  const bool is_output = name == "output.weight" || (c.tied_output && name == "token_embd.weight");
+  const bool is_output = name == "output.weight" || (t.tied_output && name == "token_embd.weight");
   if (is_output) {
-    if (t.ne[0] % 256 != 0) type = DType::Q8_0;
+    if (t.ne0 % 256 != 0) type = DType::Q8_0;
     else if (type != DType::Q8_0) type = DType::Q6_K;
-  } else if (name.find("attn_v.weight") != std::string::npos) {
-    if (p.mixture && use_more_bits(c.i_attn_v, c.n_attn_v)) type = DType::Q6_K;
-    ++c.i_attn_v;
-  } else if (name.find("ffn_down") != std::string::npos) {
-    if (p.mixture && use_more_bits(c.i_ffn_down, c.n_ffn_down)) type = DType::Q6_K;
-    ++c.i_ffn_down;
+  } else if (name.find("attn_v.weight") != std::string::npos || name.find("ffn_down") != std::string::npos) {
+    if (p.mixture && use_more_bits(t.index, t.count)) type = DType::Q6_K;
   } else if (name.find("attn_qkv.weight") != std::string::npos) {
     if (p.base == DType::Q4_K) type = DType::Q5_K;  // llama-quantize's Q4_K_M / Q5_K_M rule for fused qkv
     else if (p.base == DType::Q5_K) type = DType::Q6_K;
   }
-  return fallback(type, t.ne[0]);
+  return fallback(type, t.ne0);
 }
-
-}  // namespace
 
 std::optional<QuantPreset> quant_preset(const std::string& name) {
   std::string lower = name;
@@ -129,6 +139,64 @@ void quantize_gguf(const std::string& in, const std::string& out, const QuantPre
     });
   }
   w.write(out);
+}
+
+QuantPreset load_quant_preset(const std::string& name) {
+  std::string lower = name;
+  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+  if (lower == "q4_k" || lower == "q5_k") lower += "_m";
+  const auto p = quant_preset(lower);
+  if (!p) throw Error("--quant: unknown type '" + name + "' (one of q4_k, q5_k, " + quant_preset_names() + ")");
+  return *p;
+}
+
+std::vector<std::vector<uint8_t>> quantize_loaded_weights(ModelWeights& w, const QuantPreset& p, int n_threads) {
+  struct Named {
+    std::string name;
+    WeightMatrix* m;
+    int index;
+  };
+  std::vector<Named> mats{{"token_embd.weight", &w.token_embd, 0}};
+  if (!w.tied_output && w.output) mats.push_back({"output.weight", &w.output, 0});
+  for (size_t il = 0; il < w.layers.size(); ++il) {
+    LayerWeights& L = w.layers[il];
+    const std::string b = "blk." + std::to_string(il) + ".";
+    const std::pair<const char*, WeightMatrix*> per_layer[] = {
+        {"attn_q.weight", &L.wq},   {"attn_k.weight", &L.wk},       {"attn_v.weight", &L.wv},
+        {"attn_qkv.weight", &L.wqkv}, {"attn_output.weight", &L.wo}, {"ffn_gate.weight", &L.ffn_gate},
+        {"ffn_up.weight", &L.ffn_up}, {"ffn_down.weight", &L.ffn_down}};
+    for (const auto& [name, m] : per_layer)
+      if (*m) mats.push_back({b + name, m, int(il)});
+  }
+  ThreadPool pool(std::max(1, n_threads));
+  std::vector<std::vector<uint8_t>> storage;
+  for (const Named& t : mats) {
+    WeightMatrix& m = *t.m;
+    const DType target =
+        preset_tensor_type(p, {t.name, 2, m.n_in, m.type, t.index, int(w.layers.size()), w.tied_output});
+    if (target == m.type) continue;
+    if (is_quantized(m.type))
+      throw Error("--quant " + p.name + ": tensor '" + t.name + "' is already " + std::string(dtype_name(m.type)) +
+                  "; load-time quantization needs F32, F16 or BF16 weights (requantizing compounds the error)");
+    if (!can_quantize(target))
+      throw Error("--quant " + p.name + ": tensor '" + t.name + "' would need " + std::string(dtype_name(target)) +
+                  ", which chassis cannot quantize to yet");
+    const int64_t in_stride = m.row_stride(), out_stride = row_bytes(target, m.n_in);
+    std::vector<uint8_t>& dst = storage.emplace_back(size_t(out_stride * m.n_out));
+    const uint8_t* src = m.data;
+    pool.parallel_for(m.n_out, [&](int64_t b, int64_t e) {
+      std::vector<float> row(static_cast<size_t>(m.n_in));
+      for (int64_t r = b; r < e; ++r) {
+        dequantize_row(m.type, src + r * in_stride, row.data(), m.n_in);
+        quantize_row(target, row.data(), dst.data() + r * out_stride, m.n_in);
+      }
+    });
+    release_mapped_pages(src, size_t(in_stride * m.n_out));
+    w.n_bytes = w.n_bytes - uint64_t(in_stride * m.n_out) + uint64_t(out_stride * m.n_out);
+    m = WeightMatrix{target, dst.data(), m.n_in, m.n_out};
+  }
+  if (w.tied_output) w.output = w.token_embd;
+  return storage;
 }
 
 }  // namespace chassis

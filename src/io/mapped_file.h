@@ -23,4 +23,9 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// Drops this process's resident pages of the whole pages inside [p, p + n) of a read-only file
+// mapping (they come back from the file if touched again): for weights that were copied elsewhere,
+// e.g. quantized at load time, so the originals stop counting against memory.
+void release_mapped_pages(const void* p, size_t n);
+
 }  // namespace chassis

@@ -75,7 +75,10 @@ std::shared_ptr<LoadedModel> ModelRegistry::acquire(const std::string& id) {
   auto lm = std::make_shared<LoadedModel>();
   lm->id = id;
   try {
-    lm->model = Model::load(entry->spec.path);
+    Model::LoadOptions lo;
+    lo.quant = options_.quant;
+    lo.threads = options_.engine.n_threads;
+    lm->model = Model::load(entry->spec.path, lo);
   } catch (const std::exception& e) {
     throw HttpError(500, "loading the model '" + id + "' failed: " + e.what(), "model", "model_load_failed");
   }
@@ -84,7 +87,8 @@ std::shared_ptr<LoadedModel> ModelRegistry::acquire(const std::string& id) {
   if (eo.n_ctx <= 0) eo.n_ctx = std::min<int64_t>(c.n_ctx_train > 0 ? c.n_ctx_train : 4096, 4096);
   const uint64_t kv_positions = eo.kv_tokens > 0 ? uint64_t(eo.kv_tokens) : uint64_t(eo.n_slots) * uint64_t(eo.n_ctx);
   const uint64_t kv = kv_positions * uint64_t(c.n_layer) * uint64_t(c.n_embd_kv()) * (eo.kv_f32 ? 8 : 4);  // k + v
-  lm->bytes = lm->model->file_size() + kv;
+  // The weights as held: the file, or less once quantized at load (the originals' pages released).
+  lm->bytes = (options_.quant ? lm->model->weights().n_bytes : lm->model->file_size()) + kv;
   if (options_.memory_budget > 0) {
     if (lm->bytes > options_.memory_budget)
       throw HttpError(400, "the model '" + id + "' needs about " + std::to_string(lm->bytes >> 20) +

@@ -28,6 +28,7 @@ struct RegistryOptions {
   uint64_t memory_budget = 0;                  // bytes; 0: no limit
   std::chrono::seconds keep_alive{0};          // 0: keep loaded
   std::string chat_template_file;              // overrides every model's own template when set
+  std::optional<QuantPreset> quant;            // load-time quantization of F32/F16/BF16 weights
 };
 
 // A loaded model in use; held by requests through shared_ptr so it outlives an unload.

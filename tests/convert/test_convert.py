@@ -153,6 +153,32 @@ class ConvertTest(unittest.TestCase):
         self.assertEqual(tensors['blk.0.attn_q.weight'][0], 1)
         self.assertEqual(tensors['blk.0.attn_norm.weight'][0], 0)
 
+    def test_load_time_quant_equals_running_the_quantized_file(self):
+        # `--quant P` re-encodes the weights in memory by the same per-tensor rules as `quantize`, so
+        # it must give exactly the output of the file `quantize` writes (itself byte-identical to
+        # llama-quantize's on the goldens); a folder gives the same text as its GGUF.
+        gguf = f'{SHARED}/models/stories260K/stories260K.gguf'
+        args = ['--raw', '--temp', '0', '-n', '48', 'Once upon a time']
+
+        def result(model, *extra):  # the tokens and top-3 log-probabilities of every step
+            j = json.loads(run('run', model, *extra, *args[:-1], '--json', '--logprobs', '3', args[-1]))
+            return j['tokens'], j['top_logprobs']
+
+        unquantized = result(gguf)
+        for preset in ['q8_0', 'q4_0', 'q4_k_m']:
+            ref = self.path(f'ref-{preset}.gguf')
+            run('quantize', gguf, ref, preset)
+            want = result(ref)
+            self.assertNotEqual(want, unquantized, preset)  # so the comparisons below can fail
+            self.assertEqual(result(gguf, '--quant', preset), want, preset)
+            folder = result(f'{SHARED}/models/stories260K-hf', '--quant', preset)
+            self.assertEqual(folder[0], want[0], preset)  # q/k rows are in the other rope order: same tokens
+        p = subprocess.run([CHASSIS, 'run', self.path('ref-q8_0.gguf'), '--quant', 'q4_0', *args], capture_output=True, text=True)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("is already Q8_0", p.stderr)
+        p = subprocess.run([CHASSIS, 'run', gguf, '--quant', 'q9', *args], capture_output=True, text=True)
+        self.assertIn("unknown type 'q9'", p.stderr)
+
     def test_llama2_spm_vocab_tokenizes_llama_cpps_vectors(self):
         out = self.path('llama2-vocab.gguf')
         run('convert', f'{SHARED}/models/llama-2-tokenizer', '-o', out, '--vocab-only')

@@ -17,7 +17,7 @@ namespace chassis::cli {
 namespace {
 
 struct BenchCliOptions {
-  std::string model, synthetic, type = "q8_0", cache_dir;
+  std::string model, synthetic, type = "q8_0", cache_dir, quant;
   BenchOptions bench;
   bool json = false;
 };
@@ -32,7 +32,9 @@ int bench(BenchCliOptions o) {
   if (o.model.empty() == o.synthetic.empty()) throw Error("bench needs a MODEL or --synthetic NAME (one of them)");
   if (!o.synthetic.empty())
     o.model = ensure_synthetic_model(o.synthetic, o.type, o.cache_dir.empty() ? default_cache_dir() : o.cache_dir);
-  auto model = Model::load(o.model);
+  Model::LoadOptions load_options;
+  if (!o.quant.empty()) load_options.quant = load_quant_preset(o.quant);
+  auto model = Model::load(o.model, load_options);
   const BenchResult r = run_bench(*model, o.bench);
   const double size_mib = double(model->weights().n_bytes) / (1 << 20);
   const double params_m = double(model->weights().n_params) / 1e6;
@@ -88,6 +90,7 @@ std::function<int()> add_bench(CLI::App& app) {
   app.add_option("-p,--n-prompt", o->bench.n_prompt, "prompt tokens per prefill measurement")->check(CLI::Range(0, 1 << 20));
   app.add_option("-n,--n-gen", o->bench.n_gen, "tokens per decode measurement")->check(CLI::Range(0, 1 << 20));
   app.add_option("-t,--threads", o->bench.threads, "threads")->check(CLI::Range(1, 1024));
+  app.add_option("--quant", o->quant, "quantize F32/F16/BF16 weights at load (see run --quant)");
   app.add_option("-r,--repetitions", o->bench.repetitions, "repetitions (median and spread are reported)")->check(CLI::Range(1, 1000));
   app.add_option("--synthetic", o->synthetic, "benchmark a random-weight model of this shape (qwen2.5-0.5b, llama-3.2-1b)");
   app.add_option("--type", o->type, "weight type of the synthetic model: f16, q8_0, q4_0, q4_k_m, q6_k");

@@ -33,6 +33,7 @@ struct RunOptions {
   bool raw = false, json = false, verbose = false;
   int logprobs = 0;
   std::string kv_type = "f16";
+  std::string quant;
 };
 
 int default_threads() {
@@ -42,7 +43,9 @@ int default_threads() {
 
 int run(const RunOptions& o) {
   if (o.verbose) set_log_level(LogLevel::Info);
-  auto model = Model::load(o.model);
+  Model::LoadOptions load_options;
+  if (!o.quant.empty()) load_options.quant = load_quant_preset(o.quant);
+  auto model = Model::load(o.model, load_options);
   const ModelConfig& cfg = model->config();
 
   std::string prompt = o.prompt;
@@ -208,6 +211,7 @@ std::function<int()> add_run(CLI::App& app) {
   app.add_flag("--json", o->json, "print one JSON object instead of streaming text");
   app.add_option("--logprobs", o->logprobs, "with --json: report the K most likely tokens at each step")->check(CLI::Range(0, 100));
   app.add_option("--kv-type", o->kv_type, "KV cache type: f16 (default, as llama.cpp) or f32 (exact, twice the memory)");
+  app.add_option("--quant", o->quant, "quantize F32/F16/BF16 weights at load: q8_0, q4_0, q4_k, q6_k, ... (as `quantize`)");
   app.add_option("--dump", o->dump_dir, "write every named intermediate tensor to this directory (debugging)");
   app.add_flag("-v,--verbose", o->verbose, "log model and memory details to stderr");
   return [o] {

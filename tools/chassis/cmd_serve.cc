@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "engine/quantize.h"
 #include "server/server.h"
 #include "store/model_ref.h"
 #include "store/resolve.h"
@@ -28,6 +29,7 @@ struct ServeOptions {
   int64_t ctx = 0;
   int64_t kv_tokens = 0;
   std::string kv_type = "f16";
+  std::string quant;
   std::string memory_budget = "0";
   std::string keep_alive = "0";
   std::vector<std::string> cors;
@@ -112,6 +114,7 @@ int serve(const ServeOptions& o) {
   ro.engine.kv_tokens = o.kv_tokens;
   if (o.kv_type != "f16" && o.kv_type != "f32") throw Error("--kv-type must be f16 or f32");
   ro.engine.kv_f32 = o.kv_type == "f32";
+  if (!o.quant.empty()) ro.quant = load_quant_preset(o.quant);
   const unsigned hw = std::thread::hardware_concurrency();
   ro.engine.n_threads = o.threads > 0 ? o.threads : int(hw == 0 ? 1 : std::min(hw, 16u));
   ro.engine.max_queue = size_t(o.queue);
@@ -183,6 +186,7 @@ std::function<int()> add_serve(CLI::App& app) {
   app.add_option("--kv-tokens", o->kv_tokens,
                  "positions in each model's shared KV pool (default: --parallel × context)");
   app.add_option("--kv-type", o->kv_type, "KV cache type: f16 (default, as llama.cpp) or f32 (exact, twice the memory)");
+  app.add_option("--quant", o->quant, "quantize F32/F16/BF16 weights at load: q8_0, q4_0, q4_k, ... (as `quantize`)");
   app.add_option("--memory-budget", o->memory_budget, "most memory for loaded models, like 8G (0: no limit)");
   app.add_option("--keep-alive", o->keep_alive, "unload a model idle this long, like 5m (0: never)");
   app.add_option("--cors", o->cors, "allow browser requests from this origin ('*': any; repeatable)");

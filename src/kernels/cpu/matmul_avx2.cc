@@ -122,7 +122,7 @@ struct TileLanes {
           __m256i lanes = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, kSigned ? _mm256_sign_epi8(y, x) : y),
                                             _mm256_set1_epi16(1));
           if constexpr (!kSigned) lanes = _mm256_sub_epi32(lanes, correction[t]);
-          const __m256 drt = _mm256_permute_ps(d[t], r * 0x55);  // lane r everywhere
+          const __m256 drt = _mm256_permutevar_ps(d[t], _mm256_set1_epi32(r));  // lane r everywhere
           acc[r][t] = _mm256_fmadd_ps(drt, _mm256_cvtepi32_ps(lanes), acc[r][t]);
         }
       }
