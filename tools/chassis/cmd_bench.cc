@@ -73,7 +73,7 @@ int bench(BenchCliOptions o) {
               o.model.c_str(), double(r.bytes_per_token) / (1 << 20), r.bandwidth_gb_s, 100 * r.roofline_fraction);
   const double mib = 1 << 20;
   const double planned = double(r.weights_bytes + r.kv_bytes + r.scratch_bytes);
-  std::printf("memory: weights %.1f MiB (mmapped) + KV cache %.1f MiB + scratch %.1f MiB = %.1f MiB planned | "
+  std::printf("memory: weights %.1f MiB + KV cache %.1f MiB + scratch %.1f MiB = %.1f MiB planned | "
               "resident after the runs %.1f MiB (%.0f %% of weights + KV cache)\n",
               double(r.weights_bytes) / mib, double(r.kv_bytes) / mib, double(r.scratch_bytes) / mib, planned / mib,
               double(r.rss_bytes) / mib, 100.0 * double(r.rss_bytes) / double(r.weights_bytes + r.kv_bytes));
