@@ -54,6 +54,11 @@ TEST(Cli, HuggingFaceFolderRunsLikeItsGguf) {
   const auto show = run("show " + folder);
   EXPECT_EQ(show.code, 0);
   EXPECT_NE(show.out.find("292.80K parameters"), std::string::npos) << show.out;
+  // --metadata: the folder's JSON files' keys, as a GGUF's keys
+  const auto meta = run("show --metadata " + folder);
+  EXPECT_EQ(meta.code, 0);
+  EXPECT_NE(meta.out.find("  config.json: hidden_size = 64\n"), std::string::npos) << meta.out;
+  EXPECT_NE(meta.out.find("  tokenizer_config.json: tokenizer_class = \"LlamaTokenizer\"\n"), std::string::npos) << meta.out;
   EXPECT_EQ(run("show " + test::shared("models/llama-2-tokenizer")).code, 1);  // tokenizer only: no config.json
 }
 

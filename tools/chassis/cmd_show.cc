@@ -5,10 +5,13 @@
 #include <memory>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "commands.h"
 #include "core/error.h"
 #include "engine/chat.h"
 #include "engine/model.h"
+#include "io/read_file.h"
 #include "store/resolve.h"
 
 namespace chassis::cli {
@@ -39,6 +42,28 @@ void describe_config(std::ostringstream& os, const Model& m) {
   os << "output:         " << (m.weights().tied_output ? "tied to the token embedding" : "separate matrix") << "\n";
 }
 
+// A folder's metadata is its JSON files' top-level keys (as GGUF keys are a file's): each value as
+// compact JSON, long ones (a chat template, a token list) shortened with their length.
+void list_folder_metadata(std::ostringstream& os, const std::string& dir) {
+  os << "metadata:\n";
+  for (const char* file : {"config.json", "generation_config.json", "tokenizer_config.json", "special_tokens_map.json"}) {
+    const std::string path = dir + "/" + file;
+    if (!std::filesystem::exists(path)) continue;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(read_file(path));
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(path + ": not valid JSON: " + e.what());
+    }
+    if (!j.is_object()) throw Error(path + ": expected a JSON object");
+    for (const auto& [key, value] : j.items()) {
+      std::string v = value.dump(-1, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace);
+      if (v.size() > 160) v = v.substr(0, 120) + "… (" + std::to_string(v.size()) + " characters)";
+      os << "  " << file << ": " << key << " = " << v << "\n";
+    }
+  }
+}
+
 // A Hugging Face folder: its typed config, weights and tokenizer, as the engine reads them.
 int show_folder(const ShowOptions& o) {
   auto m = Model::load(o.model);
@@ -49,7 +74,7 @@ int show_folder(const ShowOptions& o) {
   describe_config(os, *m);
   os << "tokenizer:      tokenizer.json, " << m->tokenizer().n_tokens() << " tokens\n";
   os << "chat template:  " << (chat_template_of_folder(o.model) ? "present" : "none") << "\n";
-  if (o.metadata) os << "(--metadata lists GGUF keys; a folder's are its config.json)\n";
+  if (o.metadata) list_folder_metadata(os, o.model);
   const std::string s = os.str();
   std::fwrite(s.data(), 1, s.size(), stdout);
   return 0;
