@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(build-essential cmake pkg-config git nlohmann-json3-dev libcli11-dev libpcre2-dev libutf8proc-dev
           libgtest-dev libbenchmark-dev clang libclang-rt-14-dev python3 python3-jinja2
-          libcpp-httplib-dev libcurl4-openssl-dev libssl-dev)
+          libcpp-httplib-dev libcurl4-openssl-dev libssl-dev libsentencepiece-dev python3-sentencepiece)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

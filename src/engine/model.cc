@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iterator>
 #include <thread>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "engine/sentencepiece_tokenizer.h"
 
 namespace chassis {
 namespace {
@@ -55,7 +57,7 @@ nlohmann::json read_json_if_exists(const std::string& path) {
 
 // End-of-generation ids: eos_token_id of generation_config.json and config.json (an id or a list),
 // and the text of tokenizer_config.json's eos_token.
-std::set<int32_t> hf_eog_ids(const std::string& dir, const hf::Tokenizer& tok) {
+std::set<int32_t> hf_eog_ids(const std::string& dir, const std::function<std::optional<int32_t>(const std::string&)>& find) {
   std::set<int32_t> eog;
   for (const char* file : {"generation_config.json", "config.json"}) {
     const nlohmann::json j = read_json_if_exists(dir + "/" + file);
@@ -70,7 +72,7 @@ std::set<int32_t> hf_eog_ids(const std::string& dir, const hf::Tokenizer& tok) {
   if (tc.is_object() && tc.contains("eos_token")) {
     const auto& e = tc["eos_token"];
     const std::string text = e.is_string() ? e.get<std::string>() : (e.is_object() ? e.value("content", "") : "");
-    if (auto id = tok.find(text)) eog.insert(*id);
+    if (auto id = find(text)) eog.insert(*id);
   }
   return eog;
 }
@@ -115,12 +117,29 @@ std::unique_ptr<Model> Model::load(const std::string& path, bool vocab_only) {
 std::unique_ptr<Model> Model::load_hf_folder(const std::string& dir, bool vocab_only) {
   std::unique_ptr<Model> m(new Model());
   m->path_ = dir;
-  const std::string tok_path = dir + "/tokenizer.json";
-  if (!std::filesystem::exists(tok_path))
-    throw Error(dir + ": no tokenizer.json (folders with only tokenizer.model are not supported yet)");
-  hf::Tokenizer tok = hf::Tokenizer::from_file(tok_path);
-  std::set<int32_t> eog = hf_eog_ids(dir, tok);
-  m->tokenizer_ = std::make_unique<HfTextTokenizer>(std::move(tok), std::move(eog));
+  const std::string tok_path = dir + "/tokenizer.json", spm_path = dir + "/tokenizer.model";
+  if (std::filesystem::exists(tok_path)) {
+    hf::Tokenizer tok = hf::Tokenizer::from_file(tok_path);
+    std::set<int32_t> eog = hf_eog_ids(dir, [&](const std::string& t) { return tok.find(t); });
+    m->tokenizer_ = std::make_unique<HfTextTokenizer>(std::move(tok), std::move(eog));
+  } else if (std::filesystem::exists(spm_path)) {
+    // Only a SentencePiece model: HF's slow LlamaTokenizer reads it, with tokenizer_config.json's flags.
+    const nlohmann::json tc = read_json_if_exists(dir + "/tokenizer_config.json");
+    SentencePieceOptions so;
+    if (tc.is_object()) {
+      if (tc.contains("add_bos_token") && tc["add_bos_token"].is_boolean()) so.add_bos = tc["add_bos_token"].get<bool>();
+      if (tc.contains("add_eos_token") && tc["add_eos_token"].is_boolean()) so.add_eos = tc["add_eos_token"].get<bool>();
+    }
+    auto spm = load_sentencepiece_tokenizer(spm_path, so);  // throws naming the file
+    const TextTokenizer& probe = *spm;
+    so.eog = hf_eog_ids(dir, [&](const std::string& t) -> std::optional<int32_t> {
+      const auto ids = probe.tokenize(t, /*add_special=*/false, /*parse_special=*/true);
+      return ids.size() == 1 && probe.token_to_piece(ids[0]).empty() ? std::optional<int32_t>(ids[0]) : std::nullopt;
+    });
+    m->tokenizer_ = load_sentencepiece_tokenizer(spm_path, so);
+  } else {
+    throw Error(dir + ": no tokenizer.json or tokenizer.model");
+  }
   if (vocab_only) return m;
   const std::string config_path = dir + "/config.json";
   std::ifstream in(config_path, std::ios::binary);

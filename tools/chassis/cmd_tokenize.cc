@@ -28,7 +28,13 @@ int tokenize(const TokenizeOptions& o) {
   std::function<std::string(int32_t)> piece;
   std::unique_ptr<Model> model;
   std::optional<hf::Tokenizer> hf_tok;
-  if (std::filesystem::is_directory(o.model)) {
+  const bool folder = std::filesystem::is_directory(o.model);
+  if (folder && !std::filesystem::exists(std::filesystem::path(o.model) / "tokenizer.json")) {
+    // only tokenizer.model (SentencePiece): the model's own tokenizer
+    model = Model::load(o.model, /*vocab_only=*/true);
+    encode = [&](const std::string& t) { return model->tokenizer().tokenize(t, !o.no_bos, !o.no_special); };
+    piece = [&](int32_t id) { return model->tokenizer().token_to_piece(id); };
+  } else if (folder) {
     hf_tok = hf::Tokenizer::from_file((std::filesystem::path(o.model) / "tokenizer.json").string());
     encode = [&](const std::string& t) { return hf_tok->encode(t, !o.no_bos, o.no_special); };
     piece = [&](int32_t id) { return hf_tok->token(id); };

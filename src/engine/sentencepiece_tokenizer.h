@@ -1,0 +1,24 @@
+// A Hugging Face folder's SentencePiece model (tokenizer.model), for folders without tokenizer.json.
+//
+// Why a library and not our own code: the file is a protobuf written by SentencePiece, whose
+// unigram/BPE search, normaliser rules and byte fallback live in that library; Debian ships it
+// (libsentencepiece), and re-implementing it would only add ways to differ from the model's training.
+#pragma once
+#include <memory>
+#include <set>
+#include <string>
+
+#include "engine/tokenizer.h"
+
+namespace chassis {
+
+struct SentencePieceOptions {
+  bool add_bos = true;   // tokenizer_config.json add_bos_token (Llama-family default)
+  bool add_eos = false;  // tokenizer_config.json add_eos_token
+  std::set<int32_t> eog; // end-of-generation ids besides the model's </s>
+};
+
+// Throws Error naming the path when it is not a SentencePiece model.
+std::unique_ptr<TextTokenizer> load_sentencepiece_tokenizer(const std::string& path, const SentencePieceOptions& options);
+
+}  // namespace chassis
