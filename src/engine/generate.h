@@ -30,6 +30,7 @@ struct GenerateRequest {
   int n_predict = 128;  // < 0: until end of generation or context
   SamplingParams sampling;
   int n_logprobs = 0;   // top logprobs to report per generated token
+  bool logprob = false; // report each generated token's own logprob (a log-softmax over the vocabulary)
   // Keep the KV entries of the longest common prefix with what this session evaluated before and
   // evaluate only the rest (a chat's earlier turns). Off by default: evaluating a prompt in one
   // batch or in two can differ in the last bits, and one-shot runs must match the reference exactly.
@@ -39,7 +40,7 @@ struct GenerateRequest {
 struct TokenEvent {
   int32_t id;
   std::string text;  // newly completed UTF-8 text (may be empty while a character is split)
-  float logprob;
+  float logprob = 0;  // when the request asks (logprob or n_logprobs > 0)
   std::vector<std::pair<int32_t, float>> top;  // when n_logprobs > 0
 };
 
