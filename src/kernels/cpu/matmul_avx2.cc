@@ -90,7 +90,7 @@ struct TileQ5_0 {
 
 template <class K>
 struct TileLanes {
-  static constexpr int kRows = 2, kToks = 6;
+  static constexpr int kRows = 4, kToks = 3;
   template <int R, int T>
   CHASSIS_AVX2 static void tile(const TileProblem& p) {
     using B = typename K::Block;
