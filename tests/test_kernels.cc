@@ -394,6 +394,11 @@ TEST(Kernels, Avx2MatmulTilesAreBitIdenticalToTheReferenceDots) {
   if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
   std::mt19937 rng(91);
   ThreadPool pool(2);
+  // Both tile sets where the CPU has AVX-512BW/VL (Q5_0 then unpacks through a mask register).
+  std::vector<bool> avx512_modes{false};
+  if (cpu_has_avx512bw()) avx512_modes.push_back(true);
+  for (bool avx512 : avx512_modes) {
+  set_avx512_tiles_enabled(avx512);
   for (DType t : {DType::F16, DType::Q8_0, DType::Q5_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
     ASSERT_TRUE(has_tiled_avx2(t)) << dtype_name(t);
     const DTypeInfo& info = dtype_info(t);
@@ -415,7 +420,7 @@ TEST(Kernels, Avx2MatmulTilesAreBitIdenticalToTheReferenceDots) {
                 const float ref = vec_dot(t, m.row(r), a.data(), n_in, invariant ? 1 : n_tok, invariant ? 0 : tk);
                 ASSERT_EQ(f32_to_bits(y[size_t(tk * n_out + r)]), f32_to_bits(ref))
                     << dtype_name(t) << " n_in=" << n_in << " n_out=" << n_out << " n_tok=" << n_tok
-                    << " invariant=" << invariant << " row=" << r << " tok=" << tk;
+                    << " invariant=" << invariant << " row=" << r << " tok=" << tk << " avx512=" << avx512;
               }
             }
           }
@@ -423,6 +428,8 @@ TEST(Kernels, Avx2MatmulTilesAreBitIdenticalToTheReferenceDots) {
       }
     }
   }
+  }
+  set_avx512_tiles_enabled(true);
 }
 
 }  // namespace

@@ -9,6 +9,9 @@
 #include <type_traits>
 
 #define CHASSIS_AVX2 __attribute__((target("avx2,fma,f16c")))
+// AVX2 plus AVX-512BW/VL at 256-bit width (mask registers, byte-granular masked ops; no 512-bit
+// vectors, so no frequency penalty). Only after cpu_has_avx512bw().
+#define CHASSIS_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl")))
 
 namespace chassis::avx2 {
 

@@ -293,6 +293,21 @@ bool detect_avx2() {
 }
 }  // namespace
 
+static bool detect_avx512bw() {
+  unsigned a, b, c, d;
+  if (!detect_avx2() || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  const bool f = b & (1u << 16), bw = b & (1u << 30), vl = b & (1u << 31);
+  if (!(f && bw && vl)) return false;
+  uint32_t xcr0_lo, xcr0_hi;
+  __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  return (xcr0_lo & 0xE0) == 0xE0;  // opmask, ZMM upper halves and ZMM16-31 state enabled
+}
+
+bool cpu_has_avx512bw() {
+  static const bool ok = detect_avx512bw();
+  return ok;
+}
+
 bool cpu_has_avx2() {
   static const bool ok = detect_avx2();
   return ok;

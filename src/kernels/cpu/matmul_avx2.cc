@@ -10,10 +10,12 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstring>
 #include <utility>
 
 #include "kernels/cpu/avx2_util.h"
+#include "kernels/cpu/dot_avx2.h"
 
 namespace chassis {
 namespace {
@@ -87,50 +89,69 @@ struct TileQ5_0 {
   static constexpr int kOffsetShift = 4;  // stored value - 16
   CHASSIS_AVX2 static __m256i quants(const Block& b) { return _mm256_or_si256(nibbles(b.qs), fifth_bits(b.qh)); }
 };
-
-template <class K>
-struct TileLanes {
-  static constexpr int kRows = 4, kToks = 3;
-  template <int R, int T>
-  CHASSIS_AVX2 static void tile(const TileProblem& p) {
-    using B = typename K::Block;
-    constexpr bool kSigned = K::kOffsetShift < 0;
-    __m256 acc[R][T];
-    for (auto& row : acc)
-      for (auto& a : row) a = _mm256_setzero_ps();
-    const int64_t nb = p.n / QK;
-    for (int64_t i = 0; i < nb; ++i) {
-      prefetch_ahead(p.w, i * R * int64_t(sizeof(B)), R * int64_t(sizeof(B)));
-      for (int t = 0; t < T; ++t)
-        _mm_prefetch(reinterpret_cast<const char*>(blocks<BlockQ8_0>(p.act, p.act_stride, t) + i + 4), _MM_HINT_T0);
-      // d_w * d_a for every (row, token): the rows' scales converted together, one multiply per token
-      const __m128 dw = row_scales<R, B>(p, i, &B::d);
-      __m256 d[T];  // lanes 0..R-1 (and again 4..7): row r's product
-      __m256i correction[T];
-      for (int t = 0; t < T; ++t) {
-        const BlockQ8_0& a = blocks<BlockQ8_0>(p.act, p.act_stride, t)[i];
-        const __m128 dt = _mm_mul_ps(dw, _mm_set1_ps(h2f(a.d)));
-        d[t] = _mm256_set_m128(dt, dt);
-        if constexpr (!kSigned) correction[t] = lane_sums_shifted<(kSigned ? 0 : K::kOffsetShift)>(load256(a.qs));
-      }
-      for (int r = 0; r < R; ++r) {
-        const B& w = blocks<B>(p.w, p.w_stride, r)[i];
-        const __m256i x = K::quants(w);
-        const __m256i ax = kSigned ? _mm256_sign_epi8(x, x) : x;
-        for (int t = 0; t < T; ++t) {
-          const __m256i y = load256(blocks<BlockQ8_0>(p.act, p.act_stride, t)[i].qs);
-          __m256i lanes = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, kSigned ? _mm256_sign_epi8(y, x) : y),
-                                            _mm256_set1_epi16(1));
-          if constexpr (!kSigned) lanes = _mm256_sub_epi32(lanes, correction[t]);
-          const __m256 drt = _mm256_permutevar_ps(d[t], _mm256_set1_epi32(r));  // lane r everywhere
-          acc[r][t] = _mm256_fmadd_ps(drt, _mm256_cvtepi32_ps(lanes), acc[r][t]);
-        }
-      }
-    }
-    for (int r = 0; r < R; ++r)
-      for (int t = 0; t < T; ++t) p.y[t * p.y_stride + r] = hsum8(acc[r][t]);
+// With AVX-512BW/VL the 32 fifth bits are a mask register: one masked add instead of spreading the
+// bits to bytes with a broadcast, a shuffle, two ands and a compare (Q5_0 is most of Qwen's Q4_K_M).
+struct TileQ5_0Avx512 {
+  using Block = BlockQ5_0;
+  static constexpr int kOffsetShift = 4;
+  CHASSIS_AVX512 static __m256i quants(const Block& b) {
+    uint32_t bits;
+    std::memcpy(&bits, b.qh, 4);
+    const __m256i low = nibbles(b.qs);
+    return _mm256_mask_add_epi8(low, __mmask32(bits), low, _mm256_set1_epi8(16));
   }
 };
+
+// The same tile body compiled for two targets (AVX2, and AVX2 + AVX-512BW/VL for quants() that use
+// mask registers): a target attribute cannot be a template parameter.
+#define CHASSIS_DEFINE_TILE_LANES(NAME, TARGET) \
+template <class K> \
+struct NAME { \
+  static constexpr int kRows = 4, kToks = 3; \
+  template <int R, int T> \
+  TARGET static void tile(const TileProblem& p) { \
+    using B = typename K::Block; \
+    constexpr bool kSigned = K::kOffsetShift < 0; \
+    __m256 acc[R][T]; \
+    for (auto& row : acc) \
+      for (auto& a : row) a = _mm256_setzero_ps(); \
+    const int64_t nb = p.n / QK; \
+    for (int64_t i = 0; i < nb; ++i) { \
+      prefetch_ahead(p.w, i * R * int64_t(sizeof(B)), R * int64_t(sizeof(B))); \
+      for (int t = 0; t < T; ++t) \
+        _mm_prefetch(reinterpret_cast<const char*>(blocks<BlockQ8_0>(p.act, p.act_stride, t) + i + 4), _MM_HINT_T0); \
+      /* d_w * d_a for every (row, token): the rows' scales converted together, one multiply per token */ \
+      const __m128 dw = row_scales<R, B>(p, i, &B::d); \
+      __m256 d[T];  /* lanes 0..R-1 (and again 4..7): row r's product */ \
+      __m256i correction[T]; \
+      for (int t = 0; t < T; ++t) { \
+        const BlockQ8_0& a = blocks<BlockQ8_0>(p.act, p.act_stride, t)[i]; \
+        const __m128 dt = _mm_mul_ps(dw, _mm_set1_ps(h2f(a.d))); \
+        d[t] = _mm256_set_m128(dt, dt); \
+        if constexpr (!kSigned) correction[t] = lane_sums_shifted<(kSigned ? 0 : K::kOffsetShift)>(load256(a.qs)); \
+      } \
+      for (int r = 0; r < R; ++r) { \
+        const B& w = blocks<B>(p.w, p.w_stride, r)[i]; \
+        const __m256i x = K::quants(w); \
+        const __m256i ax = kSigned ? _mm256_sign_epi8(x, x) : x; \
+        for (int t = 0; t < T; ++t) { \
+          const __m256i y = load256(blocks<BlockQ8_0>(p.act, p.act_stride, t)[i].qs); \
+          __m256i lanes = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, kSigned ? _mm256_sign_epi8(y, x) : y), \
+                                            _mm256_set1_epi16(1)); \
+          if constexpr (!kSigned) lanes = _mm256_sub_epi32(lanes, correction[t]); \
+          const __m256 drt = _mm256_permutevar_ps(d[t], _mm256_set1_epi32(r));  /* lane r everywhere */ \
+          acc[r][t] = _mm256_fmadd_ps(drt, _mm256_cvtepi32_ps(lanes), acc[r][t]); \
+        } \
+      } \
+    } \
+    for (int r = 0; r < R; ++r) \
+      for (int t = 0; t < T; ++t) p.y[t * p.y_stride + r] = hsum8(acc[r][t]); \
+  } \
+};
+
+CHASSIS_DEFINE_TILE_LANES(TileLanes, CHASSIS_AVX2)
+CHASSIS_DEFINE_TILE_LANES(TileLanesAvx512, CHASSIS_AVX512)
+#undef CHASSIS_DEFINE_TILE_LANES
 
 // ---- Q4_0 (repacked reference): one exact integer sum per block, a scalar FMA per block in order.
 // Quants are read unsigned (0..15); the offset of 8 comes back through the activation block's sum.
@@ -394,6 +415,13 @@ void run_tiles(const TileProblem& p) {
 
 }  // namespace
 
+namespace {
+std::atomic<bool> g_avx512_tiles{true};
+}  // namespace
+
+bool use_avx512_tiles() { return cpu_has_avx512bw() && g_avx512_tiles.load(std::memory_order_relaxed); }
+void set_avx512_tiles_enabled(bool on) { g_avx512_tiles.store(on); }
+
 bool has_tiled_avx2(DType wt) {
   switch (wt) {
     case DType::F16: case DType::Q8_0: case DType::Q5_0: case DType::Q4_0: case DType::Q4_K: case DType::Q6_K:
@@ -419,7 +447,9 @@ void matmul_tiles_avx2(DType wt, const TileProblem& p) {
       else run_tiles<TileF16Single>(p);
       return;
     case DType::Q8_0: return run_tiles<TileLanes<TileQ8_0>>(p);
-    case DType::Q5_0: return run_tiles<TileLanes<TileQ5_0>>(p);
+    case DType::Q5_0:
+      if (use_avx512_tiles()) return run_tiles<TileLanesAvx512<TileQ5_0Avx512>>(p);
+      return run_tiles<TileLanes<TileQ5_0>>(p);
     case DType::Q4_0: return run_tiles<TileQ4_0>(p);
     case DType::Q4_K: return run_tiles<TileQ4_K>(p);
     case DType::Q6_K: return run_tiles<TileQ6_K>(p);

@@ -44,6 +44,11 @@ bool tiled_needs_act_sums(DType wt);
 // sums[b] = sum of the 32 int8 quants of Q8_0 block b, for nb blocks.
 void quant_block_sums(const void* q8_0_blocks, int64_t nb, int32_t* sums);
 
+// Whether tiles that also use AVX-512BW/VL (at 256-bit width) run: the CPU has them and they are not
+// switched off. Tests switch them off to check the AVX2-only tiles too.
+bool use_avx512_tiles();
+void set_avx512_tiles_enabled(bool on);
+
 // Computes the whole problem; every element equals the vec_dot() of its row and token under the
 // problem's variant.
 void matmul_tiles_avx2(DType wt, const TileProblem& p);
