@@ -130,13 +130,13 @@ std::unique_ptr<Model> Model::load_hf_folder(const std::string& dir, bool vocab_
       if (tc.contains("add_bos_token") && tc["add_bos_token"].is_boolean()) so.add_bos = tc["add_bos_token"].get<bool>();
       if (tc.contains("add_eos_token") && tc["add_eos_token"].is_boolean()) so.add_eos = tc["add_eos_token"].get<bool>();
     }
-    auto spm = load_sentencepiece_tokenizer(spm_path, so);  // throws naming the file
-    const TextTokenizer& probe = *spm;
-    so.eog = hf_eog_ids(dir, [&](const std::string& t) -> std::optional<int32_t> {
-      const auto ids = probe.tokenize(t, /*add_special=*/false, /*parse_special=*/true);
-      return ids.size() == 1 && probe.token_to_piece(ids[0]).empty() ? std::optional<int32_t>(ids[0]) : std::nullopt;
-    });
-    m->tokenizer_ = load_sentencepiece_tokenizer(spm_path, so);
+    // EOS ids named by text (tokenizer_config.json's eos_token) are looked up in the loaded model.
+    m->tokenizer_ = load_sentencepiece_tokenizer(spm_path, so, [&](const TextTokenizer& tok) {
+      return hf_eog_ids(dir, [&](const std::string& t) -> std::optional<int32_t> {
+        const auto ids = tok.tokenize(t, /*add_special=*/false, /*parse_special=*/true);
+        return ids.size() == 1 && tok.token_to_piece(ids[0]).empty() ? std::optional<int32_t>(ids[0]) : std::nullopt;
+      });
+    });  // throws naming the file
   } else {
     throw Error(dir + ": no tokenizer.json or tokenizer.model");
   }

@@ -85,6 +85,7 @@ class SentencePieceTokenizer : public TextTokenizer {
     return text;
   }
 
+  void add_eog(const std::set<int32_t>& ids) { options_.eog.insert(ids.begin(), ids.end()); }
   bool is_eog(int32_t id) const override { return options_.eog.count(id) != 0; }
   int32_t n_tokens() const override { return sp_.GetPieceSize(); }
 
@@ -96,8 +97,12 @@ class SentencePieceTokenizer : public TextTokenizer {
 
 }  // namespace
 
-std::unique_ptr<TextTokenizer> load_sentencepiece_tokenizer(const std::string& path, const SentencePieceOptions& options) {
-  return std::make_unique<SentencePieceTokenizer>(path, options);
+std::unique_ptr<TextTokenizer> load_sentencepiece_tokenizer(
+    const std::string& path, const SentencePieceOptions& options,
+    const std::function<std::set<int32_t>(const TextTokenizer&)>& extra_eog) {
+  auto t = std::make_unique<SentencePieceTokenizer>(path, options);
+  if (extra_eog) t->add_eog(extra_eog(*t));
+  return t;
 }
 
 }  // namespace chassis

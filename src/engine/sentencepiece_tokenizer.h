@@ -4,6 +4,7 @@
 // unigram/BPE search, normaliser rules and byte fallback live in that library; Debian ships it
 // (libsentencepiece), and re-implementing it would only add ways to differ from the model's training.
 #pragma once
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -18,7 +19,10 @@ struct SentencePieceOptions {
   std::set<int32_t> eog; // end-of-generation ids besides the model's </s>
 };
 
-// Throws Error naming the path when it is not a SentencePiece model.
-std::unique_ptr<TextTokenizer> load_sentencepiece_tokenizer(const std::string& path, const SentencePieceOptions& options);
+// Throws Error naming the path when it is not a SentencePiece model. extra_eog, when given, is asked
+// for more end-of-generation ids once the model is loaded (ids found by looking up token text).
+std::unique_ptr<TextTokenizer> load_sentencepiece_tokenizer(
+    const std::string& path, const SentencePieceOptions& options,
+    const std::function<std::set<int32_t>(const TextTokenizer&)>& extra_eog = {});
 
 }  // namespace chassis

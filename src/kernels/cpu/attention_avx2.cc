@@ -6,7 +6,7 @@
 #include <cmath>
 
 #include "kernels/cpu/avx2_util.h"
-#include "kernels/ref/expf_poly.h"
+#include "kernels/ref/elementwise.h"
 
 namespace chassis {
 namespace {
@@ -97,15 +97,7 @@ CHASSIS_AVX2 bool attend_tiled_avx2(const float* q, const KvRows& k, const KvRow
       S *= ms;
     }
     M = m_new;
-    double tile_sum = 0;
-    for (int g = 0; g < kTile; g += 8) {
-      float e[8];
-      for (int l = 0; l < 8; ++l) e[l] = s[g + l] = expf_poly(s[g + l] - m_new);
-      float r[4];
-      for (int l = 0; l < 4; ++l) r[l] = e[l + 4] + e[l];
-      tile_sum += (r[0] + r[2]) + (r[1] + r[3]);
-    }
-    S = float(double(S) + tile_sum);
+    S = float(double(S) + tile_exp_sum(s, kTile, m_new));
     for (int j = 0; j < kTile; ++j) {
       const int64_t pos = t0 + j;
       if (pos < kv_begin || pos >= kv_end) continue;  // probability 0: adds nothing

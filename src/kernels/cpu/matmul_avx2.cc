@@ -68,6 +68,18 @@ CHASSIS_AVX2 inline void store_rows(const TileProblem& p, int t, __m128 v) {
   for (int r = 0; r < R; ++r) p.y[t * p.y_stride + r] = out[r];
 }
 
+// The R x T tiles' 8-lane accumulators: zeroed at the start, each reduced (hsum8) into y at the end.
+template <int R, int T>
+CHASSIS_AVX2 inline void zero(__m256 (&acc)[R][T]) {
+  for (auto& row : acc)
+    for (auto& a : row) a = _mm256_setzero_ps();
+}
+template <int R, int T>
+CHASSIS_AVX2 inline void store_hsums(const TileProblem& p, const __m256 (&acc)[R][T]) {
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) p.y[t * p.y_stride + r] = hsum8(acc[r][t]);
+}
+
 // Per-lane sums of 4 consecutive signed bytes of y, times `mul` (a power of two): the correction
 // that turns an unsigned-times-signed byte dot into the dot with quants offset by -mul.
 template <int kShift>
@@ -113,8 +125,7 @@ struct NAME { \
     using B = typename K::Block; \
     constexpr bool kSigned = K::kOffsetShift < 0; \
     __m256 acc[R][T]; \
-    for (auto& row : acc) \
-      for (auto& a : row) a = _mm256_setzero_ps(); \
+    zero(acc); \
     const int64_t nb = p.n / QK; \
     for (int64_t i = 0; i < nb; ++i) { \
       prefetch_ahead(p.w, i * R * int64_t(sizeof(B)), R * int64_t(sizeof(B))); \
@@ -144,8 +155,7 @@ struct NAME { \
         } \
       } \
     } \
-    for (int r = 0; r < R; ++r) \
-      for (int t = 0; t < T; ++t) p.y[t * p.y_stride + r] = hsum8(acc[r][t]); \
+    store_hsums(p, acc); \
   } \
 };
 
@@ -276,8 +286,7 @@ struct TileQ6_K {
   CHASSIS_AVX2 static void tile(const TileProblem& p) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
     __m256 acc[R][T];
-    for (auto& row : acc)
-      for (auto& a : row) a = _mm256_setzero_ps();
+    zero(acc);
     const int64_t nb = p.n / QK_K;
     for (int64_t i = 0; i < nb; ++i) {
       prefetch_ahead(p.w, i * R * int64_t(sizeof(BlockQ6_K)), R * int64_t(sizeof(BlockQ6_K)));
@@ -324,8 +333,7 @@ struct TileQ6_K {
         }
       }
     }
-    for (int r = 0; r < R; ++r)
-      for (int t = 0; t < T; ++t) p.y[t * p.y_stride + r] = hsum8(acc[r][t]);
+    store_hsums(p, acc);
   }
 };
 
@@ -336,8 +344,7 @@ struct TileF16Batch {
   template <int R, int T>
   CHASSIS_AVX2 static void tile(const TileProblem& p) {
     __m256 acc[R][T];
-    for (auto& row : acc)
-      for (auto& a : row) a = _mm256_setzero_ps();
+    zero(acc);
     for (int64_t i = 0; i < p.n; i += 8) {
       prefetch_ahead(p.w, i * R * 2, R * 16);
       __m256 x[R];
@@ -347,8 +354,7 @@ struct TileF16Batch {
         for (int r = 0; r < R; ++r) acc[r][t] = _mm256_fmadd_ps(x[r], y, acc[r][t]);
       }
     }
-    for (int r = 0; r < R; ++r)
-      for (int t = 0; t < T; ++t) p.y[t * p.y_stride + r] = hsum8(acc[r][t]);
+    store_hsums(p, acc);
   }
 };
 

@@ -48,4 +48,19 @@ namespace chassis {
   }
 }
 
+// One 64-key tile of the reference's tiled attention: s[j] = exp(s[j] - m) by the polynomial, in place,
+// and the tile's probability sum as the reference forms it (8-lane groups, lanes l and l+4 first,
+// then (0+2)+(1+3), the groups summed in double).
+[[gnu::always_inline]] inline double tile_exp_sum(float* s, int n, float m) {
+  double tile_sum = 0;
+  for (int g = 0; g < n; g += 8) {
+    float e[8];
+    for (int l = 0; l < 8; ++l) e[l] = s[g + l] = expf_poly(s[g + l] - m);
+    float r[4];
+    for (int l = 0; l < 4; ++l) r[l] = e[l + 4] + e[l];
+    tile_sum += (r[0] + r[2]) + (r[1] + r[3]);
+  }
+  return tile_sum;
+}
+
 }  // namespace chassis

@@ -124,15 +124,7 @@ void attend_tiled(const float* q, const KvRows& k, const KvRows& v, int64_t kv_b
       S *= ms;
     }
     M = m_new;
-    double tile_sum = 0;
-    for (int g = 0; g < kTile; g += 8) {
-      float e[8];
-      for (int l = 0; l < 8; ++l) e[l] = s[g + l] = expf_poly(s[g + l] - m_new);
-      float r[4];
-      for (int l = 0; l < 4; ++l) r[l] = e[l + 4] + e[l];
-      tile_sum += (r[0] + r[2]) + (r[1] + r[3]);
-    }
-    S = float(double(S) + tile_sum);
+    S = float(double(S) + tile_exp_sum(s, kTile, m_new));
     for (int j = 0; j < kTile; ++j) {
       const int64_t pos = t0 + j;
       if (pos < kv_begin || pos >= kv_end) continue;  // probability 0: adds nothing
