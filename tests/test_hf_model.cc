@@ -63,7 +63,7 @@ std::vector<int32_t> greedy(const ModelConfig& cfg, const ModelWeights& w, int n
 TEST(HfModel, Stories260KFolderReproducesTheReferenceAndTheGgufLogits) {
   const std::string dir = test::shared("models/stories260K-hf");
   ModelConfig hf_cfg = config_from_hf(read(dir + "/config.json"), "config.json");
-  auto tensors = HfTensors::open(dir);
+  auto tensors = HfTensors::open(dir, Arch::Llama);
   const ModelWeights hf_w = load_weights(*tensors, hf_cfg);
   EXPECT_FALSE(hf_w.tied_output);
 
@@ -149,7 +149,7 @@ TEST(HfModel, ShardIndexMustNameFilesInTheFolder) {
   auto index_error = [&](const std::string& json) {
     std::ofstream(dir + "/model.safetensors.index.json") << json;
     try {
-      HfTensors::open(dir);
+      HfTensors::open(dir, Arch::Llama);
     } catch (const Error& e) {
       return std::string(e.what());
     }
@@ -160,7 +160,7 @@ TEST(HfModel, ShardIndexMustNameFilesInTheFolder) {
   EXPECT_NE(index_error(R"({"weight_map": {"a": "../../etc/passwd"}})").find("plain file name"), std::string::npos);
   EXPECT_NE(index_error(R"({"weight_map": {"a": "missing.safetensors"}})").find("missing.safetensors"), std::string::npos);
   fs::remove_all(dir);
-  EXPECT_THROW(HfTensors::open(test::temp_path("no-such-folder")), Error);
+  EXPECT_THROW(HfTensors::open(test::temp_path("no-such-folder"), Arch::Llama), Error);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -41,9 +42,14 @@ void add_model_metadata(GgufWriter& w, const ModelConfig& c, const std::string& 
   w.add_f32(p + "attention.layer_norm_rms_epsilon", c.rms_eps);
   w.add_f32(p + "rope.freq_base", c.rope.freq_base);
   w.add_u32(p + "rope.dimension_count", uint32_t(c.rope.n_rot));
-  if (c.head_dim * c.n_head != c.n_embd || c.arch == Arch::Qwen3) {
+  if (c.head_dim * c.n_head != c.n_embd || c.arch == Arch::Qwen3 || c.arch == Arch::Gemma2) {
     w.add_u32(p + "attention.key_length", uint32_t(c.head_dim));
     w.add_u32(p + "attention.value_length", uint32_t(c.head_dim));
+  }
+  if (c.arch == Arch::Gemma2) {
+    w.add_u32(p + "attention.sliding_window", uint32_t(c.sliding_window));
+    w.add_f32(p + "attn_logit_softcapping", c.attn_softcap);
+    w.add_f32(p + "final_logit_softcapping", c.final_softcap);
   }
   if (c.rope.freq_scale != 1.0f) {
     w.add_string(p + "rope.scaling.type", "linear");
@@ -74,6 +80,16 @@ void convert_hf_folder(const ConvertOptions& o) {
     case Arch::Qwen2: arch = "qwen2"; break;
     case Arch::Qwen3: arch = "qwen3"; break;
     case Arch::Phi3: arch = "phi3"; break;  // fused qkv and gate|up travel as they are
+    case Arch::Gemma2: {
+      // GGUF has no key for query_pre_attn_scalar: readers derive the scale from the shapes.
+      const float derived = 1.0f / std::sqrt(float(c.n_layer == 46 ? c.n_embd / c.n_head : c.head_dim));
+      if (std::fabs(derived - c.attn_scale) > 1e-6f * derived)
+        throw Error(o.dir + ": query_pre_attn_scalar differs from what GGUF readers derive for this shape; cannot convert");
+      if (c.attn_softcap == 0 || c.final_softcap == 0)
+        throw Error(o.dir + ": Gemma 2 without logit soft-capping cannot be written to GGUF (readers assume it)");
+      arch = "gemma2";
+      break;
+    }
     default: throw Error(o.dir + ": converting " + std::string(arch_display_name(c.arch)) + " folders is not supported yet");
   }
   add_model_metadata(w, c, arch, name);
@@ -83,7 +99,7 @@ void convert_hf_folder(const ConvertOptions& o) {
     return;
   }
 
-  const auto tensors = HfTensors::open(o.dir);
+  const auto tensors = HfTensors::open(o.dir, c.arch);
   for (const std::string& gname : tensors->names()) {
     const TensorRef ref = *tensors->find(gname);
     if (ref.type != DType::F32 && ref.type != DType::F16 && ref.type != DType::BF16)
@@ -93,7 +109,10 @@ void convert_hf_folder(const ConvertOptions& o) {
     // Vectors (norms, biases) are F32 in GGUF, as llama.cpp writes them.
     const bool vector = ref.ne.size() == 1;
     const DType type = vector ? DType::F32 : ref.type;
-    w.add_tensor(gname, type, ref.ne, [ref, permute, vector, type, head_dim = c.head_dim](std::vector<uint8_t>& dst) {
+    // GGUF stores Gemma's RMSNorm scale as 1 + w, as llama.cpp's converter writes it.
+    const bool is_norm = gname.size() > 11 && gname.compare(gname.size() - 11, 11, "norm.weight") == 0;
+    const float norm_offset = vector && is_norm ? c.norm_weight_offset : 0.0f;
+    w.add_tensor(gname, type, ref.ne, [ref, permute, vector, type, norm_offset, head_dim = c.head_dim](std::vector<uint8_t>& dst) {
       const int64_t row = ref.ne[0], rows = ref.n_elements() / row;
       const int64_t in_stride = row_bytes(ref.type, row), out_stride = row_bytes(type, row);
       dst.resize(size_t(out_stride * rows));
@@ -105,6 +124,10 @@ void convert_hf_folder(const ConvertOptions& o) {
         } else {
           dequantize_row(ref.type, src, reinterpret_cast<float*>(dst.data() + r * out_stride), row);
         }
+      }
+      if (norm_offset != 0) {
+        float* v = reinterpret_cast<float*>(dst.data());
+        for (int64_t i = 0; i < row; ++i) v[i] += norm_offset;
       }
       if (permute && vector) {  // a q/k bias: permute its elements the same way
         std::vector<uint8_t> copy = dst;

@@ -145,7 +145,7 @@ std::unique_ptr<Model> Model::load_hf_folder(const std::string& dir, bool vocab_
   std::ifstream in(config_path, std::ios::binary);
   if (!in) throw Error(dir + ": no config.json");
   m->config_ = config_from_hf(std::string(std::istreambuf_iterator<char>(in), {}), config_path);
-  m->hf_tensors_ = HfTensors::open(dir);
+  m->hf_tensors_ = HfTensors::open(dir, m->config_.arch);
   const int64_t declared_vocab = m->config_.n_vocab;
   m->config_.n_vocab = 0;  // taken from the embedding matrix, then checked against config.json
   m->weights_.emplace(load_weights(*m->hf_tensors_, m->config_));

@@ -30,6 +30,8 @@ void swiglu(const float* gate, const float* up, float* out, int64_t n);
 // out = gelu_tanh(gate) * up, with gelu evaluated as llama.cpp does it on CPU: input and output
 // rounded through f16 (its lookup table), so our activations match the reference bit for bit.
 void geglu(const float* gate, const float* up, float* out, int64_t n);
+// out = gelu_tanh(gate) * up in float32 throughout (transformers' gelu_pytorch_tanh).
+void geglu_f32(const float* gate, const float* up, float* out, int64_t n);
 
 // In place: x = cap * tanh(x / cap).
 void softcap(float* x, int64_t n, float cap);

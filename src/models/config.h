@@ -13,7 +13,9 @@ namespace chassis {
 class GgufFile;
 
 enum class Arch { Llama, Qwen2, Qwen3, Phi3, Gemma2 };
-enum class FfnActivation { SiLU, GeluTanh };  // gated: act(gate) * up
+// Gated FFN activation: act(gate) * up. GeluTanh rounds through f16 as llama.cpp's CPU table does
+// (GGUF files); GeluTanhF32 is transformers' gelu_pytorch_tanh in float32 (Hugging Face folders).
+enum class FfnActivation { SiLU, GeluTanh, GeluTanhF32 };
 
 struct ModelConfig {
   Arch arch = Arch::Llama;
@@ -39,6 +41,7 @@ struct ModelConfig {
   bool fused_gate_up = false;      // phi3: ffn_up holds gate|up
   bool post_norms = false;         // gemma2: norms after attention and after the FFN
   bool scale_embeddings = false;   // gemma2: embeddings * sqrt(n_embd)
+  float norm_weight_offset = 0;    // gemma2 HF checkpoints: RMSNorm scales by (1 + w); GGUF stores 1 + w
   FfnActivation ffn_act = FfnActivation::SiLU;
   float attn_scale = 0;            // multiplies q.k; 1/sqrt(head_dim) unless the family says otherwise
   bool scale_q_first = false;      // phi3, gemma2 scale q before the f16 q.k product (as llama.cpp does)

@@ -25,6 +25,7 @@ constexpr HfFamily kHfFamilies[] = {
     {"Qwen2ForCausalLM", Arch::Qwen2, "qwen2"},
     {"Qwen3ForCausalLM", Arch::Qwen3, "qwen3"},
     {"Phi3ForCausalLM", Arch::Phi3, "phi3"},
+    {"Gemma2ForCausalLM", Arch::Gemma2, "gemma2"},
 };
 
 }  // namespace
@@ -117,6 +118,31 @@ ModelConfig config_from_hf(const std::string& text, const std::string& label) {
   c.attn_scale = 1.0f / std::sqrt(float(c.head_dim));
   if (c.arch == Arch::Qwen2) c.qkv_bias_required = true;
   if (c.arch == Arch::Qwen3) c.qk_norm = true;
+  if (c.arch == Arch::Gemma2) {
+    // Gemma2RMSNorm multiplies by (1 + w); the MLP is GELU(tanh)-gated; q is scaled by
+    // query_pre_attn_scalar^-1/2; scores and logits are soft-capped; even layers see a window.
+    c.norm_weight_offset = 1;
+    c.scale_embeddings = true;
+    c.post_norms = true;
+    c.scale_q_first = true;
+    std::string act = "gelu_pytorch_tanh";
+    for (const char* key : {"hidden_activation", "hidden_act"}) {
+      if (j.contains(key) && j[key].is_string()) {
+        act = j[key].get<std::string>();
+        break;
+      }
+    }
+    if (act != "gelu_pytorch_tanh") throw fail("hidden_activation '" + act + "' is not supported for Gemma 2 (gelu_pytorch_tanh is)");
+    c.ffn_act = FfnActivation::GeluTanhF32;
+    const double scalar = number("query_pre_attn_scalar", double(c.head_dim));
+    if (!(scalar > 0)) throw fail("query_pre_attn_scalar must be positive");
+    c.attn_scale = static_cast<float>(1.0 / std::sqrt(scalar));
+    c.attn_softcap = static_cast<float>(number("attn_logit_softcapping", 0.0));
+    c.final_softcap = static_cast<float>(number("final_logit_softcapping", 0.0));
+    if (c.attn_softcap < 0 || c.final_softcap < 0) throw fail("logit soft-capping values must not be negative");
+    c.sliding_window = integer("sliding_window", 4096, 1, int64_t(1) << 32);
+    c.swa_period = 2;  // layers 0, 2, 4, ... are windowed (Gemma2Attention: not layer_idx % 2)
+  }
   if (c.arch == Arch::Phi3) {
     // One qkv_proj (rows q|k|v) and one gate_up_proj (rows gate|up), as GGUF's phi3 stores them.
     c.fused_qkv = true;
@@ -131,7 +157,7 @@ ModelConfig config_from_hf(const std::string& text, const std::string& label) {
   return c;
 }
 
-std::string gguf_tensor_name(const std::string& hf) {
+std::string gguf_tensor_name(const std::string& hf, Arch arch) {
   static const std::pair<const char*, const char*> kTop[] = {
       {"model.embed_tokens.weight", "token_embd.weight"},
       {"lm_head.weight", "output.weight"},
@@ -146,6 +172,15 @@ std::string gguf_tensor_name(const std::string& hf) {
   const std::string layer = hf.substr(prefix.size(), dot - prefix.size());
   if (layer.empty() || layer.find_first_not_of("0123456789") != std::string::npos) return "";
   const std::string rest = hf.substr(dot + 1);
+  if (arch == Arch::Gemma2) {  // four norms per layer; "post_attention" is a post-norm here, not the FFN's input norm
+    static const std::pair<const char*, const char*> kGemma2[] = {
+        {"post_attention_layernorm.weight", "post_attention_norm.weight"},
+        {"pre_feedforward_layernorm.weight", "ffn_norm.weight"},
+        {"post_feedforward_layernorm.weight", "post_ffw_norm.weight"},
+    };
+    for (const auto& [from, to] : kGemma2)
+      if (rest == from) return "blk." + layer + "." + to;
+  }
   static const std::pair<const char*, const char*> kLayer[] = {
       {"input_layernorm.weight", "attn_norm.weight"},
       {"post_attention_layernorm.weight", "ffn_norm.weight"},
@@ -169,7 +204,7 @@ std::string gguf_tensor_name(const std::string& hf) {
   return "";
 }
 
-std::unique_ptr<HfTensors> HfTensors::open(const std::string& dir) {
+std::unique_ptr<HfTensors> HfTensors::open(const std::string& dir, Arch arch) {
   namespace fs = std::filesystem;
   auto t = std::unique_ptr<HfTensors>(new HfTensors());
   t->label_ = dir;
@@ -204,7 +239,7 @@ std::unique_ptr<HfTensors> HfTensors::open(const std::string& dir) {
   }
   for (const SafetensorsFile& f : t->parsed_) {
     for (const SafetensorsTensor& st : f.tensors()) {
-      const std::string name = gguf_tensor_name(st.name);
+      const std::string name = gguf_tensor_name(st.name, arch);
       if (name.empty()) continue;
       const std::optional<DType> type = to_engine_dtype(st.dtype);
       if (!type) throw Error(f.label() + ": tensor '" + st.name + "' is " + safetensors_dtype_name(st.dtype) + "; weights must be F32, F16 or BF16");

@@ -15,14 +15,15 @@
 
 namespace chassis {
 
-// Maps config.json (text) of LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM or
-// Qwen3ForCausalLM; anything else, or a malformed/out-of-range field, is an Error naming `label`.
+// Maps config.json (text) of the families in kHfFamilies (Llama, Mistral, Qwen2, Qwen3, Phi-3,
+// Gemma 2, ...); anything else, or a malformed/out-of-range field, is an Error naming `label`.
 ModelConfig config_from_hf(const std::string& config_json, const std::string& label);
 
 class HfTensors : public TensorSource {
  public:
   // Opens DIR/model.safetensors, or every shard named by DIR/model.safetensors.index.json.
-  static std::unique_ptr<HfTensors> open(const std::string& dir);
+  // Tensor names are translated for `arch` (config_from_hf's result).
+  static std::unique_ptr<HfTensors> open(const std::string& dir, Arch arch);
   const std::string& label() const override { return label_; }
   std::optional<TensorRef> find(const std::string& gguf_name) const override;
   uint64_t file_bytes() const;
@@ -38,6 +39,6 @@ class HfTensors : public TensorSource {
 
 // The GGUF name of a Hugging Face tensor name ("model.layers.3.mlp.up_proj.weight" ->
 // "blk.3.ffn_up.weight"); empty for tensors the engine does not use (e.g. rotary_emb.inv_freq).
-std::string gguf_tensor_name(const std::string& hf_name);
+std::string gguf_tensor_name(const std::string& hf_name, Arch arch);
 
 }  // namespace chassis

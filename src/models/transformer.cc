@@ -290,7 +290,8 @@ void Transformer::ffn_block(int64_t il, int64_t n) {
   pool_.parallel_for(n, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) {
       if (c.ffn_act == FfnActivation::SiLU) swiglu_fn(gate + t * stride, up + t * stride, &act_[t * F], F);
-      else geglu(gate + t * stride, up + t * stride, &act_[t * F], F);
+      else if (c.ffn_act == FfnActivation::GeluTanh) geglu(gate + t * stride, up + t * stride, &act_[t * F], F);
+      else geglu_f32(gate + t * stride, up + t * stride, &act_[t * F], F);
     }
   });
   trace("ffn_act", il, act_.data(), n, F);

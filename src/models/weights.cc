@@ -61,6 +61,17 @@ class Binder {
     return v;
   }
 
+  // An RMSNorm scale; Gemma's HF checkpoints store w where the norm multiplies by (1 + w).
+  VectorWeight norm(const std::string& name, int64_t n, float offset) {
+    VectorWeight v = vec(name, n);
+    if (offset == 0) return v;
+    auto owned = std::make_shared<std::vector<float>>(v.data, v.data + n);
+    for (float& x : *owned) x += offset;
+    v.owned = owned;
+    v.data = owned->data();
+    return v;
+  }
+
   void set_arch(const std::string& a) { cfg_arch_ = a; }
 
  private:
@@ -88,7 +99,8 @@ ModelWeights load_weights(const TensorSource& f, ModelConfig& c) {
   if (c.n_vocab == 0) c.n_vocab = embd->ne[1];
   const int64_t E = c.n_embd, V = c.n_vocab;
   w.token_embd = b.matrix("token_embd.weight", E, V);
-  w.output_norm = b.vec("output_norm.weight", E);
+  const float off = c.norm_weight_offset;
+  w.output_norm = b.norm("output_norm.weight", E, off);
   w.output = b.matrix("output.weight", E, V, /*required=*/false);
   if (!w.output) {
     w.output = w.token_embd;
@@ -100,7 +112,7 @@ ModelWeights load_weights(const TensorSource& f, ModelConfig& c) {
   for (int64_t il = 0; il < c.n_layer; ++il) {
     const std::string p = "blk." + std::to_string(il) + ".";
     LayerWeights L;
-    L.attn_norm = b.vec(p + "attn_norm.weight", E);
+    L.attn_norm = b.norm(p + "attn_norm.weight", E, off);
     if (c.fused_qkv) {
       L.wqkv = b.matrix(p + "attn_qkv.weight", E, Q + 2 * KV);
     } else {
@@ -117,10 +129,10 @@ ModelWeights load_weights(const TensorSource& f, ModelConfig& c) {
     }
     L.wo = b.matrix(p + "attn_output.weight", Q, E);
     if (c.post_norms) {
-      L.attn_post_norm = b.vec(p + "post_attention_norm.weight", E);
-      L.ffn_post_norm = b.vec(p + "post_ffw_norm.weight", E);
+      L.attn_post_norm = b.norm(p + "post_attention_norm.weight", E, off);
+      L.ffn_post_norm = b.norm(p + "post_ffw_norm.weight", E, off);
     }
-    L.ffn_norm = b.vec(p + "ffn_norm.weight", E);
+    L.ffn_norm = b.norm(p + "ffn_norm.weight", E, off);
     if (c.fused_gate_up) {
       L.ffn_up = b.matrix(p + "ffn_up.weight", E, 2 * F);
     } else {

@@ -34,23 +34,33 @@ ARCHS = {
     # Qwen3: q/k RMSNorm per head, head_dim set apart from hidden/heads.
     'qwen3': {'architectures': ['Qwen3ForCausalLM'], 'model_type': 'qwen3', 'tie_word_embeddings': True,
               'rope_theta': 1000000.0, 'head_dim': 32},
+    # Gemma 2: (1 + w) RMSNorms before and after each block, GELU(tanh) MLP, soft-capped scores and
+    # logits, and a sliding window on even layers narrow enough (8) that the test crosses it.
+    'gemma2': {'architectures': ['Gemma2ForCausalLM'], 'model_type': 'gemma2', 'tie_word_embeddings': True,
+               'rope_theta': 10000.0, 'head_dim': 32, 'query_pre_attn_scalar': 32, 'sliding_window': 8,
+               'attn_logit_softcapping': 50.0, 'final_logit_softcapping': 30.0, 'rms_norm_eps': 1e-6,
+               'hidden_act': 'gelu_pytorch_tanh', 'hidden_activation': 'gelu_pytorch_tanh'},
 }
+
+# Fixed per folder, so adding an architecture leaves the others' weights (and goldens) as they were.
+SEEDS = {'llama': 0, 'mistral': 1, 'phi3': 2, 'qwen2': 3, 'qwen3': 4, 'gemma2': 5}
 
 
 def tensors_for(arch, cfg, rng):
     head_dim = cfg.get('head_dim', HIDDEN // HEADS)
 
-    def mat(rows, cols, scale=0.08):
+    # Gemma's post-norms rescale every block's output: wider weights keep its greedy path varied.
+    def mat(rows, cols, scale=0.4 if arch == 'gemma2' else 0.08):
         return (rows, cols), [rng.gauss(0.0, scale) for _ in range(rows * cols)]
 
-    def norm(n):
-        return (n,), [1.0 + rng.gauss(0.0, 0.1) for _ in range(n)]
+    def norm(n):  # Gemma stores w where its norm multiplies by 1 + w
+        return (n,), [(0.0 if arch == 'gemma2' else 1.0) + rng.gauss(0.0, 0.1) for _ in range(n)]
 
     def vec(n, scale=0.05):
         return (n,), [rng.gauss(0.0, scale) for _ in range(n)]
 
     # Tied models read logits off the embeddings: keep them small, or each token predicts itself.
-    t = {'model.embed_tokens.weight': mat(VOCAB, HIDDEN, 0.1 if cfg['tie_word_embeddings'] else 0.5)}
+    t = {'model.embed_tokens.weight': mat(VOCAB, HIDDEN, (0.05 if arch == 'gemma2' else 0.1) if cfg['tie_word_embeddings'] else 0.5)}
     for i in range(LAYERS):
         p = f'model.layers.{i}.'
         t[p + 'input_layernorm.weight'] = norm(HIDDEN)
@@ -69,6 +79,9 @@ def tensors_for(arch, cfg, rng):
             t[p + 'self_attn.q_norm.weight'] = norm(head_dim)
             t[p + 'self_attn.k_norm.weight'] = norm(head_dim)
         t[p + 'post_attention_layernorm.weight'] = norm(HIDDEN)
+        if arch == 'gemma2':
+            t[p + 'pre_feedforward_layernorm.weight'] = norm(HIDDEN)
+            t[p + 'post_feedforward_layernorm.weight'] = norm(HIDDEN)
         if arch == 'phi3':
             t[p + 'mlp.gate_up_proj.weight'] = mat(2 * FF, HIDDEN)
         else:
@@ -104,7 +117,8 @@ def write_safetensors(path, tensors):
 
 def main():
     shared, out = sys.argv[1], sys.argv[2]
-    for seed, (arch, extra) in enumerate(sorted(ARCHS.items())):
+    for arch, extra in sorted(ARCHS.items()):
+        seed = SEEDS[arch]
         d = os.path.join(out, arch)
         os.makedirs(d, exist_ok=True)
         cfg = {'hidden_size': HIDDEN, 'num_hidden_layers': LAYERS, 'num_attention_heads': HEADS,

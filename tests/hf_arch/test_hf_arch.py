@@ -79,6 +79,9 @@ class HfArchitectures(unittest.TestCase):
     def test_qwen3(self):
         self.check('qwen3')
 
+    def test_gemma2(self):
+        self.check('gemma2')
+
 
 if __name__ == '__main__':
     CHASSIS, SHARED = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])

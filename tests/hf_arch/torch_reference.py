@@ -1,5 +1,5 @@
 """A reference forward pass in plain PyTorch (Debian's python3-torch), written from Hugging Face
-transformers' modeling code (LlamaForCausalLM and the Mistral/Qwen2/Qwen3 variants): RMSNorm in
+transformers' modeling code (LlamaForCausalLM and the Mistral/Qwen2/Qwen3/Phi-3/Gemma 2 variants): RMSNorm in
 float32, rotate_half RoPE (with Llama 3 frequency scaling), GQA by repeat_kv, causal softmax
 attention, SwiGLU MLP, tied or separate lm_head. It greedily continues a prompt on each tiny folder
 of make_tiny_models.py and writes the goldens the CI test compares chassis against (so CI needs no
@@ -40,6 +40,19 @@ def rms_norm(x, w, eps):
     return w * (x * torch.rsqrt(variance + eps))
 
 
+def gemma_rms_norm(x, w, eps):  # Gemma2RMSNorm: scaled by (1 + w)
+    x = x.float()
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * (1.0 + w.float())
+
+
+def gelu_tanh(x):  # transformers' gelu_pytorch_tanh
+    return torch.nn.functional.gelu(x, approximate='tanh')
+
+
+def softcap(x, cap):
+    return torch.tanh(x / cap) * cap
+
+
 def inv_freq_of(cfg, dim):
     base = cfg.get('rope_theta', 10000.0)
     inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
@@ -68,7 +81,11 @@ def forward(cfg, w, ids):
     D = cfg.get('head_dim') or cfg['hidden_size'] // H
     eps = cfg['rms_norm_eps']
     T = len(ids)
+    gemma = arch == 'gemma2'
+    norm = gemma_rms_norm if gemma else rms_norm
     x = w['model.embed_tokens.weight'][torch.tensor(ids)]  # (T, E)
+    if gemma:
+        x = x * torch.tensor(cfg['hidden_size'] ** 0.5, dtype=x.dtype)
     pos = torch.arange(T, dtype=torch.float32)
     freqs = pos[:, None] * inv_freq_of(cfg, D)[None, :]
     emb = torch.cat((freqs, freqs), dim=-1)
@@ -76,7 +93,7 @@ def forward(cfg, w, ids):
     mask = torch.full((T, T), float('-inf')).triu(1)
     for i in range(cfg['num_hidden_layers']):
         p = f'model.layers.{i}.'
-        h = rms_norm(x, w[p + 'input_layernorm.weight'], eps)
+        h = norm(x, w[p + 'input_layernorm.weight'], eps)
 
         def proj(name):
             y = h @ w[p + f'self_attn.{name}.weight'].T
@@ -99,19 +116,35 @@ def forward(cfg, w, ids):
         k = k * cos + rotate_half(k) * sin
         k = k.repeat_interleave(H // KV, dim=0)
         v = v.repeat_interleave(H // KV, dim=0)
-        scores = q @ k.transpose(1, 2) / math.sqrt(D) + mask
+        if gemma:  # Gemma2Attention: query_pre_attn_scalar, soft-capped scores, window on even layers
+            scores = softcap(q @ k.transpose(1, 2) * cfg['query_pre_attn_scalar'] ** -0.5, cfg['attn_logit_softcapping'])
+            layer_mask = mask
+            if i % 2 == 0:
+                layer_mask = mask.masked_fill(torch.ones(T, T, dtype=torch.bool).tril(-cfg['sliding_window']), float('-inf'))
+            scores = scores + layer_mask
+        else:
+            scores = q @ k.transpose(1, 2) / math.sqrt(D) + mask
         attn = torch.softmax(scores.float(), dim=-1) @ v  # (H, T, D)
-        x = x + attn.transpose(0, 1).reshape(T, H * D) @ w[p + 'self_attn.o_proj.weight'].T
-        h = rms_norm(x, w[p + 'post_attention_layernorm.weight'], eps)
+        o = attn.transpose(0, 1).reshape(T, H * D) @ w[p + 'self_attn.o_proj.weight'].T
+        if gemma:
+            x = x + norm(o, w[p + 'post_attention_layernorm.weight'], eps)
+            h = norm(x, w[p + 'pre_feedforward_layernorm.weight'], eps)
+        else:
+            x = x + o
+            h = rms_norm(x, w[p + 'post_attention_layernorm.weight'], eps)
         if arch == 'phi3':  # Phi3MLP: gate_up_proj, then chunk(2): gate first
             gate, up = (h @ w[p + 'mlp.gate_up_proj.weight'].T).chunk(2, dim=-1)
         else:
             gate = h @ w[p + 'mlp.gate_proj.weight'].T
             up = h @ w[p + 'mlp.up_proj.weight'].T
-        x = x + (torch.nn.functional.silu(gate) * up) @ w[p + 'mlp.down_proj.weight'].T
-    x = rms_norm(x, w['model.norm.weight'], eps)
+        if gemma:
+            x = x + norm((gelu_tanh(gate) * up) @ w[p + 'mlp.down_proj.weight'].T, w[p + 'post_feedforward_layernorm.weight'], eps)
+        else:
+            x = x + (torch.nn.functional.silu(gate) * up) @ w[p + 'mlp.down_proj.weight'].T
+    x = norm(x, w['model.norm.weight'], eps)
     head = w.get('lm_head.weight', w['model.embed_tokens.weight'])
-    return x @ head.T  # (T, V)
+    logits = x @ head.T  # (T, V)
+    return softcap(logits, cfg['final_logit_softcapping']) if gemma else logits
 
 
 def main():

@@ -55,6 +55,10 @@ void geglu(const float* gate, const float* up, float* out, int64_t n) {
   }
 }
 
+void geglu_f32(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = gelu_tanh(gate[i]) * up[i];
+}
+
 void softcap(float* x, int64_t n, float cap) {
   // As three graph ops in the reference: scale by 1/cap, tanh, scale by cap.
   const float inv = 1.0f / cap;
