@@ -135,6 +135,19 @@ TEST(HfModel, HostileConfigsNameTheField) {
            {"{" + base + R"(, "rms_norm_eps": "small"})", "must be a number"},
            {"{" + base + R"(, "rope_scaling": {"rope_type": "yarn", "factor": 4.0}})", "'yarn' is not supported"},
            {"{" + base + R"(, "rope_scaling": 3})", "must be an object or null"},
+           {"{" + base + R"(, "architectures": ["MixtralForCausalLM"]})", "missing required field \"num_local_experts\""},
+           {"{" + base + R"(, "architectures": ["MixtralForCausalLM"], "num_local_experts": 8, "num_experts_per_tok": 9})",
+            "\"num_experts_per_tok\" = 9 is out of range"},
+           {"{" + base + R"(, "architectures": ["Qwen3MoeForCausalLM"], "num_experts": 8, "num_experts_per_tok": 2})",
+            "missing required field \"moe_intermediate_size\""},
+           {"{" + base + R"(, "architectures": ["Qwen3MoeForCausalLM"], "num_experts": 8, "num_experts_per_tok": 2,
+               "moe_intermediate_size": 32, "decoder_sparse_step": 2})", "decoder_sparse_step"},
+           {"{" + base + R"(, "architectures": ["Qwen3MoeForCausalLM"], "num_experts": 8, "num_experts_per_tok": 2,
+               "moe_intermediate_size": 32, "mlp_only_layers": [0]})", "mlp_only_layers"},
+           {"{" + base + R"(, "architectures": ["Qwen3MoeForCausalLM"], "num_experts": 8, "num_experts_per_tok": 2,
+               "moe_intermediate_size": 32, "norm_topk_prob": 1})", "norm_topk_prob"},
+           {"{" + base + R"(, "architectures": ["Gemma2ForCausalLM"], "hidden_activation": "relu"})", "'relu' is not supported for Gemma 2"},
+           {"{" + base + R"(, "architectures": ["Gemma2ForCausalLM"], "query_pre_attn_scalar": 0})", "query_pre_attn_scalar"},
        }) {
     const std::string e = config_error(c.json);
     EXPECT_NE(e.find(c.expect), std::string::npos) << c.json << " -> " << e;

@@ -117,6 +117,11 @@ std::vector<Case> hostile_cases() {
     s.arch = "mamba";
     cs.push_back({"unsupported-arch", test::build_tiny_model(s), "unsupported architecture 'mamba'"});
   }
+  {
+    TinyModelSpec s;
+    s.arch = "qwen3moe";
+    cs.push_back({"moe-without-experts", test::build_tiny_model(s), "qwen3moe.expert_count is missing"});
+  }
   return cs;
 }
 

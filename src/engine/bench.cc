@@ -86,6 +86,8 @@ BenchResult run_bench(const Model& model, const BenchOptions& opt) {
   // Per decoded token every matrix is read once; the embedding contributes one row unless it is
   // also the output matrix (tied), in which case it is read whole.
   r.bytes_per_token = w.n_bytes;
+  // A decoded token reads n_expert_used of each layer's n_expert experts.
+  if (c.n_expert > 0) r.bytes_per_token -= w.n_expert_bytes / uint64_t(c.n_expert) * uint64_t(c.n_expert - c.n_expert_used);
   if (!w.tied_output) r.bytes_per_token -= uint64_t(w.token_embd.row_stride() * (w.token_embd.n_out - 1));
 
   Session session(model, opt.n_prompt + opt.n_gen + 1, opt.threads);

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -46,6 +47,14 @@ void add_model_metadata(GgufWriter& w, const ModelConfig& c, const std::string& 
     w.add_u32(p + "attention.key_length", uint32_t(c.head_dim));
     w.add_u32(p + "attention.value_length", uint32_t(c.head_dim));
   }
+  if (c.is_moe()) {
+    w.add_u32(p + "expert_count", uint32_t(c.n_expert));
+    w.add_u32(p + "expert_used_count", uint32_t(c.n_expert_used));
+    if (c.arch == Arch::Qwen3Moe) w.add_u32(p + "expert_feed_forward_length", uint32_t(c.n_ff_exp));
+    // llama.cpp always renormalizes the chosen experts' weights for these families; the key lets a
+    // reader that honours it (chassis) run norm_topk_prob = false checkpoints as trained.
+    if (!c.expert_weights_norm) w.add_bool(p + "expert_weights_norm", false);
+  }
   if (c.arch == Arch::Gemma2) {
     w.add_u32(p + "attention.sliding_window", uint32_t(c.sliding_window));
     w.add_f32(p + "attn_logit_softcapping", c.attn_softcap);
@@ -54,6 +63,41 @@ void add_model_metadata(GgufWriter& w, const ModelConfig& c, const std::string& 
   if (c.rope.freq_scale != 1.0f) {
     w.add_string(p + "rope.scaling.type", "linear");
     w.add_f32(p + "rope.scaling.factor", 1.0f / c.rope.freq_scale);
+  }
+}
+
+// "blk.N.ffn_gate.E.weight": one expert of a layer, as HfTensors names a Hugging Face expert.
+bool is_expert_slice(const std::string& name) {
+  for (const char* kind : {".ffn_gate.", ".ffn_up.", ".ffn_down."}) {
+    const size_t at = name.find(kind);
+    if (at == std::string::npos) continue;
+    const std::string rest = name.substr(at + std::strlen(kind));
+    return rest.size() > 7 && std::isdigit(static_cast<unsigned char>(rest[0]));
+  }
+  return false;
+}
+
+// Each layer's experts as the 3-D tensors llama.cpp reads: blk.N.ffn_{gate,up,down}_exps.weight,
+// (n_in, n_out, n_expert), expert e's rows at slice e, in the checkpoint's dtype.
+void add_stacked_experts(GgufWriter& w, const HfTensors& tensors, const ModelConfig& c) {
+  for (int64_t il = 0; il < c.n_layer; ++il) {
+    for (const char* kind : {"ffn_gate", "ffn_up", "ffn_down"}) {
+      const std::string base = "blk." + std::to_string(il) + "." + kind;
+      std::vector<TensorRef> slices;
+      for (int64_t e = 0; e < c.n_expert; ++e) {
+        const std::string name = base + "." + std::to_string(e) + ".weight";
+        const std::optional<TensorRef> ref = tensors.find(name);
+        if (!ref) throw Error(tensors.label() + ": missing expert " + std::to_string(e) + " of layer " + std::to_string(il) + " (" + name + ")");
+        if (ref->ne.size() != 2 || (!slices.empty() && (ref->ne != slices[0].ne || ref->type != slices[0].type)))
+          throw Error(tensors.label() + ": expert tensor '" + ref->name + "' differs in shape or dtype from expert 0");
+        slices.push_back(*ref);
+      }
+      const std::vector<int64_t> ne{slices[0].ne[0], slices[0].ne[1], c.n_expert};
+      w.add_tensor(base + "_exps.weight", slices[0].type, ne, [slices](std::vector<uint8_t>& dst) {
+        dst.clear();
+        for (const TensorRef& s : slices) dst.insert(dst.end(), s.data, s.data + s.n_bytes);
+      });
+    }
   }
 }
 
@@ -79,6 +123,7 @@ void convert_hf_folder(const ConvertOptions& o) {
     case Arch::Llama: arch = "llama"; break;  // Mistral too: llama.cpp converts it as llama
     case Arch::Qwen2: arch = "qwen2"; break;
     case Arch::Qwen3: arch = "qwen3"; break;
+    case Arch::Qwen3Moe: arch = "qwen3moe"; break;
     case Arch::Phi3: arch = "phi3"; break;  // fused qkv and gate|up travel as they are
     case Arch::Gemma2: {
       // GGUF has no key for query_pre_attn_scalar: readers derive the scale from the shapes.
@@ -100,7 +145,9 @@ void convert_hf_folder(const ConvertOptions& o) {
   }
 
   const auto tensors = HfTensors::open(o.dir, c.arch);
+  if (c.is_moe()) add_stacked_experts(w, *tensors, c);
   for (const std::string& gname : tensors->names()) {
+    if (is_expert_slice(gname)) continue;  // written stacked above
     const TensorRef ref = *tensors->find(gname);
     if (ref.type != DType::F32 && ref.type != DType::F16 && ref.type != DType::BF16)
       throw Error(ref.name + ": only F32, F16 and BF16 tensors convert");

@@ -66,6 +66,7 @@ DType preset_tensor_type(const QuantPreset& p, const TensorToQuantize& t) {
   const std::string& name = t.name;
   const bool allowed = t.n_dims >= 2 && ends_with(name, "weight") && name.find("_norm.weight") == std::string::npos;
   if (!allowed) return t.type;
+  if (name.find("ffn_gate_inp.weight") != std::string::npos) return t.type;  // MoE routers stay exact, as llama-quantize keeps them
   DType type = p.base;
   if (!is_quantized(p.base)) return type;
   const bool is_output = name == "output.weight" || (t.tied_output && name == "token_embd.weight");
@@ -167,6 +168,12 @@ std::vector<std::vector<uint8_t>> quantize_loaded_weights(ModelWeights& w, const
         {"ffn_up.weight", &L.ffn_up}, {"ffn_down.weight", &L.ffn_down}};
     for (const auto& [name, m] : per_layer)
       if (*m) mats.push_back({b + name, m, int(il)});
+    // Experts: typed as llama-quantize types the stacked blk.N.ffn_*_exps.weight tensor.
+    const std::pair<const char*, std::vector<WeightMatrix>*> experts[] = {
+        {"ffn_gate_exps.weight", &L.ffn_gate_exps}, {"ffn_up_exps.weight", &L.ffn_up_exps},
+        {"ffn_down_exps.weight", &L.ffn_down_exps}};
+    for (const auto& [name, list] : experts)
+      for (WeightMatrix& m : *list) mats.push_back({b + name, &m, int(il)});
   }
   ThreadPool pool(std::max(1, n_threads));
   std::vector<std::vector<uint8_t>> storage;
@@ -193,6 +200,8 @@ std::vector<std::vector<uint8_t>> quantize_loaded_weights(ModelWeights& w, const
     });
     release_mapped_pages(src, size_t(in_stride * m.n_out));
     w.n_bytes = w.n_bytes - uint64_t(in_stride * m.n_out) + uint64_t(out_stride * m.n_out);
+    if (t.name.find("_exps.") != std::string::npos)
+      w.n_expert_bytes = w.n_expert_bytes - uint64_t(in_stride * m.n_out) + uint64_t(out_stride * m.n_out);
     m = WeightMatrix{target, dst.data(), m.n_in, m.n_out};
   }
   if (w.tied_output) w.output = w.token_embd;

@@ -19,6 +19,7 @@ constexpr Family kFamilies[] = {
     {"llama", Arch::Llama, RopeStyle::Normal},
     {"qwen2", Arch::Qwen2, RopeStyle::NeoX},
     {"qwen3", Arch::Qwen3, RopeStyle::NeoX},
+    {"qwen3moe", Arch::Qwen3Moe, RopeStyle::NeoX},
     {"phi3", Arch::Phi3, RopeStyle::NeoX},
     {"gemma2", Arch::Gemma2, RopeStyle::NeoX},
 };
@@ -117,6 +118,7 @@ ModelConfig config_from_gguf(const GgufFile& f) {
     case Arch::Llama: break;
     case Arch::Qwen2: c.qkv_bias_required = true; break;
     case Arch::Qwen3: c.qk_norm = true; break;
+    case Arch::Qwen3Moe: c.qk_norm = true; break;
     case Arch::Phi3:
       c.fused_qkv = true;
       c.fused_gate_up = true;
@@ -135,6 +137,19 @@ ModelConfig config_from_gguf(const GgufFile& f) {
       // Gemma-2 27B (46 layers) scales queries by 1/sqrt(n_embd/n_head) instead of 1/sqrt(head_dim).
       if (c.n_layer == 46) c.attn_scale = 1.0f / std::sqrt(float(c.n_embd / c.n_head));
       break;
+  }
+  c.n_expert = f.get_int(p + "expert_count").value_or(0);
+  if (c.n_expert > 0) {
+    positive("expert_count", c.n_expert, 4096);
+    c.n_expert_used = f.require_int(p + "expert_used_count");
+    positive("expert_used_count", c.n_expert_used, c.n_expert);
+    c.n_ff_exp = f.get_int(p + "expert_feed_forward_length").value_or(c.n_ff);
+    positive("expert_feed_forward_length", c.n_ff_exp, 1 << 22);
+    c.expert_weights_norm = f.get_bool(p + "expert_weights_norm").value_or(true);
+    if (c.arch != Arch::Llama && c.arch != Arch::Qwen3Moe)
+      throw Error(f.label() + ": experts are not supported for the " + arch + " architecture");
+  } else if (c.arch == Arch::Qwen3Moe) {
+    throw Error(f.label() + ": " + p + "expert_count is missing (qwen3moe needs experts)");
   }
   // vocab size comes from the embedding tensor (the key is optional in GGUF); the loader sets it.
   c.n_vocab = f.get_int(p + "vocab_size").value_or(0);

@@ -12,7 +12,7 @@ namespace chassis {
 
 class GgufFile;
 
-enum class Arch { Llama, Qwen2, Qwen3, Phi3, Gemma2 };
+enum class Arch { Llama, Qwen2, Qwen3, Qwen3Moe, Phi3, Gemma2 };  // Mixtral is Llama with experts
 // Gated FFN activation: act(gate) * up. GeluTanh rounds through f16 as llama.cpp's CPU table does
 // (GGUF files); GeluTanhF32 is transformers' gelu_pytorch_tanh in float32 (Hugging Face folders).
 enum class FfnActivation { SiLU, GeluTanh, GeluTanhF32 };
@@ -47,11 +47,18 @@ struct ModelConfig {
   bool scale_q_first = false;      // phi3, gemma2 scale q before the f16 q.k product (as llama.cpp does)
   float attn_softcap = 0;          // gemma2: 50
   float final_softcap = 0;         // gemma2: 30
+  // Mixture of experts (Mixtral, Qwen3-MoE): every layer's FFN is n_expert gated FFNs of width n_ff_exp,
+  // of which a router picks n_expert_used per token (softmax, top-k, renormalized if expert_weights_norm).
+  int64_t n_expert = 0;            // 0: a dense FFN of width n_ff
+  int64_t n_expert_used = 0;
+  int64_t n_ff_exp = 0;
+  bool expert_weights_norm = true;
   int64_t sliding_window = 0;      // 0: every layer attends to the whole context
   int swa_period = 0;              // layer il uses the window when il % swa_period < swa_period - 1
 
   int64_t n_embd_q() const { return n_head * head_dim; }
   int64_t n_embd_kv() const { return n_head_kv * head_dim; }
+  bool is_moe() const { return n_expert > 0; }
   bool layer_uses_window(int64_t il) const {
     return sliding_window > 0 && swa_period > 0 && (il % swa_period) < swa_period - 1;
   }

@@ -24,6 +24,8 @@ constexpr HfFamily kHfFamilies[] = {
     {"MistralForCausalLM", Arch::Llama, "llama"},
     {"Qwen2ForCausalLM", Arch::Qwen2, "qwen2"},
     {"Qwen3ForCausalLM", Arch::Qwen3, "qwen3"},
+    {"MixtralForCausalLM", Arch::Llama, "llama"},  // llama with experts, as llama.cpp has it
+    {"Qwen3MoeForCausalLM", Arch::Qwen3Moe, "qwen3moe"},
     {"Phi3ForCausalLM", Arch::Phi3, "phi3"},
     {"Gemma2ForCausalLM", Arch::Gemma2, "gemma2"},
 };
@@ -117,7 +119,27 @@ ModelConfig config_from_hf(const std::string& text, const std::string& label) {
   }
   c.attn_scale = 1.0f / std::sqrt(float(c.head_dim));
   if (c.arch == Arch::Qwen2) c.qkv_bias_required = true;
-  if (c.arch == Arch::Qwen3) c.qk_norm = true;
+  if (c.arch == Arch::Qwen3 || c.arch == Arch::Qwen3Moe) c.qk_norm = true;
+  if (architecture == "MixtralForCausalLM") {
+    // MixtralSparseMoeBlock: every layer routes to num_experts_per_tok of num_local_experts
+    // experts of width intermediate_size, weights renormalized over the chosen ones.
+    c.n_expert = integer("num_local_experts", std::nullopt, 1, 4096);
+    c.n_expert_used = integer("num_experts_per_tok", 2, 1, c.n_expert);
+    c.n_ff_exp = c.n_ff;
+    c.expert_weights_norm = true;
+  }
+  if (c.arch == Arch::Qwen3Moe) {
+    c.n_expert = integer("num_experts", std::nullopt, 1, 4096);
+    c.n_expert_used = integer("num_experts_per_tok", std::nullopt, 1, c.n_expert);
+    c.n_ff_exp = integer("moe_intermediate_size", std::nullopt, 1, 1 << 22);
+    if (j.contains("norm_topk_prob") && !j["norm_topk_prob"].is_boolean()) throw fail("\"norm_topk_prob\" must be true or false");
+    c.expert_weights_norm = j.value("norm_topk_prob", false);
+    // Dense layers between sparse ones (decoder_sparse_step > 1, mlp_only_layers) are not supported:
+    // refused rather than run with the wrong FFN.
+    if (integer("decoder_sparse_step", 1, 1, 4096) != 1) throw fail("decoder_sparse_step other than 1 (dense layers between MoE layers) is not supported");
+    if (j.contains("mlp_only_layers") && !(j["mlp_only_layers"].is_null() || (j["mlp_only_layers"].is_array() && j["mlp_only_layers"].empty())))
+      throw fail("mlp_only_layers (dense layers between MoE layers) is not supported");
+  }
   if (c.arch == Arch::Gemma2) {
     // Gemma2RMSNorm multiplies by (1 + w); the MLP is GELU(tanh)-gated; q is scaled by
     // query_pre_attn_scalar^-1/2; scores and logits are soft-capped; even layers see a window.
@@ -201,6 +223,24 @@ std::string gguf_tensor_name(const std::string& hf, Arch arch) {
   };
   for (const auto& [from, to] : kLayer)
     if (rest == from) return "blk." + layer + "." + to;
+  // Experts: Mixtral's block_sparse_moe.{gate, experts.E.w1|w2|w3} and Qwen3-MoE's
+  // mlp.{gate, experts.E.gate_proj|up_proj|down_proj}, as ffn_gate_inp and per-expert ffn_*.E.
+  if (rest == "block_sparse_moe.gate.weight" || rest == "mlp.gate.weight") return "blk." + layer + ".ffn_gate_inp.weight";
+  for (const char* experts : {"block_sparse_moe.experts.", "mlp.experts."}) {
+    const std::string pre = experts;
+    if (rest.compare(0, pre.size(), pre) != 0) continue;
+    const size_t edot = rest.find('.', pre.size());
+    if (edot == std::string::npos) return "";
+    const std::string e = rest.substr(pre.size(), edot - pre.size());
+    if (e.empty() || e.size() > 5 || e.find_first_not_of("0123456789") != std::string::npos) return "";
+    static const std::pair<const char*, const char*> kExpert[] = {
+        {"w1.weight", "ffn_gate"}, {"w2.weight", "ffn_down"}, {"w3.weight", "ffn_up"},
+        {"gate_proj.weight", "ffn_gate"}, {"up_proj.weight", "ffn_up"}, {"down_proj.weight", "ffn_down"},
+    };
+    const std::string leaf = rest.substr(edot + 1);
+    for (const auto& [from, to] : kExpert)
+      if (leaf == from) return "blk." + layer + "." + to + "." + std::to_string(std::stoi(e)) + ".weight";
+  }
   return "";
 }
 

@@ -18,7 +18,8 @@ namespace chassis {
 
 Transformer::Transformer(const ModelConfig& cfg, const ModelWeights& w, ThreadPool& pool, int64_t max_batch)
     : cfg_(cfg), w_(w), pool_(pool), max_batch_(std::max<int64_t>(1, max_batch)) {
-  const int64_t B = max_batch_, E = cfg.n_embd, Q = cfg.n_embd_q(), KV = cfg.n_embd_kv(), F = cfg.n_ff;
+  const int64_t B = max_batch_, E = cfg.n_embd, Q = cfg.n_embd_q(), KV = cfg.n_embd_kv();
+  const int64_t F = cfg.is_moe() ? cfg.n_ff_exp : cfg.n_ff;
   x_.resize(B * E);
   xn_.resize(B * E);
   if (cfg.fused_qkv) qkv_.resize(B * (Q + 2 * KV));
@@ -30,13 +31,21 @@ Transformer::Transformer(const ModelConfig& cfg, const ModelWeights& w, ThreadPo
   gate_.resize(B * F * (cfg.fused_gate_up ? 2 : 1));
   up_.resize(B * F);
   act_.resize(B * F);
+  if (cfg.is_moe()) {
+    router_.resize(B * cfg.n_expert);
+    route_expert_.resize(B * cfg.n_expert_used);
+    route_weight_.resize(B * cfg.n_expert_used);
+    xe_.resize(B * E);
+    ye_.resize(B * E);
+  }
   if (w.rope_freqs) rope_factors_ = w.rope_freqs.data;
   else if (!cfg.rope_factors.empty()) rope_factors_ = cfg.rope_factors.data();
 }
 
 uint64_t Transformer::scratch_bytes() const {
   return (x_.size() + xn_.size() + qkv_.size() + q_.size() + k_.size() + v_.size() + attn_.size() + o_.size() +
-          gate_.size() + up_.size() + act_.size() + scores_.size()) * sizeof(float);
+          gate_.size() + up_.size() + act_.size() + scores_.size() + router_.size() + route_weight_.size() +
+          xe_.size() + ye_.size()) * sizeof(float) + route_expert_.size() * sizeof(int32_t);
 }
 
 void Transformer::trace(const char* name, int64_t il, const float* data, int64_t n, int64_t width) {
@@ -261,6 +270,20 @@ void Transformer::add_to_residual(int64_t il, int64_t n, const VectorWeight& pos
   trace(out_name, il, x_.data(), n, E);
 }
 
+void Transformer::gated_activation(const float* gate, const float* up, int64_t stride, int64_t n, int64_t width) {
+  // act (n, width) = act(gate) * up. Whole rows per thread: the reference's exp variant depends on an
+  // element's place in its row.
+  const ModelConfig& c = cfg_;
+  const auto swiglu_fn = use_simd_kernels() ? swiglu_avx2 : swiglu;  // bit-identical
+  pool_.parallel_for(n, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      if (c.ffn_act == FfnActivation::SiLU) swiglu_fn(gate + t * stride, up + t * stride, &act_[t * width], width);
+      else if (c.ffn_act == FfnActivation::GeluTanh) geglu(gate + t * stride, up + t * stride, &act_[t * width], width);
+      else geglu_f32(gate + t * stride, up + t * stride, &act_[t * width], width);
+    }
+  });
+}
+
 void Transformer::ffn_block(int64_t il, int64_t n) {
   const ModelConfig& c = cfg_;
   const LayerWeights& L = w_.layers[il];
@@ -270,34 +293,80 @@ void Transformer::ffn_block(int64_t il, int64_t n) {
 
   for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, L.ffn_norm.data, xn + t * E, E, c.rms_eps);
   trace("ffn_norm", il, xn, n, E);
-  const float* gate;
-  const float* up;
-  int64_t stride;
+  if (c.is_moe()) {
+    moe_ffn(il, n);
+    add_to_residual(il, n, L.ffn_post_norm, "ffn_post_norm", "l_out");
+    return;
+  }
   if (c.fused_gate_up) {
     mul(L.ffn_up, xn, n, gate_.data());  // (n, 2F): gate | up
-    gate = gate_.data();
-    up = gate_.data() + F;
-    stride = 2 * F;
+    gated_activation(gate_.data(), gate_.data() + F, 2 * F, n, F);
   } else {
     mul(L.ffn_gate, xn, n, gate_.data());  // (n, F)
     mul(L.ffn_up, xn, n, up_.data());      // (n, F)
-    gate = gate_.data();
-    up = up_.data();
-    stride = F;
+    gated_activation(gate_.data(), up_.data(), F, n, F);
   }
-  // Whole rows per thread: the reference's exp variant depends on an element's place in its row.
-  const auto swiglu_fn = use_simd_kernels() ? swiglu_avx2 : swiglu;  // bit-identical
-  pool_.parallel_for(n, [&](int64_t b, int64_t e) {
-    for (int64_t t = b; t < e; ++t) {
-      if (c.ffn_act == FfnActivation::SiLU) swiglu_fn(gate + t * stride, up + t * stride, &act_[t * F], F);
-      else if (c.ffn_act == FfnActivation::GeluTanh) geglu(gate + t * stride, up + t * stride, &act_[t * F], F);
-      else geglu_f32(gate + t * stride, up + t * stride, &act_[t * F], F);
-    }
-  });
   trace("ffn_act", il, act_.data(), n, F);
   mul(L.ffn_down, act_.data(), n, o_.data());  // (n, E)
   trace("ffn_out", il, o_.data(), n, E);
   add_to_residual(il, n, L.ffn_post_norm, "ffn_post_norm", "l_out");
+}
+
+// Mixture of experts, as Mixtral / Qwen3-MoE (and llama.cpp's build_moe_ffn) evaluate it:
+//   p = softmax(W_router xn)                                   (n, X)
+//   S = the n_expert_used largest p; w_s = p_s (/ sum_S p_s when expert_weights_norm)
+//   o = sum_{s in S, by expert index} w_s * down_s(act(gate_s xn) * up_s xn)
+// Each expert runs once over the rows routed to it, so prefill reads an expert's weights once.
+void Transformer::moe_ffn(int64_t il, int64_t n) {
+  const ModelConfig& c = cfg_;
+  const LayerWeights& L = w_.layers[il];
+  const int64_t E = c.n_embd, X = c.n_expert, K = c.n_expert_used, F = c.n_ff_exp;
+
+  mul(L.ffn_gate_inp, xn_.data(), n, router_.data());  // (n, X)
+  trace("ffn_moe_logits", il, router_.data(), n, X);
+  std::vector<int32_t> order(static_cast<size_t>(X));
+  for (int64_t t = 0; t < n; ++t) {
+    float* p = &router_[t * X];
+    softmax(p, X);
+    for (int32_t e = 0; e < X; ++e) order[e] = e;
+    // The K most probable experts; among equal probabilities the lower index, as torch.topk.
+    std::partial_sort(order.begin(), order.begin() + K, order.end(),
+                      [&](int32_t a, int32_t b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
+    float sum = 0;
+    for (int64_t k = 0; k < K; ++k) sum += p[order[k]];
+    for (int64_t k = 0; k < K; ++k) {
+      route_expert_[t * K + k] = order[k];
+      route_weight_[t * K + k] = c.expert_weights_norm ? p[order[k]] / sum : p[order[k]];
+    }
+  }
+  trace("ffn_moe_probs", il, router_.data(), n, X);
+
+  std::fill(o_.begin(), o_.begin() + n * E, 0.0f);
+  for (int32_t e = 0; e < X; ++e) {
+    expert_rows_.clear();
+    expert_weights_.clear();
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t k = 0; k < K; ++k)
+        if (route_expert_[t * K + k] == e) {
+          expert_rows_.push_back(t);
+          expert_weights_.push_back(route_weight_[t * K + k]);
+        }
+    const int64_t m = int64_t(expert_rows_.size());
+    if (m == 0) continue;
+    for (int64_t i = 0; i < m; ++i)  // xe (m, E): the rows routed to expert e
+      std::memcpy(&xe_[i * E], &xn_[expert_rows_[i] * E], size_t(E) * sizeof(float));
+    mul(L.ffn_gate_exps[e], xe_.data(), m, gate_.data());  // (m, F)
+    mul(L.ffn_up_exps[e], xe_.data(), m, up_.data());      // (m, F)
+    gated_activation(gate_.data(), up_.data(), F, m, F);
+    mul(L.ffn_down_exps[e], act_.data(), m, ye_.data());   // (m, E)
+    for (int64_t i = 0; i < m; ++i) {
+      float* o = &o_[expert_rows_[i] * E];
+      const float* y = &ye_[i * E];
+      const float wgt = expert_weights_[i];
+      for (int64_t j = 0; j < E; ++j) o[j] += wgt * y[j];
+    }
+  }
+  trace("ffn_moe_out", il, o_.data(), n, E);
 }
 
 void Transformer::output(int64_t n, float* logits) {

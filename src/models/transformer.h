@@ -52,6 +52,8 @@ class Transformer {
   void embed(int64_t n);
   void attention_block(int64_t il, int64_t n);
   void ffn_block(int64_t il, int64_t n);
+  void moe_ffn(int64_t il, int64_t n);
+  void gated_activation(const float* gate, const float* up, int64_t stride, int64_t n, int64_t width);
   void add_to_residual(int64_t il, int64_t n, const VectorWeight& post_norm, const char* norm_name,
                        const char* out_name);
   void output(int64_t n, float* logits);
@@ -86,6 +88,14 @@ class Transformer {
   std::vector<float> up_;     // (B, n_ff)
   std::vector<float> act_;    // (B, n_ff)
   std::vector<float> scores_; // (n_threads, n_ctx) attention scores per worker
+  // Mixture of experts [MoE]: router output, chosen experts and weights, one expert's batch.
+  std::vector<float> router_;         // (B, n_expert)
+  std::vector<int32_t> route_expert_; // (B, n_expert_used)
+  std::vector<float> route_weight_;   // (B, n_expert_used)
+  std::vector<int64_t> expert_rows_;  // rows routed to the expert being evaluated
+  std::vector<float> expert_weights_; // their routing weights
+  std::vector<float> xe_;             // (B, n_embd) those rows' normalized input
+  std::vector<float> ye_;             // (B, n_embd) the expert's output for them
 };
 
 }  // namespace chassis

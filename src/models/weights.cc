@@ -61,6 +61,29 @@ class Binder {
     return v;
   }
 
+  // A layer's experts: one 3-D tensor `<base>_exps.weight` (n_in, n_out, n_expert) as llama.cpp writes
+  // them, each expert a slice; or one 2-D tensor per expert `<base>.<e>.weight` (llama.cpp's older
+  // split layout, and how a Hugging Face folder's experts arrive).
+  std::vector<WeightMatrix> experts(const std::string& base, int64_t n_in, int64_t n_out, int64_t n_expert) {
+    std::vector<WeightMatrix> out;
+    if (const std::optional<TensorRef> t = f_.find(base + "_exps.weight")) {
+      check_shape(*t, {n_in, n_out, n_expert});
+      account(*t);
+      w_.n_expert_bytes += t->n_bytes;
+      const WeightMatrix first{t->type, t->data, n_in, n_out};
+      for (int64_t e = 0; e < n_expert; ++e)
+        out.push_back(WeightMatrix{t->type, t->data + e * n_out * first.row_stride(), n_in, n_out});
+      return out;
+    }
+    for (int64_t e = 0; e < n_expert; ++e) {
+      const std::string name = base + "." + std::to_string(e) + ".weight";
+      if (e == 0 && !f_.find(name)) throw Error(f_.label() + ": missing tensor '" + base + "_exps.weight'");
+      out.push_back(matrix(name, n_in, n_out));
+      w_.n_expert_bytes += uint64_t(out.back().row_stride() * n_out);
+    }
+    return out;
+  }
+
   // An RMSNorm scale; Gemma's HF checkpoints store w where the norm multiplies by (1 + w).
   VectorWeight norm(const std::string& name, int64_t n, float offset) {
     VectorWeight v = vec(name, n);
@@ -133,6 +156,15 @@ ModelWeights load_weights(const TensorSource& f, ModelConfig& c) {
       L.ffn_post_norm = b.norm(p + "post_ffw_norm.weight", E, off);
     }
     L.ffn_norm = b.norm(p + "ffn_norm.weight", E, off);
+    if (c.is_moe()) {
+      const int64_t X = c.n_expert, FX = c.n_ff_exp;
+      L.ffn_gate_inp = b.matrix(p + "ffn_gate_inp.weight", E, X);
+      L.ffn_gate_exps = b.experts(p + "ffn_gate", E, FX, X);
+      L.ffn_up_exps = b.experts(p + "ffn_up", E, FX, X);
+      L.ffn_down_exps = b.experts(p + "ffn_down", FX, E, X);
+      w.layers.push_back(std::move(L));
+      continue;
+    }
     if (c.fused_gate_up) {
       L.ffn_up = b.matrix(p + "ffn_up.weight", E, 2 * F);
     } else {

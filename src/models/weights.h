@@ -33,6 +33,9 @@ struct LayerWeights {
   WeightMatrix ffn_gate;       // (n_ff, n_embd)                                 [unless fused]
   WeightMatrix ffn_up;         // (n_ff, n_embd), or (2*n_ff, n_embd) gate|up    [phi3]
   WeightMatrix ffn_down;       // (n_embd, n_ff)
+  WeightMatrix ffn_gate_inp;   // (n_expert, n_embd) router                       [MoE, instead of the above]
+  std::vector<WeightMatrix> ffn_gate_exps, ffn_up_exps;  // n_expert x (n_ff_exp, n_embd)
+  std::vector<WeightMatrix> ffn_down_exps;               // n_expert x (n_embd, n_ff_exp)
   VectorWeight ffn_post_norm;  // (n_embd)                                       [gemma2]
 };
 
@@ -46,6 +49,7 @@ struct ModelWeights {
 
   uint64_t n_params = 0;
   uint64_t n_bytes = 0;
+  uint64_t n_expert_bytes = 0;  // of n_bytes, the experts' (a token reads n_expert_used / n_expert of them)
 };
 
 // Binds every tensor the config needs; sets cfg.n_vocab from the embedding matrix.

@@ -40,10 +40,17 @@ ARCHS = {
                'rope_theta': 10000.0, 'head_dim': 32, 'query_pre_attn_scalar': 32, 'sliding_window': 8,
                'attn_logit_softcapping': 50.0, 'final_logit_softcapping': 30.0, 'rms_norm_eps': 1e-6,
                'hidden_act': 'gelu_pytorch_tanh', 'hidden_activation': 'gelu_pytorch_tanh'},
+    # Mixtral: every layer a sparse MoE block (4 experts, 2 per token) under block_sparse_moe.
+    'mixtral': {'architectures': ['MixtralForCausalLM'], 'model_type': 'mixtral', 'tie_word_embeddings': False,
+                'rope_theta': 1000000.0, 'sliding_window': None, 'num_local_experts': 4, 'num_experts_per_tok': 2},
+    # Qwen3-MoE: q/k norms, 8 narrow experts (2 per token) under mlp.experts, renormalized top-k.
+    'qwen3moe': {'architectures': ['Qwen3MoeForCausalLM'], 'model_type': 'qwen3_moe', 'tie_word_embeddings': False,
+                 'rope_theta': 1000000.0, 'head_dim': 32, 'num_experts': 8, 'num_experts_per_tok': 2,
+                 'moe_intermediate_size': 32, 'norm_topk_prob': True, 'decoder_sparse_step': 1, 'mlp_only_layers': []},
 }
 
 # Fixed per folder, so adding an architecture leaves the others' weights (and goldens) as they were.
-SEEDS = {'llama': 0, 'mistral': 1, 'phi3': 2, 'qwen2': 3, 'qwen3': 4, 'gemma2': 5}
+SEEDS = {'llama': 0, 'mistral': 1, 'phi3': 2, 'qwen2': 3, 'qwen3': 4, 'gemma2': 5, 'mixtral': 6, 'qwen3moe': 7}
 
 
 def tensors_for(arch, cfg, rng):
@@ -75,13 +82,30 @@ def tensors_for(arch, cfg, rng):
             t[p + 'self_attn.q_proj.bias'] = vec(HEADS * head_dim)
             t[p + 'self_attn.k_proj.bias'] = vec(KV_HEADS * head_dim)
             t[p + 'self_attn.v_proj.bias'] = vec(KV_HEADS * head_dim)
-        if arch == 'qwen3':
+        if arch in ('qwen3', 'qwen3moe'):
             t[p + 'self_attn.q_norm.weight'] = norm(head_dim)
             t[p + 'self_attn.k_norm.weight'] = norm(head_dim)
         t[p + 'post_attention_layernorm.weight'] = norm(HIDDEN)
         if arch == 'gemma2':
             t[p + 'pre_feedforward_layernorm.weight'] = norm(HIDDEN)
             t[p + 'post_feedforward_layernorm.weight'] = norm(HIDDEN)
+        if arch == 'mixtral':
+            t[p + 'block_sparse_moe.gate.weight'] = mat(cfg['num_local_experts'], HIDDEN, 0.5)  # router
+            for e in range(cfg['num_local_experts']):
+                q = f'{p}block_sparse_moe.experts.{e}.'
+                t[q + 'w1.weight'] = mat(FF, HIDDEN)
+                t[q + 'w3.weight'] = mat(FF, HIDDEN)
+                t[q + 'w2.weight'] = mat(HIDDEN, FF)
+            continue
+        if arch == 'qwen3moe':
+            t[p + 'mlp.gate.weight'] = mat(cfg['num_experts'], HIDDEN, 0.5)  # router
+            ff = cfg['moe_intermediate_size']
+            for e in range(cfg['num_experts']):
+                q = f'{p}mlp.experts.{e}.'
+                t[q + 'gate_proj.weight'] = mat(ff, HIDDEN, 0.16)
+                t[q + 'up_proj.weight'] = mat(ff, HIDDEN, 0.16)
+                t[q + 'down_proj.weight'] = mat(HIDDEN, ff, 0.16)
+            continue
         if arch == 'phi3':
             t[p + 'mlp.gate_up_proj.weight'] = mat(2 * FF, HIDDEN)
         else:

@@ -82,6 +82,12 @@ class HfArchitectures(unittest.TestCase):
     def test_gemma2(self):
         self.check('gemma2')
 
+    def test_mixtral(self):
+        self.check('mixtral')
+
+    def test_qwen3moe(self):
+        self.check('qwen3moe')
+
 
 if __name__ == '__main__':
     CHASSIS, SHARED = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])

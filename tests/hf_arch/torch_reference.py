@@ -1,5 +1,5 @@
 """A reference forward pass in plain PyTorch (Debian's python3-torch), written from Hugging Face
-transformers' modeling code (LlamaForCausalLM and the Mistral/Qwen2/Qwen3/Phi-3/Gemma 2 variants): RMSNorm in
+transformers' modeling code (LlamaForCausalLM and the Mistral/Qwen2/Qwen3/Phi-3/Gemma 2/Mixtral/Qwen3-MoE variants): RMSNorm in
 float32, rotate_half RoPE (with Llama 3 frequency scaling), GQA by repeat_kv, causal softmax
 attention, SwiGLU MLP, tied or separate lm_head. It greedily continues a prompt on each tiny folder
 of make_tiny_models.py and writes the goldens the CI test compares chassis against (so CI needs no
@@ -75,6 +75,29 @@ def rotate_half(x):
     return torch.cat((-x2, x1), dim=-1)
 
 
+def moe(cfg, w, p, h):
+    """MixtralSparseMoeBlock / Qwen3MoeSparseMoeBlock: softmax router, top-k, renormalized (Mixtral always,
+    Qwen3-MoE when norm_topk_prob), each expert's SwiGLU output weighted and summed in expert order."""
+    mixtral = cfg['model_type'] == 'mixtral'
+    n_expert = cfg['num_local_experts'] if mixtral else cfg['num_experts']
+    gate = w[p + ('block_sparse_moe.gate.weight' if mixtral else 'mlp.gate.weight')]
+    probs = torch.softmax((h @ gate.T).float(), dim=-1)  # (T, X)
+    weights, chosen = torch.topk(probs, cfg['num_experts_per_tok'], dim=-1)  # (T, K)
+    if mixtral or cfg.get('norm_topk_prob'):
+        weights = weights / weights.sum(dim=-1, keepdim=True)
+    out = torch.zeros_like(h)
+    for e in range(n_expert):
+        rows, slot = torch.where(chosen == e)
+        if rows.numel() == 0:
+            continue
+        q = p + (f'block_sparse_moe.experts.{e}.' if mixtral else f'mlp.experts.{e}.')
+        g, u, d = ('w1', 'w3', 'w2') if mixtral else ('gate_proj', 'up_proj', 'down_proj')
+        xe = h[rows]
+        y = (torch.nn.functional.silu(xe @ w[q + g + '.weight'].T) * (xe @ w[q + u + '.weight'].T)) @ w[q + d + '.weight'].T
+        out.index_add_(0, rows, y * weights[rows, slot, None])
+    return out
+
+
 def forward(cfg, w, ids):
     arch = cfg['model_type']
     H, KV = cfg['num_attention_heads'], cfg['num_key_value_heads']
@@ -108,7 +131,7 @@ def forward(cfg, w, ids):
             q = proj('q_proj').view(T, H, D)
             k = proj('k_proj').view(T, KV, D)
             v = proj('v_proj').view(T, KV, D)
-        if arch == 'qwen3':
+        if arch in ('qwen3', 'qwen3_moe'):
             q = rms_norm(q, w[p + 'self_attn.q_norm.weight'], eps)
             k = rms_norm(k, w[p + 'self_attn.k_norm.weight'], eps)
         q, k, v = q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1)  # (heads, T, D)
@@ -132,6 +155,9 @@ def forward(cfg, w, ids):
         else:
             x = x + o
             h = rms_norm(x, w[p + 'post_attention_layernorm.weight'], eps)
+        if arch in ('mixtral', 'qwen3_moe'):
+            x = x + moe(cfg, w, p, h)
+            continue
         if arch == 'phi3':  # Phi3MLP: gate_up_proj, then chunk(2): gate first
             gate, up = (h @ w[p + 'mlp.gate_up_proj.weight'].T).chunk(2, dim=-1)
         else:

@@ -34,7 +34,10 @@ std::string human_count(uint64_t n) {
 void describe_config(std::ostringstream& os, const Model& m) {
   const ModelConfig& c = m.config();
   os << "context length: " << c.n_ctx_train << "\n";
-  os << "layers:         " << c.n_layer << ", embedding " << c.n_embd << ", FFN " << c.n_ff << "\n";
+  os << "layers:         " << c.n_layer << ", embedding " << c.n_embd << ", FFN " << (c.is_moe() ? c.n_ff_exp : c.n_ff) << "\n";
+  if (c.is_moe())
+    os << "experts:        " << c.n_expert << " per layer, " << c.n_expert_used << " used per token"
+       << (c.expert_weights_norm ? " (weights renormalized)" : "") << "\n";
   os << "attention:      " << c.n_head << " heads, " << c.n_head_kv << " KV heads, head size " << c.head_dim;
   if (c.sliding_window) os << ", sliding window " << c.sliding_window;
   os << "\n";
