@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <algorithm>
 #include <cmath>
 #include <complex>
 
@@ -63,6 +64,33 @@ TEST(Kernels, RopeIsComplexRotation) {
         for (int i = n_rot; i < head_dim; ++i) EXPECT_EQ(y[size_t(h * head_dim + i)], x[size_t(h * head_dim + i)]);
       }
     }
+  }
+}
+
+// YaRN: pair i turns by a blend of the original angle (weight 1 below corr_dims[0], 0 above corr_dims[1],
+// linear between) and the angle interpolated by freq_scale, and grows by attn_factor (1 + 0.1 ln(1/s)).
+TEST(Kernels, RopeYarnBlendsOriginalAndInterpolatedAngles) {
+  const int head_dim = 64, n_rot = 64, pos = 301;
+  auto x = random_floats(size_t(head_dim), 5);
+  RopeParams p;
+  p.n_rot = n_rot;
+  p.freq_base = 10000.f;
+  p.freq_scale = 0.25f;
+  p.style = RopeStyle::NeoX;
+  p.ext_factor = 1.0f;
+  p.attn_factor = 0.9f;
+  p.corr_dims[0] = 2;
+  p.corr_dims[1] = 10;
+  auto y = x;
+  rope(y.data(), 1, head_dim, pos, p);
+  const double mscale = 0.9 * (1 + 0.1 * std::log(4.0));
+  for (int i = 0; i < n_rot / 2; ++i) {
+    const double original = pos * std::pow(10000.0, -2.0 * i / n_rot);
+    const double keep = 1 - std::clamp((i - 2.0) / 8.0, 0.0, 1.0);
+    const double theta = 0.25 * original * (1 - keep) + original * keep;
+    const auto r = std::complex<double>(x[size_t(i)], x[size_t(i + n_rot / 2)]) * std::polar(mscale, theta);
+    EXPECT_NEAR(y[size_t(i)], r.real(), 2e-4) << i;
+    EXPECT_NEAR(y[size_t(i + n_rot / 2)], r.imag(), 2e-4) << i;
   }
 }
 
@@ -439,7 +467,7 @@ namespace chassis {
 namespace {
 
 // The FMA builds of the element-wise kernels and the AVX2 activation quantizers match the scalar
-// reference bit for bit (odd sizes, NeoX and normal rope, a Llama-3 frequency table, ties and
+// reference bit for bit (odd sizes, NeoX and normal rope, a Llama-3 frequency table, YaRN, ties and
 // all-zero blocks for the quantizers).
 TEST(Kernels, Avx2ElementwiseAndQuantizersAreBitIdenticalToTheReference) {
   if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
@@ -460,6 +488,12 @@ TEST(Kernels, Avx2ElementwiseAndQuantizersAreBitIdenticalToTheReference) {
       p.style = style;
       p.freq_base = 500000.0f;
       p.freq_factors = pos == 17 ? factors.data() : nullptr;
+      if (pos == 4095) {  // YaRN
+        p.freq_scale = 0.125f;
+        p.ext_factor = 1.0f;
+        p.corr_dims[0] = 3;
+        p.corr_dims[1] = 21;
+      }
       auto x = test::random_floats(3 * 64, uint32_t(rng()));
       auto y = x;
       rope(x.data(), 3, 64, pos, p);

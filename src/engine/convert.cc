@@ -60,7 +60,14 @@ void add_model_metadata(GgufWriter& w, const ModelConfig& c, const std::string& 
     w.add_f32(p + "attn_logit_softcapping", c.attn_softcap);
     w.add_f32(p + "final_logit_softcapping", c.final_softcap);
   }
-  if (c.rope.freq_scale != 1.0f) {
+  if (c.yarn.factor > 0) {
+    w.add_string(p + "rope.scaling.type", "yarn");
+    w.add_f32(p + "rope.scaling.factor", c.yarn.factor);
+    w.add_u32(p + "rope.scaling.original_context_length", uint32_t(c.yarn.orig_ctx));
+    if (c.yarn.beta_fast != 32.0f) w.add_f32(p + "rope.scaling.yarn_beta_fast", c.yarn.beta_fast);
+    if (c.yarn.beta_slow != 1.0f) w.add_f32(p + "rope.scaling.yarn_beta_slow", c.yarn.beta_slow);
+    if (c.yarn.attn_factor != 1.0f) w.add_f32(p + "rope.scaling.yarn_attn_factor", c.yarn.attn_factor);
+  } else if (c.rope.freq_scale != 1.0f) {
     w.add_string(p + "rope.scaling.type", "linear");
     w.add_f32(p + "rope.scaling.factor", 1.0f / c.rope.freq_scale);
   }

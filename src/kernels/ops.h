@@ -17,6 +17,12 @@ struct RopeParams {
   float freq_scale = 1.f;     // 1/factor for linear scaling
   const float* freq_factors = nullptr;  // n_rot/2 divisors of each frequency (Llama-3 rope_freqs), or null
   RopeStyle style = RopeStyle::Normal;
+  // YaRN (as ggml's rope): pair i's angle blends the interpolated (freq_scale) and the original angle
+  // by ext_factor * ramp(i) (1 below corr_dims[0], 0 above corr_dims[1]); cos and sin are then scaled
+  // by attn_factor, times 1 + 0.1 ln(1/freq_scale) when ext_factor != 0.
+  float ext_factor = 0;
+  float attn_factor = 1;
+  float corr_dims[2] = {0, 0};
 };
 
 // Rotates n_head heads of head_dim values (one token's q or k) in place for position pos.

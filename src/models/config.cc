@@ -1,5 +1,6 @@
 #include "models/config.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -41,6 +42,23 @@ std::vector<float> llama3_rope_factors(int n_rot, float base, float factor, floa
     }
   }
   return out;
+}
+
+void apply_yarn(ModelConfig& c, const std::string& label) {
+  const YarnScaling& y = c.yarn;
+  if (!(y.factor >= 1) || y.orig_ctx <= 0 || !(y.beta_fast > 0) || !(y.beta_slow > 0) || !(y.attn_factor > 0))
+    throw Error(label + ": YaRN rope scaling needs factor >= 1 and positive original context, betas and attention factor");
+  c.rope.freq_scale = 1.0f / y.factor;
+  c.rope.ext_factor = 1.0f;
+  c.rope.attn_factor = y.attn_factor;
+  // The pair whose wavelength makes n_rotations turns over the original context; below beta_fast turns
+  // angles are interpolated, above beta_slow kept (ggml_rope_yarn_corr_dims).
+  const float n_dims = float(c.rope.n_rot);
+  auto corr_dim = [&](float n_rotations) {
+    return n_dims * std::log(float(y.orig_ctx) / (n_rotations * 2 * float(M_PI))) / (2 * std::log(c.rope.freq_base));
+  };
+  c.rope.corr_dims[0] = std::max(0.0f, std::floor(corr_dim(y.beta_fast)));
+  c.rope.corr_dims[1] = std::min(n_dims - 1, std::ceil(corr_dim(y.beta_slow)));
 }
 
 const char* arch_display_name(Arch a) {
@@ -108,6 +126,14 @@ ModelConfig config_from_gguf(const GgufFile& f) {
       const auto high = f.get_float(p + "rope.scaling.high_freq_factor").value_or(4.0);
       const auto orig = f.get_float(p + "rope.scaling.original_context_length").value_or(8192.0);
       c.rope_factors = llama3_rope_factors(c.rope.n_rot, c.rope.freq_base, float(factor), float(low), float(high), float(orig));
+    } else if (*type == "yarn") {
+      c.yarn.factor = float(factor);
+      c.yarn.orig_ctx = f.get_int(p + "rope.scaling.original_context_length").value_or(c.n_ctx_train);
+      c.yarn.beta_fast = float(f.get_float(p + "rope.scaling.yarn_beta_fast").value_or(32.0));
+      c.yarn.beta_slow = float(f.get_float(p + "rope.scaling.yarn_beta_slow").value_or(1.0));
+      c.yarn.attn_factor = float(f.get_float(p + "rope.scaling.yarn_attn_factor")
+                                     .value_or(f.get_float(p + "rope.scaling.attn_factor").value_or(1.0)));
+      apply_yarn(c, f.label());
     } else {
       throw Error(f.label() + ": rope scaling type '" + *type + "' is not supported yet");
     }

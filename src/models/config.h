@@ -17,6 +17,14 @@ enum class Arch { Llama, Qwen2, Qwen3, Qwen3Moe, Phi3, Gemma2 };  // Mixtral is 
 // (GGUF files); GeluTanhF32 is transformers' gelu_pytorch_tanh in float32 (Hugging Face folders).
 enum class FfnActivation { SiLU, GeluTanh, GeluTanhF32 };
 
+// YaRN context extension as configured (kept so that convert can write it back to GGUF).
+struct YarnScaling {
+  float factor = 0;       // 0: no YaRN
+  int64_t orig_ctx = 0;   // the context the model was trained at before extension
+  float beta_fast = 32, beta_slow = 1;
+  float attn_factor = 1;  // ggml's convention: multiplies the 1 + 0.1 ln(factor) magnitude scale
+};
+
 struct ModelConfig {
   Arch arch = Arch::Llama;
   std::string arch_name;  // as in general.architecture
@@ -33,6 +41,7 @@ struct ModelConfig {
 
   RopeParams rope;                  // n_rot, base, style, linear scale
   std::vector<float> rope_factors;  // Llama-3 style per-frequency divisors computed from metadata (if no tensor)
+  YarnScaling yarn;
 
   // Family traits.
   bool qkv_bias_required = false;  // qwen2: q/k/v carry biases
@@ -68,6 +77,10 @@ struct ModelConfig {
 ModelConfig config_from_gguf(const GgufFile& f);
 
 const char* arch_display_name(Arch a);
+
+// Sets rope's YaRN fields from c.yarn (throws Error naming `label` on out-of-range values): angles
+// interpolated by 1/factor below the correction range, kept above it, as ggml's rope_yarn.
+void apply_yarn(ModelConfig& c, const std::string& label);
 
 // Llama-3 rope scaling as per-frequency divisors (what a GGUF's rope_freqs tensor holds): long
 // wavelengths slowed by `factor`, short ones kept, a smooth ramp between.

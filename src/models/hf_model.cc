@@ -106,9 +106,31 @@ ModelConfig config_from_hf(const std::string& text, const std::string& label) {
       const double orig = field("original_max_position_embeddings", 8192.0);
       if (factor <= 0 || low <= 0 || high <= low || orig <= 0) throw fail("rope_scaling (llama3) has out-of-range values");
       c.rope_factors = llama3_rope_factors(c.rope.n_rot, c.rope.freq_base, float(factor), float(low), float(high), float(orig));
+    } else if (type == "yarn") {
+      // transformers' _compute_yarn_parameters: the explicit factor; original context from rope_scaling,
+      // else max_position_embeddings; betas 32/1 when unset or 0; cos/sin scaled by attention_factor,
+      // by default 0.1 ln(factor) + 1 (which ggml applies itself, so an explicit one is divided by it).
+      auto field = [&](const char* key) -> std::optional<double> {
+        if (!rs.contains(key) || rs[key].is_null()) return std::nullopt;
+        if (!rs[key].is_number()) throw fail(std::string("rope_scaling.") + key + " must be a number");
+        return rs[key].get<double>();
+      };
+      if (!field("factor")) throw fail("rope_scaling (yarn) needs a factor");
+      if (field("mscale").value_or(0) != 0 || field("mscale_all_dim").value_or(0) != 0)
+        throw fail("rope_scaling (yarn) with mscale/mscale_all_dim (DeepSeek style) is not supported yet");
+      if (rs.contains("truncate") && rs["truncate"] == false)
+        throw fail("rope_scaling (yarn) with truncate = false is not supported yet");
+      c.yarn.factor = float(factor);
+      if (factor < 1) throw fail("rope_scaling.factor must be at least 1 for yarn");
+      const auto orig = field("original_max_position_embeddings");
+      c.yarn.orig_ctx = orig ? int64_t(*orig) : integer("max_position_embeddings", std::nullopt, 1, int64_t(1) << 32);
+      const double bf = field("beta_fast").value_or(0), bs = field("beta_slow").value_or(0);
+      c.yarn.beta_fast = float(bf != 0 ? bf : 32.0);
+      c.yarn.beta_slow = float(bs != 0 ? bs : 1.0);
+      if (const auto af = field("attention_factor")) c.yarn.attn_factor = float(*af / (0.1 * std::log(factor) + 1.0));
     } else if (type == "default" || type.empty()) {
     } else {
-      // yarn/dynamic/longrope change attention as well as positions; refused rather than run wrong.
+      // dynamic/longrope change attention as well as positions; refused rather than run wrong.
       throw fail("rope_scaling type '" + type + "' is not supported for Hugging Face folders yet");
     }
   }
@@ -176,6 +198,7 @@ ModelConfig config_from_hf(const std::string& text, const std::string& label) {
     c.rope.n_rot = static_cast<int>(double(c.head_dim) * partial);
     if (c.rope.n_rot % 2 != 0) throw fail("partial_rotary_factor gives an odd number of rotated dims");
   }
+  if (c.yarn.factor > 0) apply_yarn(c, label);  // after partial rotary factors have fixed n_rot
   return c;
 }
 

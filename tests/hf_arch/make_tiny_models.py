@@ -40,6 +40,11 @@ ARCHS = {
                'rope_theta': 10000.0, 'head_dim': 32, 'query_pre_attn_scalar': 32, 'sliding_window': 8,
                'attn_logit_softcapping': 50.0, 'final_logit_softcapping': 30.0, 'rms_norm_eps': 1e-6,
                'hidden_act': 'gelu_pytorch_tanh', 'hidden_activation': 'gelu_pytorch_tanh'},
+    # Qwen2 weights with YaRN rope scaling (4x over an original context of 64, head size 32 so the
+    # correction ramp spans several pairs). '_weights' names the family whose tensors the folder has.
+    'qwen2_yarn': {'_weights': 'qwen2', 'architectures': ['Qwen2ForCausalLM'], 'model_type': 'qwen2',
+                   'tie_word_embeddings': True, 'rope_theta': 10000.0, 'head_dim': 32,
+                   'rope_scaling': {'type': 'yarn', 'factor': 4.0, 'original_max_position_embeddings': 64}},
     # Mixtral: every layer a sparse MoE block (4 experts, 2 per token) under block_sparse_moe.
     'mixtral': {'architectures': ['MixtralForCausalLM'], 'model_type': 'mixtral', 'tie_word_embeddings': False,
                 'rope_theta': 1000000.0, 'sliding_window': None, 'num_local_experts': 4, 'num_experts_per_tok': 2},
@@ -50,7 +55,8 @@ ARCHS = {
 }
 
 # Fixed per folder, so adding an architecture leaves the others' weights (and goldens) as they were.
-SEEDS = {'llama': 0, 'mistral': 1, 'phi3': 2, 'qwen2': 3, 'qwen3': 4, 'gemma2': 5, 'mixtral': 6, 'qwen3moe': 7}
+SEEDS = {'llama': 0, 'mistral': 1, 'phi3': 2, 'qwen2': 3, 'qwen3': 4, 'gemma2': 5, 'mixtral': 6, 'qwen3moe': 7,
+         'qwen2_yarn': 8}
 
 
 def tensors_for(arch, cfg, rng):
@@ -150,9 +156,10 @@ def main():
                'max_position_embeddings': 256, 'rms_norm_eps': 1e-5, 'hidden_act': 'silu',
                'bos_token_id': 1, 'eos_token_id': 2, 'torch_dtype': 'float32'}
         cfg.update(extra)
+        weights_like = cfg.pop('_weights', arch)
         with open(os.path.join(d, 'config.json'), 'w') as f:
             json.dump(cfg, f, indent=2)
-        write_safetensors(os.path.join(d, 'model.safetensors'), tensors_for(arch, cfg, random.Random(1000 + seed)))
+        write_safetensors(os.path.join(d, 'model.safetensors'), tensors_for(weights_like, cfg, random.Random(1000 + seed)))
         for name in ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']:
             shutil.copy(os.path.join(shared, 'models', 'stories260K-hf', name), os.path.join(d, name))
         with open(os.path.join(d, 'generation_config.json'), 'w') as f:

@@ -82,6 +82,9 @@ class HfArchitectures(unittest.TestCase):
     def test_gemma2(self):
         self.check('gemma2')
 
+    def test_qwen2_yarn(self):
+        self.check('qwen2_yarn')
+
     def test_mixtral(self):
         self.check('mixtral')
 

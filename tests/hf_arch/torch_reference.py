@@ -1,6 +1,6 @@
 """A reference forward pass in plain PyTorch (Debian's python3-torch), written from Hugging Face
 transformers' modeling code (LlamaForCausalLM and the Mistral/Qwen2/Qwen3/Phi-3/Gemma 2/Mixtral/Qwen3-MoE variants): RMSNorm in
-float32, rotate_half RoPE (with Llama 3 frequency scaling), GQA by repeat_kv, causal softmax
+float32, rotate_half RoPE (with Llama 3 and YaRN frequency scaling), GQA by repeat_kv, causal softmax
 attention, SwiGLU MLP, tied or separate lm_head. It greedily continues a prompt on each tiny folder
 of make_tiny_models.py and writes the goldens the CI test compares chassis against (so CI needs no
 PyTorch).
@@ -67,7 +67,24 @@ def inv_freq_of(cfg, dim):
         smoothed = (1 - smooth) * inv_llama / factor + smooth * inv_llama
         medium = ~(wavelen < high_wavelen) * ~(wavelen > low_wavelen)
         inv_freq = torch.where(medium, smoothed, inv_llama)
-    return inv_freq
+    attention_factor = 1.0
+    if rs and rs.get('rope_type', rs.get('type')) == 'yarn':  # transformers' _compute_yarn_parameters
+        factor = rs['factor']
+        old = rs.get('original_max_position_embeddings') or cfg['max_position_embeddings']
+        attention_factor = rs.get('attention_factor') or (0.1 * math.log(factor) + 1.0 if factor > 1 else 1.0)
+        beta_fast, beta_slow = rs.get('beta_fast') or 32, rs.get('beta_slow') or 1
+
+        def correction_dim(rotations):
+            return (dim * math.log(old / (rotations * 2 * math.pi))) / (2 * math.log(base))
+        low = max(math.floor(correction_dim(beta_fast)), 0)
+        high = min(math.ceil(correction_dim(beta_slow)), dim - 1)
+        if low == high:
+            high += 0.001
+        ramp = torch.clamp((torch.arange(dim // 2, dtype=torch.float32) - low) / (high - low), 0, 1)
+        extrapolation = 1 - ramp
+        pos_freqs = base ** (torch.arange(0, dim, 2).float() / dim)
+        inv_freq = (1.0 / (factor * pos_freqs)) * (1 - extrapolation) + (1.0 / pos_freqs) * extrapolation
+    return inv_freq, attention_factor
 
 
 def rotate_half(x):
@@ -110,9 +127,10 @@ def forward(cfg, w, ids):
     if gemma:
         x = x * torch.tensor(cfg['hidden_size'] ** 0.5, dtype=x.dtype)
     pos = torch.arange(T, dtype=torch.float32)
-    freqs = pos[:, None] * inv_freq_of(cfg, D)[None, :]
+    inv_freq, attention_factor = inv_freq_of(cfg, D)
+    freqs = pos[:, None] * inv_freq[None, :]
     emb = torch.cat((freqs, freqs), dim=-1)
-    cos, sin = emb.cos(), emb.sin()  # (T, D)
+    cos, sin = emb.cos() * attention_factor, emb.sin() * attention_factor  # (T, D)
     mask = torch.full((T, T), float('-inf')).triu(1)
     for i in range(cfg['num_hidden_layers']):
         p = f'model.layers.{i}.'

@@ -4,6 +4,7 @@
 // instruction). std::fma rounds once either way and FP contraction is off project-wide, so both give
 // the same bits; the tests compare them anyway.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -15,14 +16,21 @@ namespace chassis {
 [[gnu::always_inline]] inline void rope_body(float* x, int n_head, int head_dim, int pos, const RopeParams& p) {
   const int n_rot = p.n_rot;
   const float theta_scale = std::pow(p.freq_base, -2.0f / float(n_rot));
+  const float mscale = p.ext_factor != 0 ? p.attn_factor * (1.0f + 0.1f * std::log(1.0f / p.freq_scale)) : p.attn_factor;
   // cos/sin per rotated pair; the angle is built by repeated multiplication as ggml does.
   float cs[512], sn[512];
   float theta = float(pos);
   for (int i = 0; i < n_rot / 2; ++i) {
     const float ff = p.freq_factors ? p.freq_factors[i] : 1.0f;
-    const float t = p.freq_scale * (theta / ff);
-    cs[i] = std::cos(t);
-    sn[i] = std::sin(t);
+    const float extrap = theta / ff;
+    float t = p.freq_scale * extrap;
+    if (p.ext_factor != 0) {  // YaRN: high-frequency pairs keep their angle, low ones are interpolated
+      const float y = (float(i) - p.corr_dims[0]) / std::max(0.001f, p.corr_dims[1] - p.corr_dims[0]);
+      const float mix = (1.0f - std::min(1.0f, std::max(0.0f, y))) * p.ext_factor;
+      t = t * (1.0f - mix) + extrap * mix;
+    }
+    cs[i] = std::cos(t) * mscale;
+    sn[i] = std::sin(t) * mscale;
     theta *= theta_scale;
   }
   for (int h = 0; h < n_head; ++h) {
