@@ -58,7 +58,11 @@ TEST(HfTokenizer, MalformedFilesNameTheFault) {
            {"{", "invalid JSON"},
            {"[]", "expected a JSON object"},
            {"{}", "no \"model\""},
-           {R"({"model": {"type": "Unigram", "vocab": []}})", "model type 'Unigram' is not supported"},
+           {R"({"model": {"type": "Frob", "vocab": []}})", "model type 'Frob' is not supported"},
+           {R"({"model": {"type": "Unigram", "vocab": []}})", "must be a non-empty array of [piece, score]"},
+           {R"({"model": {"type": "Unigram", "vocab": [["a", "x"]]}})", "vocab[0] must be [piece, score]"},
+           {R"({"model": {"type": "Unigram", "vocab": [["a", -1.0], ["b"]]}})", "vocab[1] must be [piece, score]"},
+           {R"({"model": {"type": "Unigram", "vocab": [["a", -1.0]], "unk_id": 3}})", "unk_id 3 is outside the vocab"},
            {R"({"model": {"type": "BPE", "vocab": [], "merges": []}})", "\"vocab\" must be an object"},
            {R"({"model": {"type": "BPE", "vocab": {"a": -1}, "merges": []}})", "must be an integer"},
            {R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 0}, "merges": []}})", "used twice"},
@@ -85,6 +89,28 @@ TEST(HfTokenizer, TextOutsideTheVocabWithoutUnkIsAnError) {
   auto t = hf::Tokenizer::from_json(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})", "t.json");
   EXPECT_EQ(t.encode("aa", false), (std::vector<int32_t>{0, 0}));
   EXPECT_THROW(t.encode("ab", false), Error);
+  auto u = hf::Tokenizer::from_json(R"({"model": {"type": "Unigram", "vocab": [["a", -1.0]]}})", "u.json");
+  EXPECT_EQ(u.encode("aa", false), (std::vector<int32_t>{0, 0}));
+  EXPECT_THROW(u.encode("ab", false), Error);
+}
+
+// The Unigram lattice by hand: the best-scoring segmentation wins over the longest match, a tie goes
+// to the last piece that starts first, and unknown characters become one unknown token per run.
+TEST(HfTokenizer, UnigramPicksTheBestSegmentation) {
+  auto t = hf::Tokenizer::from_json(R"({"model": {"type": "Unigram", "unk_id": 0, "vocab": [
+      ["<unk>", 0.0], ["a", -1.0], ["b", -1.0], ["c", -1.0], ["ab", -3.0], ["bc", -1.5], ["abc", -4.0]]}})", "u.json");
+  // "abc": a+bc = -2.5 beats abc = -4, ab+c = -4, a+b+c = -3.
+  EXPECT_EQ(t.encode("abc", false), (std::vector<int32_t>{1, 5}));
+  // "ab": ab = -3 loses to a+b = -2.
+  EXPECT_EQ(t.encode("ab", false), (std::vector<int32_t>{1, 2}));
+  // Unknown characters (score min - 10 each) fuse into one unknown token per run.
+  EXPECT_EQ(t.encode("xyaz", false), (std::vector<int32_t>{0, 1, 0}));
+  auto tie = hf::Tokenizer::from_json(R"({"model": {"type": "Unigram", "unk_id": 0, "vocab": [
+      ["<unk>", 0.0], ["a", -1.0], ["b", -1.0], ["c", -1.0], ["ab", -2.0], ["bc", -2.0]]}})", "t.json");
+  // ab+c and a+bc tie at -3: of the last pieces, bc starts first, so a+bc (as transformers.js's lattice).
+  EXPECT_EQ(tie.encode("abc", false), (std::vector<int32_t>{1, 5}));
+  // Within "ab" (a+b and ab tie at -2) the same rule keeps ab.
+  EXPECT_EQ(tie.encode("ab", false), (std::vector<int32_t>{4}));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Oracle test: `chassis tokenize DIR` must give the same ids as transformers.js (npm
-@huggingface/transformers, offline from the same folder) for every tokenizer.json in ../shared, on
+@huggingface/transformers, offline from the same folder) for every tokenizer.json in ../shared and
+the Unigram folders make_unigram_tokenizers.py writes (../shared has none), on
 tests/tokenizer/corpus.json, with special tokens added (add_special_tokens=True) and without
 (--no-bos, add_special_tokens=False).
 
@@ -24,6 +25,9 @@ def main():
     texts = json.load(open(corpus, encoding="utf-8"))
     folders = sorted(os.path.dirname(os.path.join(root, f)) for root, _, files in os.walk(os.path.join(shared, "models"))
                      for f in files if f == "tokenizer.json")
+    generated = tempfile.mkdtemp(prefix="chassis-unigram-")
+    subprocess.run([sys.executable, os.path.join(HERE, "make_unigram_tokenizers.py"), corpus, generated], check=True)
+    folders += sorted(os.path.join(generated, d) for d in os.listdir(generated))
     failures, compared = [], 0
     if True:
         for folder in folders:

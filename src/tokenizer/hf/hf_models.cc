@@ -1,6 +1,7 @@
 // tokenizer.json models: BPE (merges by rank, byte_fallback, ignore_merges, unk fusing, subword
-// prefix/suffix), WordPiece (greedy longest match) and WordLevel.
+// prefix/suffix), Unigram (Viterbi over piece scores), WordPiece (greedy longest match) and WordLevel.
 #include <algorithm>
+#include <cmath>
 #include <queue>
 #include <unordered_map>
 
@@ -240,6 +241,115 @@ class WordLevel : public Model {
   int32_t unk_;
 };
 
+// Unigram (SentencePiece's unigram LM, as T5, ALBERT, XLM-R publish it): the segmentation of a word
+// into vocab pieces with the highest sum of log-probability scores, found by Viterbi over code points.
+// Follows transformers.js (our oracle) where implementations differ: a position that no one-character
+// piece covers gets the unknown token at min_score - 10; a tie goes to the last piece starting earliest;
+// a piece's id is the last vocab entry spelling it; runs of unknown tokens fuse into one across the
+// words of a section; byte_fallback is not applied (Hugging Face's Rust tokenizers would emit <0xXX>).
+class Unigram : public Model {
+ public:
+  Unigram(const JsonRef& j, std::vector<std::string>& id_to_token, std::unordered_map<std::string, int32_t>& token_to_id) {
+    const JsonRef vocab = j.child("vocab");
+    if (!vocab.j.is_array() || vocab.j.empty()) j.fail("\"vocab\" must be a non-empty array of [piece, score]");
+    if (vocab.j.size() > 2'000'000) j.fail("\"vocab\" has more than 2M pieces");
+    id_to_token.resize(vocab.j.size());
+    scores_.resize(vocab.j.size());
+    double min_score = 0;
+    for (size_t i = 0; i < vocab.j.size(); ++i) {
+      const auto& e = vocab.j[i];
+      if (!e.is_array() || e.size() != 2 || !e[0].is_string() || !e[1].is_number())
+        j.fail("vocab[" + std::to_string(i) + "] must be [piece, score]");
+      id_to_token[i] = e[0].get<std::string>();
+      scores_[i] = e[1].get<double>();
+      if (!std::isfinite(scores_[i])) j.fail("vocab[" + std::to_string(i) + "] has a non-finite score");
+      min_score = i == 0 ? scores_[i] : std::min(min_score, scores_[i]);
+      token_to_id[id_to_token[i]] = static_cast<int32_t>(i);  // the last entry spelling a piece wins
+    }
+    if (j.has("unk_id")) {
+      const int64_t u = j.integer("unk_id", -1);
+      if (u < 0 || u >= int64_t(vocab.j.size())) j.fail("unk_id " + std::to_string(u) + " is outside the vocab");
+      unk_ = static_cast<int32_t>(u);
+      unk_score_ = min_score - 10;
+      scores_[size_t(unk_)] = unk_score_;
+    }
+    // The trie over code points: node 0 is the root; edges keyed by (node << 21 | code point).
+    leaf_.push_back(-1);
+    for (size_t i = 0; i < id_to_token.size(); ++i) {
+      int32_t node = 0;
+      for (uint32_t cp : utf8_decode(id_to_token[i])) {
+        const uint64_t key = (uint64_t(node) << 21) | cp;
+        auto it = edges_.find(key);
+        if (it == edges_.end()) {
+          it = edges_.emplace(key, int32_t(leaf_.size())).first;
+          leaf_.push_back(-1);
+        }
+        node = it->second;
+      }
+      if (node != 0) leaf_[size_t(node)] = token_to_id[id_to_token[i]];
+    }
+  }
+
+  void tokenize(const std::string& word, std::vector<int32_t>& out) const override { encode_word(word, out, out.size()); }
+
+  void tokenize_section(const std::vector<Piece>& words, std::vector<int32_t>& out) const override {
+    const size_t start = out.size();  // an unknown token before the section stays separate
+    for (const Piece& w : words) encode_word(w.text, out, start);
+  }
+
+ private:
+  // Appends the word's pieces; an unknown token directly after another one at or after out[fuse_from]
+  // is dropped (the run reads as one unknown token).
+  void encode_word(const std::string& word, std::vector<int32_t>& out, size_t fuse_from) const {
+    const std::vector<uint32_t> cps = utf8_decode(word);
+    const size_t n = cps.size();
+    // best[e]: the best score of a segmentation of cps[0, e), reached by a last piece [from[e], e) with id[e].
+    std::vector<double> best(n + 1, 0);
+    std::vector<size_t> from(n + 1, 0);
+    std::vector<int32_t> id(n + 1, -1);
+    std::vector<uint8_t> reached(n + 1, 0);
+    reached[0] = 1;
+    auto offer = [&](size_t b, size_t e, int32_t piece, double score) {
+      const double s = best[b] + score;
+      if (!reached[e] || s > best[e]) {  // strict: the earliest-starting piece keeps a tie
+        best[e] = s;
+        from[e] = b;
+        id[e] = piece;
+        reached[e] = 1;
+      }
+    };
+    for (size_t b = 0; b < n; ++b) {
+      bool single = false;
+      int32_t node = 0;
+      for (size_t e = b; e < n; ++e) {
+        auto it = edges_.find((uint64_t(node) << 21) | cps[e]);
+        if (it == edges_.end()) break;
+        node = it->second;
+        const int32_t piece = leaf_[size_t(node)];
+        if (piece < 0) continue;
+        offer(b, e + 1, piece, scores_[size_t(piece)]);
+        single |= e == b;
+      }
+      if (!single) {
+        if (unk_ < 0) throw Error("tokenizer.json: text outside the Unigram vocab and no unk_id to stand for it");
+        offer(b, b + 1, unk_, unk_score_);
+      }
+    }
+    std::vector<int32_t> pieces;
+    for (size_t e = n; e > 0; e = from[e]) pieces.push_back(id[e]);
+    for (auto it = pieces.rbegin(); it != pieces.rend(); ++it) {
+      if (*it == unk_ && out.size() > fuse_from && out.back() == unk_) continue;
+      out.push_back(*it);
+    }
+  }
+
+  std::vector<double> scores_;
+  std::unordered_map<uint64_t, int32_t> edges_;
+  std::vector<int32_t> leaf_;  // per trie node: the id of the piece ending there, or -1
+  int32_t unk_ = -1;
+  double unk_score_ = 0;
+};
+
 }  // namespace
 
 std::unique_ptr<Model> make_model(const JsonRef& j, std::vector<std::string>& id_to_token,
@@ -248,7 +358,8 @@ std::unique_ptr<Model> make_model(const JsonRef& j, std::vector<std::string>& id
   if (type == "BPE") return std::make_unique<Bpe>(j, id_to_token, token_to_id);
   if (type == "WordPiece") return std::make_unique<WordPiece>(j, id_to_token, token_to_id);
   if (type == "WordLevel") return std::make_unique<WordLevel>(j, id_to_token, token_to_id);
-  j.fail("model type '" + type + "' is not supported yet (supported: BPE, WordPiece, WordLevel)");
+  if (type == "Unigram") return std::make_unique<Unigram>(j, id_to_token, token_to_id);
+  j.fail("model type '" + type + "' is not supported yet (supported: BPE, Unigram, WordPiece, WordLevel)");
 }
 
 }  // namespace chassis::hf

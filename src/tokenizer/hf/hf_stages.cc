@@ -33,6 +33,34 @@ struct UnicodeNorm : Normalizer {
   std::string normalize(std::string t) const override { return utf8proc_normalize(t, options); }
 };
 
+// SentencePiece's precompiled normalization rules, as transformers.js applies them (it does not read
+// the charsmap either): control characters dropped, the usual whitespace look-alikes (and '▁') made
+// spaces, then NFKC on each side of any U+FF5E (which NFKC would otherwise fold to '~').
+struct Precompiled : Normalizer {
+  std::string normalize(std::string t) const override {
+    std::string mapped;
+    for (uint32_t cp : utf8_decode(t)) {
+      if ((cp >= 0x01 && cp <= 0x08) || cp == 0x0B || (cp >= 0x0E && cp <= 0x1F) || cp == 0x7F || cp == 0x8F || cp == 0x9F) continue;
+      const bool space = cp == 0x09 || cp == 0x0A || cp == 0x0C || cp == 0x0D || cp == 0xA0 || cp == 0x1680 ||
+                         (cp >= 0x2000 && cp <= 0x200F) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
+                         cp == 0x205F || cp == 0x2581 || cp == 0x3000 || cp == 0xFEFF || cp == 0xFFFD;
+      utf8_append(mapped, space ? 0x20 : cp);
+    }
+    std::string out;
+    size_t at = 0;
+    const std::string tilde = "\xEF\xBD\x9E";  // U+FF5E
+    for (;;) {
+      const size_t next = mapped.find(tilde, at);
+      out += utf8proc_normalize(mapped.substr(at, next == std::string::npos ? std::string::npos : next - at),
+                                UTF8PROC_COMPOSE | UTF8PROC_COMPAT);
+      if (next == std::string::npos) break;
+      out += tilde;
+      at = next + tilde.size();
+    }
+    return out;
+  }
+};
+
 struct Lowercase : Normalizer {
   std::string normalize(std::string t) const override { return jinja::py_lower(t); }
 };
@@ -416,6 +444,7 @@ std::unique_ptr<Normalizer> make_normalizer(const JsonRef& j) {
   if (type == "NFKC") return std::make_unique<UnicodeNorm>(UTF8PROC_COMPOSE | UTF8PROC_COMPAT);
   if (type == "NFKD") return std::make_unique<UnicodeNorm>(UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT);
   if (type == "Lowercase") return std::make_unique<Lowercase>();
+  if (type == "Precompiled") return std::make_unique<Precompiled>();
   if (type == "Strip") return std::make_unique<Strip>(j.flag("strip_left", true), j.flag("strip_right", true));
   if (type == "Prepend") {
     auto p = std::make_unique<Prepend>();

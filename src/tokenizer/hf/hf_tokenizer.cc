@@ -194,7 +194,7 @@ bool Tokenizer::is_special(int32_t id) const {
 void Tokenizer::encode_piece(const std::string& text, bool first, std::vector<int32_t>& out) const {
   std::vector<Piece> pieces = {{text, first}};
   if (pre_tokenizer_) pieces = pre_tokenizer_->split(std::move(pieces));
-  for (const Piece& p : pieces) model_->tokenize(p.text, out);
+  model_->tokenize_section(pieces, out);
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view input, bool add_special, bool split_special) const {

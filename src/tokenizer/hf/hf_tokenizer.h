@@ -36,6 +36,11 @@ class Model {
  public:
   virtual ~Model() = default;
   virtual void tokenize(const std::string& word, std::vector<int32_t>& out) const = 0;
+  // The pre-tokenized words of one section of text (between added tokens), in order. By default each
+  // word is encoded alone; Unigram fuses unknown runs across words, as transformers.js does.
+  virtual void tokenize_section(const std::vector<Piece>& words, std::vector<int32_t>& out) const {
+    for (const Piece& w : words) tokenize(w.text, out);
+  }
 };
 
 class Decoder {
