@@ -1,4 +1,5 @@
 #include "engine/convert.h"
+#include "engine/sampling_defaults.h"
 
 #include <unistd.h>
 
@@ -145,6 +146,7 @@ void convert_hf_folder(const ConvertOptions& o) {
     default: throw Error(o.dir + ": converting " + std::string(arch_display_name(c.arch)) + " folders is not supported yet");
   }
   add_model_metadata(w, c, arch, name);
+  add_gguf_sampling(w, read_generation_config_sampling(o.dir));
   add_gguf_vocab(w, o.dir);
   if (o.vocab_only) {
     w.write(o.out);

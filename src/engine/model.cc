@@ -1,6 +1,7 @@
 // Loading a model from a GGUF file or a Hugging Face folder into the same config, weights and
 // tokenizer interface.
 #include "engine/model.h"
+#include "engine/sampling_defaults.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -107,6 +108,7 @@ std::unique_ptr<Model> Model::load(const std::string& path, bool vocab_only) {
   if (m->gguf_.tensors().empty()) throw Error(path + ": the file holds no tensors (a vocab-only file cannot generate)");
   m->gguf_.check_all_tensor_bounds();
   m->config_ = config_from_gguf(m->gguf_);
+  m->sampling_defaults_ = gguf_sampling(m->gguf_);
   m->weights_.emplace(load_weights(m->gguf_, m->config_));
   if (m->config_.n_vocab != m->vocab_->size())
     throw Error(path + ": the embedding has " + std::to_string(m->config_.n_vocab) + " rows but the tokenizer has " +
@@ -145,6 +147,7 @@ std::unique_ptr<Model> Model::load_hf_folder(const std::string& dir, bool vocab_
   std::ifstream in(config_path, std::ios::binary);
   if (!in) throw Error(dir + ": no config.json");
   m->config_ = config_from_hf(std::string(std::istreambuf_iterator<char>(in), {}), config_path);
+  m->sampling_defaults_ = read_generation_config_sampling(dir);
   m->hf_tensors_ = HfTensors::open(dir, m->config_.arch);
   const int64_t declared_vocab = m->config_.n_vocab;
   m->config_.n_vocab = 0;  // taken from the embedding matrix, then checked against config.json

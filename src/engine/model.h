@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/quantize.h"
+#include "engine/sampler.h"
 #include "engine/tokenizer.h"
 #include "io/gguf.h"
 #include "io/mapped_file.h"
@@ -44,6 +45,8 @@ class Model {
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return *weights_; }
   std::optional<std::string> chat_template() const { return gguf_.get_string("tokenizer.chat_template"); }
+  // The model's recommended sampling (generation_config.json / general.sampling.*), possibly empty.
+  const SamplingChoices& sampling_defaults() const { return sampling_defaults_; }
 
  private:
   Model() = default;
@@ -55,6 +58,7 @@ class Model {
   std::unique_ptr<HfTensors> hf_tensors_;
   std::unique_ptr<TextTokenizer> tokenizer_;
   ModelConfig config_;
+  SamplingChoices sampling_defaults_;
   std::optional<ModelWeights> weights_;
   std::vector<std::vector<uint8_t>> quantized_;  // weights re-encoded at load time (--quant)
 };

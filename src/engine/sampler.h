@@ -3,6 +3,7 @@
 // tokens is the seam for constrained decoding.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <utility>
 #include <vector>
@@ -21,6 +22,22 @@ struct SamplingParams {
   float frequency_penalty = 0.0f;
   int repeat_last_n = 64;  // < 0: the whole history
   uint64_t seed = 0;
+};
+
+// Sampling settings that may or may not be given: a model's recommendation (generation_config.json,
+// GGUF general.sampling.*) or what a user or request set explicitly. Layered over built-in defaults:
+// built-in < model < explicit.
+struct SamplingChoices {
+  std::optional<float> temperature, top_p, min_p, repeat_penalty;
+  std::optional<int> top_k;
+  bool empty() const { return !temperature && !top_p && !min_p && !repeat_penalty && !top_k; }
+  void apply_to(SamplingParams& p) const {
+    if (temperature) p.temperature = *temperature;
+    if (top_k) p.top_k = *top_k;
+    if (top_p) p.top_p = *top_p;
+    if (min_p) p.min_p = *min_p;
+    if (repeat_penalty) p.repeat_penalty = *repeat_penalty;
+  }
 };
 
 class Sampler {

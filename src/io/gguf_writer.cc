@@ -32,6 +32,7 @@ void GgufWriter::key(const std::string& k, uint32_t type) {
 }
 
 void GgufWriter::add_u32(const std::string& k, uint32_t v) { key(k, kU32); put(v); }
+void GgufWriter::add_i32(const std::string& k, int32_t v) { key(k, kI32); put(v); }
 void GgufWriter::add_f32(const std::string& k, float v) { key(k, kF32); put(v); }
 void GgufWriter::add_bool(const std::string& k, bool v) { key(k, kBool); put<uint8_t>(v ? 1 : 0); }
 void GgufWriter::add_string(const std::string& k, const std::string& v) { key(k, kString); put_string(v); }

@@ -32,6 +32,8 @@ void Job::submit(const std::vector<std::vector<int32_t>>& prompts) {
       r.prompt = prompts[p];
       r.max_tokens = gen.max_tokens;
       r.sampling = gen.sampling;
+      lm->model->sampling_defaults().apply_to(r.sampling);
+      gen.requested.apply_to(r.sampling);
       // Choices of one request differ; with a seed they are still reproducible.
       r.sampling.seed = gen.seed_given ? gen.sampling.seed + uint64_t(j) : seeds();
       r.stop = gen.stop;

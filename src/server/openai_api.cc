@@ -89,19 +89,20 @@ GenerationParams parse_generation(const Json& b) {
   const int64_t kMaxTokens = 1 << 24;
   if (auto v = integer(b, "max_tokens", 0, kMaxTokens)) g.max_tokens = int(*v);
   if (auto v = integer(b, "max_completion_tokens", 0, kMaxTokens)) g.max_tokens = int(*v);
-  // OpenAI's defaults: temperature 1, top_p 1, no other truncation.
+  // OpenAI's defaults: temperature 1, top_p 1, no other truncation; the model's recommendation
+  // (generation_config.json) replaces them, and what the request sets replaces both.
   g.sampling.temperature = 1.0f;
   g.sampling.top_p = 1.0f;
   g.sampling.top_k = 0;
   g.sampling.min_p = 0.0f;
-  if (auto v = number(b, "temperature", 0, 2)) g.sampling.temperature = float(*v);
-  if (auto v = number(b, "top_p", 0, 1)) g.sampling.top_p = float(*v);
+  if (auto v = number(b, "temperature", 0, 2)) g.requested.temperature = float(*v);
+  if (auto v = number(b, "top_p", 0, 1)) g.requested.top_p = float(*v);
   if (auto v = number(b, "presence_penalty", -2, 2)) g.sampling.presence_penalty = float(*v);
   if (auto v = number(b, "frequency_penalty", -2, 2)) g.sampling.frequency_penalty = float(*v);
   // llama.cpp's extensions, which many local clients send.
-  if (auto v = integer(b, "top_k", 0, 1 << 20)) g.sampling.top_k = int(*v);
-  if (auto v = number(b, "min_p", 0, 1)) g.sampling.min_p = float(*v);
-  if (auto v = number(b, "repeat_penalty", 0, 10)) g.sampling.repeat_penalty = float(*v);
+  if (auto v = integer(b, "top_k", 0, 1 << 20)) g.requested.top_k = int(*v);
+  if (auto v = number(b, "min_p", 0, 1)) g.requested.min_p = float(*v);
+  if (auto v = number(b, "repeat_penalty", 0, 10)) g.requested.repeat_penalty = float(*v);
   if (auto v = integer(b, "seed", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max())) {
     g.sampling.seed = uint64_t(*v);
     g.seed_given = true;

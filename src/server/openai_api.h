@@ -32,7 +32,8 @@ std::string dump(const Json& j);
 struct GenerationParams {
   std::string model;
   int max_tokens = -1;  // absent: until end of generation or the context's end
-  SamplingParams sampling;
+  SamplingParams sampling;    // OpenAI's defaults, the penalties and the seed
+  SamplingChoices requested;  // sampling settings the request gave (over the model's recommendation)
   bool seed_given = false;
   std::vector<std::string> stop;
   int n = 1;

@@ -64,6 +64,32 @@ class HfArchitectures(unittest.TestCase):
         out = json.loads(run('run', gguf, '--raw', '--temp', '0', '-n', str(len(g['greedy'])), '--json', PROMPT_TEXT))
         self.assertEqual(out['tokens'], g['greedy'], f'{arch}: the converted GGUF decodes differently')
 
+    def test_generation_config_sampling_is_the_default(self):
+        # do_sample false in generation_config.json means greedy (as transformers' generate): `chassis
+        # run` without --temp follows it whatever the seed, and so does the converted GGUF (which
+        # carries it as general.sampling.temp = 0); an explicit --temp still wins.
+        import shutil
+        g = self.goldens['llama']
+        d = os.path.join(self.tmp, 'llama-greedy-config')
+        shutil.copytree(os.path.join(self.models, 'llama'), d)
+        with open(os.path.join(d, 'generation_config.json'), 'w') as f:
+            json.dump({'bos_token_id': 1, 'eos_token_id': 2, 'do_sample': False, 'temperature': 0.9}, f)
+        gguf = os.path.join(self.tmp, 'llama-greedy-config.gguf')
+        run('convert', d, '-o', gguf, '--type', 'f32')
+        n = str(len(g['greedy']))
+        for model in (d, gguf):
+            for seed in ('1', '2'):
+                out = json.loads(run('run', model, '--raw', '-s', seed, '-n', n, '--json', PROMPT_TEXT))
+                self.assertEqual(out['tokens'], g['greedy'], f'{model}: generation_config.json says greedy')
+        sampled = [json.loads(run('run', d, '--raw', '--temp', '5', '-s', seed, '-n', n, '--json', PROMPT_TEXT))['tokens']
+                   for seed in ('1', '2')]
+        self.assertNotEqual(sampled[0], sampled[1], '--temp on the command line overrides the model default')
+        with open(os.path.join(d, 'generation_config.json'), 'w') as f:
+            json.dump({'temperature': -1}, f)
+        p = subprocess.run([CHASSIS, 'run', d, '--raw', '-n', '1', PROMPT_TEXT], capture_output=True, text=True)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn('generation_config.json: "temperature" must be a number', p.stderr)
+
     def test_llama(self):
         self.check('llama')
 

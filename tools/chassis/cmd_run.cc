@@ -25,8 +25,8 @@ namespace {
 struct RunOptions {
   std::string model, prompt, prompt_file, dump_dir, system;
   int n_predict = 128;
-  float temp = 0.8f, top_p = 0.95f, min_p = 0.05f, repeat_penalty = 1.0f;
-  int top_k = 40, repeat_last_n = 64;
+  SamplingChoices sampling;  // only what was given on the command line
+  int repeat_last_n = 64;
   int64_t seed = -1;
   int threads = 0;
   int64_t ctx = 0;
@@ -67,11 +67,9 @@ int run(const RunOptions& o) {
   GenerateRequest req;
   req.n_predict = o.n_predict;
   req.n_logprobs = o.logprobs;
-  req.sampling.temperature = o.temp;
-  req.sampling.top_k = o.top_k;
-  req.sampling.top_p = o.top_p;
-  req.sampling.min_p = o.min_p;
-  req.sampling.repeat_penalty = o.repeat_penalty;
+  // Built-in defaults (llama.cpp's), then the model's recommendation, then the command line.
+  model->sampling_defaults().apply_to(req.sampling);
+  o.sampling.apply_to(req.sampling);
   req.sampling.repeat_last_n = o.repeat_last_n;
   req.sampling.seed = o.seed >= 0 ? uint64_t(o.seed) : std::random_device{}();
 
@@ -198,11 +196,13 @@ std::function<int()> add_run(CLI::App& app) {
                  "none for a model without a template: start from BOS)");
   app.add_option("-f,--file", o->prompt_file, "read the prompt from a file");
   app.add_option("-n,--n-predict", o->n_predict, "tokens to generate (-1: until end of text or context)");
-  app.add_option("--temp", o->temp, "temperature (0: greedy)");
-  app.add_option("--top-k", o->top_k, "keep the k most likely tokens (0: off)");
-  app.add_option("--top-p", o->top_p, "nucleus sampling threshold (1: off)");
-  app.add_option("--min-p", o->min_p, "drop tokens below min-p times the best one's probability (0: off)");
-  app.add_option("--repeat-penalty", o->repeat_penalty, "penalty for recently seen tokens (1: off)");
+  // Unset sampling options take the model's recommendation (generation_config.json or GGUF
+  // general.sampling.*), else llama.cpp's defaults: temp 0.8, top-k 40, top-p 0.95, min-p 0.05.
+  app.add_option("--temp", o->sampling.temperature, "temperature (0: greedy)");
+  app.add_option("--top-k", o->sampling.top_k, "keep the k most likely tokens (0: off)");
+  app.add_option("--top-p", o->sampling.top_p, "nucleus sampling threshold (1: off)");
+  app.add_option("--min-p", o->sampling.min_p, "drop tokens below min-p times the best one's probability (0: off)");
+  app.add_option("--repeat-penalty", o->sampling.repeat_penalty, "penalty for recently seen tokens (1: off)");
   app.add_option("--repeat-last-n", o->repeat_last_n, "how many recent tokens the penalty looks at");
   app.add_option("-s,--seed", o->seed, "random seed (-1: random)");
   app.add_option("-t,--threads", o->threads, "threads (default: all cores)");

@@ -43,6 +43,16 @@ void describe_config(std::ostringstream& os, const Model& m) {
   os << "\n";
   os << "KV cache:       " << (2 * c.n_layer * c.n_embd_kv() * 2) << " bytes per token (f16)\n";
   os << "output:         " << (m.weights().tied_output ? "tied to the token embedding" : "separate matrix") << "\n";
+  const SamplingChoices& sd = m.sampling_defaults();
+  if (!sd.empty()) {  // the model's recommendation, used where run/serve are not told otherwise
+    os << "sampling:      ";
+    if (sd.temperature) os << " temp " << *sd.temperature;
+    if (sd.top_k) os << " top-k " << *sd.top_k;
+    if (sd.top_p) os << " top-p " << *sd.top_p;
+    if (sd.min_p) os << " min-p " << *sd.min_p;
+    if (sd.repeat_penalty) os << " repeat-penalty " << *sd.repeat_penalty;
+    os << "\n";
+  }
 }
 
 // A folder's metadata is its JSON files' top-level keys (as GGUF keys are a file's): each value as
