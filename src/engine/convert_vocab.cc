@@ -1,13 +1,18 @@
-// tokenizer.json -> GGUF tokenizer metadata, as llama.cpp's convert_hf_to_gguf.py writes it.
+// tokenizer.json (or, without one, tokenizer.model) -> GGUF tokenizer metadata, as llama.cpp's
+// convert_hf_to_gguf.py writes it.
+#include <sentencepiece_processor.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "engine/chat.h"
 #include "engine/convert.h"
+#include "io/read_file.h"
 
 namespace chassis {
 
@@ -82,10 +87,142 @@ bool is_byte_token(const std::string& t) {
          std::isxdigit(static_cast<unsigned char>(t[4]));
 }
 
+// Special-token ids by their text in tokenizer_config.json, whether BOS/EOS are added, and the chat
+// template: the part of the vocab metadata every tokenizer kind shares.
+void add_specials_and_template(GgufWriter& w, const std::string& dir, const Json& cfg,
+                               const std::vector<std::string>& tokens, const std::string& unk, bool add_bos,
+                               bool add_eos) {
+  auto id_of = [&](const std::string& text) -> int64_t {
+    if (text.empty()) return -1;
+    for (size_t i = 0; i < tokens.size(); ++i)
+      if (tokens[i] == text) return int64_t(i);
+    return -1;
+  };
+  const std::pair<const char*, const char*> specials[] = {{"bos_token", "tokenizer.ggml.bos_token_id"},
+                                                          {"eos_token", "tokenizer.ggml.eos_token_id"},
+                                                          {"unk_token", "tokenizer.ggml.unknown_token_id"},
+                                                          {"pad_token", "tokenizer.ggml.padding_token_id"}};
+  for (const auto& [name, key] : specials) {
+    std::string text = cfg.contains(name) ? token_text(cfg[name]) : "";
+    if (text.empty() && std::string(name) == "unk_token") text = unk;
+    if (const int64_t id = id_of(text); id >= 0) w.add_u32(key, uint32_t(id));
+  }
+  w.add_bool("tokenizer.ggml.add_bos_token", add_bos);
+  w.add_bool("tokenizer.ggml.add_eos_token", add_eos);
+  if (auto chat = chat_template_of_folder(dir)) w.add_string("tokenizer.chat_template", chat->source());
+}
+
+// The two settings of a SentencePiece model that libsentencepiece does not expose: the trainer's
+// model type (1 unigram, 2 BPE) and the normalizer's add_dummy_prefix. Read from the protobuf's wire
+// format directly (two scalar fields; Debian ships no generated header for the .proto).
+struct SpmSpec {
+  int model_type = 1;
+  bool add_dummy_prefix = true;
+};
+
+SpmSpec read_spm_spec(const std::string& bytes, const std::string& label) {
+  SpmSpec spec;
+  auto fail = [&]() -> Error { return Error(label + ": not a SentencePiece model (malformed protobuf)"); };
+  auto varint = [&](size_t& at, size_t end) {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (at >= end) throw fail();
+      const uint8_t b = uint8_t(bytes[at++]);
+      v |= uint64_t(b & 0x7F) << shift;
+      if (!(b & 0x80)) return v;
+    }
+    throw fail();
+  };
+  // Walks the fields of [at, end), calling on(field, wire type, value or length, offset of the payload).
+  std::function<void(size_t, size_t, const std::function<void(uint64_t, int, uint64_t, size_t)>&)> walk =
+      [&](size_t at, size_t end, const std::function<void(uint64_t, int, uint64_t, size_t)>& on) {
+        while (at < end) {
+          const uint64_t key = varint(at, end);
+          const int wire = int(key & 7);
+          uint64_t value = 0;
+          const size_t payload = at;
+          if (wire == 0) value = varint(at, end);
+          else if (wire == 1) at += 8;
+          else if (wire == 5) at += 4;
+          else if (wire == 2) {
+            value = varint(at, end);
+            if (value > end - at) throw fail();
+            on(key >> 3, wire, value, at);
+            at += value;
+            continue;
+          } else {
+            throw fail();
+          }
+          if (at > end) throw fail();
+          on(key >> 3, wire, value, payload);
+        }
+      };
+  walk(0, bytes.size(), [&](uint64_t field, int wire, uint64_t len, size_t at) {
+    if (wire != 2 || (field != 2 && field != 3)) return;
+    walk(at, at + len, [&](uint64_t f, int w, uint64_t v, size_t) {
+      if (w != 0 || f != 3) return;
+      if (field == 2) spec.model_type = int(v);          // TrainerSpec.model_type
+      else spec.add_dummy_prefix = v != 0;               // NormalizerSpec.add_dummy_prefix
+    });
+  });
+  return spec;
+}
+
+// A folder with only tokenizer.model: its pieces, scores and kinds as llama.cpp's converter takes
+// them from SentencePiece ("llama" vocab); tokenizer_config.json's added tokens past the model's end.
+void add_spm_vocab(GgufWriter& w, const std::string& dir) {
+  const std::string path = (fs::path(dir) / "tokenizer.model").string();
+  const std::string bytes = read_file(path);
+  const SpmSpec spec = read_spm_spec(bytes, path);
+  if (spec.model_type != 2)
+    throw Error(path + ": a SentencePiece " + std::string(spec.model_type == 1 ? "unigram" : "word/char") +
+                " model converts to llama.cpp's t5 vocab, which chassis does not write yet (only BPE models convert)");
+  sentencepiece::SentencePieceProcessor sp;
+  if (!sp.LoadFromSerializedProto(bytes).ok()) throw Error(path + ": not a SentencePiece model");
+  const Json cfg = read_json(fs::path(dir) / "tokenizer_config.json", false);
+  std::vector<std::string> tokens;
+  std::vector<float> scores;
+  std::vector<int32_t> types;
+  for (int i = 0; i < sp.GetPieceSize(); ++i) {
+    tokens.push_back(sp.IdToPiece(i));
+    scores.push_back(sp.GetScore(i));
+    types.push_back(sp.IsUnknown(i) ? 2 : sp.IsControl(i) ? 3 : sp.IsUnused(i) ? 5 : sp.IsByte(i) ? 6 : 1);
+  }
+  if (cfg.contains("added_tokens_decoder") && cfg["added_tokens_decoder"].is_object()) {
+    for (const auto& [key, t] : cfg["added_tokens_decoder"].items()) {
+      const int64_t id = std::strtoll(key.c_str(), nullptr, 10);
+      const std::string text = token_text(t);
+      if (id < int64_t(tokens.size()) || id > (1 << 24) || text.empty()) continue;  // the model's own pieces stay
+      tokens.resize(size_t(id) + 1);
+      scores.resize(size_t(id) + 1, 0.0f);
+      types.resize(size_t(id) + 1, 5);
+      tokens[size_t(id)] = text;
+      scores[size_t(id)] = -1000.0f;
+      types[size_t(id)] = t.is_object() && t.value("special", false) ? 3 : 4;
+    }
+    for (size_t i = 0; i < tokens.size(); ++i)
+      if (tokens[i].empty()) tokens[i] = "[PAD" + std::to_string(i) + "]";
+  }
+  w.add_string("tokenizer.ggml.model", "llama");
+  w.add_string("tokenizer.ggml.pre", "default");
+  w.add_strings("tokenizer.ggml.tokens", tokens);
+  w.add_f32s("tokenizer.ggml.scores", scores);
+  w.add_i32s("tokenizer.ggml.token_type", types);
+  if (!spec.add_dummy_prefix) w.add_bool("tokenizer.ggml.add_space_prefix", false);
+  const std::string unk = sp.unk_id() >= 0 ? sp.IdToPiece(sp.unk_id()) : "";
+  Json named = cfg;  // SentencePiece's own BOS/EOS/UNK/PAD where tokenizer_config.json names none
+  const std::pair<const char*, int> own[] = {{"bos_token", sp.bos_id()}, {"eos_token", sp.eos_id()},
+                                             {"unk_token", sp.unk_id()}, {"pad_token", sp.pad_id()}};
+  for (const auto& [name, id] : own)
+    if (!named.contains(name) && id >= 0) named[name] = sp.IdToPiece(id);
+  add_specials_and_template(w, dir, named, tokens, unk, cfg.value("add_bos_token", true), cfg.value("add_eos_token", false));
+}
+
 }  // namespace
 
 void add_gguf_vocab(GgufWriter& w, const std::string& dir) {
   const fs::path tok_path = fs::path(dir) / "tokenizer.json";
+  if (!fs::exists(tok_path) && fs::exists(fs::path(dir) / "tokenizer.model")) return add_spm_vocab(w, dir);
   const Json tok = read_json(tok_path, true);
   const Json cfg = read_json(fs::path(dir) / "tokenizer_config.json", false);
   const Json& model = tok["model"];
@@ -165,22 +302,6 @@ void add_gguf_vocab(GgufWriter& w, const std::string& dir) {
     throw Error(tok_path.string() + ": a BPE tokenizer that is neither byte-level nor SentencePiece-style");
   }
 
-  // Special tokens by their text in tokenizer_config.json.
-  auto id_of = [&](const std::string& text) -> int64_t {
-    if (text.empty()) return -1;
-    for (size_t i = 0; i < tokens.size(); ++i)
-      if (tokens[i] == text) return int64_t(i);
-    return -1;
-  };
-  const std::pair<const char*, const char*> specials[] = {{"bos_token", "tokenizer.ggml.bos_token_id"},
-                                                          {"eos_token", "tokenizer.ggml.eos_token_id"},
-                                                          {"unk_token", "tokenizer.ggml.unknown_token_id"},
-                                                          {"pad_token", "tokenizer.ggml.padding_token_id"}};
-  for (const auto& [name, key] : specials) {
-    std::string text = cfg.contains(name) ? token_text(cfg[name]) : "";
-    if (text.empty() && std::string(name) == "unk_token") text = unk;
-    if (const int64_t id = id_of(text); id >= 0) w.add_u32(key, uint32_t(id));
-  }
   // Whether BOS/EOS are added: what the post-processor adds (as HF does), else tokenizer_config.
   bool add_bos = cfg.value("add_bos_token", false), add_eos = cfg.value("add_eos_token", false);
   std::function<const Json*(const Json&)> find_template = [&](const Json& j) -> const Json* {
@@ -196,9 +317,7 @@ void add_gguf_vocab(GgufWriter& w, const std::string& dir) {
     add_bos = !single.empty() && single.front().contains("SpecialToken");
     add_eos = single.size() > 1 && single.back().contains("SpecialToken");
   }
-  w.add_bool("tokenizer.ggml.add_bos_token", add_bos);
-  w.add_bool("tokenizer.ggml.add_eos_token", add_eos);
-  if (auto chat = chat_template_of_folder(dir)) w.add_string("tokenizer.chat_template", chat->source());
+  add_specials_and_template(w, dir, cfg, tokens, unk, add_bos, add_eos);
 }
 
 }  // namespace chassis

@@ -13,6 +13,7 @@ usage: test_convert.py CHASSIS_BINARY SHARED_DIR SOURCE_DIR
 """
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -202,6 +203,35 @@ class ConvertTest(unittest.TestCase):
         got = json.loads(run('tokenize', out, '--texts', tf, '--no-bos', '--no-special'))
         for text, g, e in zip(texts, got, expected):
             self.assertEqual(g, e, repr(text))
+
+    def test_tokenizer_model_only_folder_converts_as_llama_cpp_did(self):
+        # Llama 2's tokenizer.model alone (no tokenizer.json): llama.cpp's own GGUF of this vocab was
+        # made from that file, so every tokenizer key must equal it, and its test vectors must pass.
+        folder = self.path('spm-only')
+        os.makedirs(folder, exist_ok=True)
+        for name in ('tokenizer.model', 'tokenizer_config.json'):
+            shutil.copy(f'{SHARED}/models/llama-2-tokenizer/{name}', folder)
+        out = self.path('spm-only.gguf')
+        run('convert', folder, '-o', out, '--vocab-only')
+        meta, _ = read_gguf(out)
+        base = f'{SHARED}/models/ggml-vocab/ggml-vocab-llama-spm.gguf'
+        ref, _ = read_gguf(base)
+        for key in [k for k in ref if k.startswith('tokenizer.')]:
+            self.assertEqual(meta.get(key), ref[key], key)
+        texts = open(base + '.inp', encoding='utf-8').read().split('\n__ggml_vocab_test__\n')
+        expected = [[int(x) for x in line.split()] for line in open(base + '.out').read().split('\n')]
+        tf = self.path('spm-only-texts.json')
+        json.dump(texts[:len(expected)], open(tf, 'w'))
+        self.assertEqual(json.loads(run('tokenize', out, '--texts', tf, '--no-bos', '--no-special')), expected)
+        # A unigram SentencePiece model (llama.cpp's t5 vocab) is refused by name; so is a file that is no model.
+        with open(os.path.join(folder, 'tokenizer.model'), 'wb') as f:
+            f.write(b'\x12\x02\x18\x01')  # ModelProto { trainer_spec { model_type: UNIGRAM } }
+        p = subprocess.run([CHASSIS, 'convert', folder, '-o', self.path('y.gguf'), '--vocab-only'], capture_output=True, text=True)
+        self.assertIn('unigram model converts to llama.cpp', p.stderr)
+        with open(os.path.join(folder, 'tokenizer.model'), 'wb') as f:
+            f.write(b'\x12\xff')
+        p = subprocess.run([CHASSIS, 'convert', folder, '-o', self.path('y.gguf'), '--vocab-only'], capture_output=True, text=True)
+        self.assertIn('not a SentencePiece model', p.stderr)
 
     def test_llama3_byte_level_vocab_tokenizes_as_its_tokenizer_json(self):
         out = self.path('llama3-vocab.gguf')
