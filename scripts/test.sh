@@ -10,9 +10,10 @@ jobs=$(nproc)
 # Test-only JavaScript oracles (transformers.js), pinned by tests/js/package-lock.json.
 (cd tests/js && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 
-echo "== fuzz smoke (GGUF, safetensors, tokenizer.json, chat templates, OpenAI requests) =="
+echo "== fuzz smoke (GGUF, safetensors, tokenizer.json, tokenizer.model, chat templates, OpenAI requests) =="
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz -j"$jobs" --target gguf_fuzz jinja_fuzz safetensors_fuzz tokenizer_json_fuzz openai_request_fuzz
+cmake --build --preset fuzz -j"$jobs" --target gguf_fuzz jinja_fuzz safetensors_fuzz tokenizer_json_fuzz openai_request_fuzz \
+  sentencepiece_spec_fuzz
 corpus=$(mktemp -d)
 ./build-fuzz/fuzz/gguf_fuzz -max_total_time="${CHASSIS_FUZZ_SECONDS:-30}" -max_len=32768 -rss_limit_mb=2048 \
   -timeout=10 -print_final_stats=1 "$corpus" ../shared/golden/models ../shared/models/ggml-vocab 2>&1 | tail -n 4
@@ -42,7 +43,17 @@ PY
 rm -rf "$corpus"
 corpus=$(mktemp -d)
 cp ../shared/models/stories260K-hf/tokenizer.json "$corpus/seed"  # a small real one (20 KB) as the seed
+/usr/bin/python3 tests/tokenizer/make_unigram_tokenizers.py tests/tokenizer/corpus.json "$corpus/unigram"  # and a Unigram one
+mv "$corpus/unigram/t5-like/tokenizer.json" "$corpus/seed-unigram" && rm -rf "$corpus/unigram"
 ./build-fuzz/fuzz/tokenizer_json_fuzz -max_total_time="${CHASSIS_FUZZ_SECONDS:-30}" -max_len=32768 -rss_limit_mb=2048 \
+  -timeout=10 -print_final_stats=1 "$corpus" 2>&1 | tail -n 4
+rm -rf "$corpus"
+
+corpus=$(mktemp -d)
+cp ../shared/models/llama-2-tokenizer/tokenizer.model "$corpus/seed"
+# and a small one: piece "a" (score 1.0), trainer_spec { model_type: BPE }, normalizer_spec { add_dummy_prefix: false }
+printf '\x0a\x07\x0a\x01a\x15\x00\x00\x80\x3f\x12\x02\x18\x02\x1a\x02\x18\x00' > "$corpus/small"
+./build-fuzz/fuzz/sentencepiece_spec_fuzz -max_total_time="${CHASSIS_FUZZ_SECONDS:-30}" -max_len=4096 -rss_limit_mb=2048 \
   -timeout=10 -print_final_stats=1 "$corpus" 2>&1 | tail -n 4
 rm -rf "$corpus"
 

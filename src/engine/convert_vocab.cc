@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "engine/chat.h"
 #include "engine/convert.h"
+#include "engine/sentencepiece_tokenizer.h"
 #include "io/read_file.h"
 
 namespace chassis {
@@ -112,68 +113,12 @@ void add_specials_and_template(GgufWriter& w, const std::string& dir, const Json
   if (auto chat = chat_template_of_folder(dir)) w.add_string("tokenizer.chat_template", chat->source());
 }
 
-// The two settings of a SentencePiece model that libsentencepiece does not expose: the trainer's
-// model type (1 unigram, 2 BPE) and the normalizer's add_dummy_prefix. Read from the protobuf's wire
-// format directly (two scalar fields; Debian ships no generated header for the .proto).
-struct SpmSpec {
-  int model_type = 1;
-  bool add_dummy_prefix = true;
-};
-
-SpmSpec read_spm_spec(const std::string& bytes, const std::string& label) {
-  SpmSpec spec;
-  auto fail = [&]() -> Error { return Error(label + ": not a SentencePiece model (malformed protobuf)"); };
-  auto varint = [&](size_t& at, size_t end) {
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (at >= end) throw fail();
-      const uint8_t b = uint8_t(bytes[at++]);
-      v |= uint64_t(b & 0x7F) << shift;
-      if (!(b & 0x80)) return v;
-    }
-    throw fail();
-  };
-  // Walks the fields of [at, end), calling on(field, wire type, value or length, offset of the payload).
-  std::function<void(size_t, size_t, const std::function<void(uint64_t, int, uint64_t, size_t)>&)> walk =
-      [&](size_t at, size_t end, const std::function<void(uint64_t, int, uint64_t, size_t)>& on) {
-        while (at < end) {
-          const uint64_t key = varint(at, end);
-          const int wire = int(key & 7);
-          uint64_t value = 0;
-          const size_t payload = at;
-          if (wire == 0) value = varint(at, end);
-          else if (wire == 1) at += 8;
-          else if (wire == 5) at += 4;
-          else if (wire == 2) {
-            value = varint(at, end);
-            if (value > end - at) throw fail();
-            on(key >> 3, wire, value, at);
-            at += value;
-            continue;
-          } else {
-            throw fail();
-          }
-          if (at > end) throw fail();
-          on(key >> 3, wire, value, payload);
-        }
-      };
-  walk(0, bytes.size(), [&](uint64_t field, int wire, uint64_t len, size_t at) {
-    if (wire != 2 || (field != 2 && field != 3)) return;
-    walk(at, at + len, [&](uint64_t f, int w, uint64_t v, size_t) {
-      if (w != 0 || f != 3) return;
-      if (field == 2) spec.model_type = int(v);          // TrainerSpec.model_type
-      else spec.add_dummy_prefix = v != 0;               // NormalizerSpec.add_dummy_prefix
-    });
-  });
-  return spec;
-}
-
 // A folder with only tokenizer.model: its pieces, scores and kinds as llama.cpp's converter takes
 // them from SentencePiece ("llama" vocab); tokenizer_config.json's added tokens past the model's end.
 void add_spm_vocab(GgufWriter& w, const std::string& dir) {
   const std::string path = (fs::path(dir) / "tokenizer.model").string();
   const std::string bytes = read_file(path);
-  const SpmSpec spec = read_spm_spec(bytes, path);
+  const SentencePieceSpec spec = read_sentencepiece_spec(bytes, path);
   if (spec.model_type != 2)
     throw Error(path + ": a SentencePiece " + std::string(spec.model_type == 1 ? "unigram" : "word/char") +
                 " model converts to llama.cpp's t5 vocab, which chassis does not write yet (only BPE models convert)");

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <vector>
 
 #include "core/error.h"
@@ -104,5 +105,56 @@ std::unique_ptr<TextTokenizer> load_sentencepiece_tokenizer(
   if (extra_eog) t->add_eog(extra_eog(*t));
   return t;
 }
+
+// Read from the protobuf's wire format directly: two scalar fields, and Debian ships no generated
+// header for SentencePiece's .proto.
+SentencePieceSpec read_sentencepiece_spec(const std::string& bytes, const std::string& label) {
+  SentencePieceSpec spec;
+  auto fail = [&]() -> Error { return Error(label + ": not a SentencePiece model (malformed protobuf)"); };
+  auto varint = [&](size_t& at, size_t end) {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (at >= end) throw fail();
+      const uint8_t b = uint8_t(bytes[at++]);
+      v |= uint64_t(b & 0x7F) << shift;
+      if (!(b & 0x80)) return v;
+    }
+    throw fail();
+  };
+  // Walks the fields of [at, end), calling on(field, wire type, value or length, offset of the payload).
+  std::function<void(size_t, size_t, const std::function<void(uint64_t, int, uint64_t, size_t)>&)> walk =
+      [&](size_t at, size_t end, const std::function<void(uint64_t, int, uint64_t, size_t)>& on) {
+        while (at < end) {
+          const uint64_t key = varint(at, end);
+          const int wire = int(key & 7);
+          uint64_t value = 0;
+          const size_t payload = at;
+          if (wire == 0) value = varint(at, end);
+          else if (wire == 1) at += 8;
+          else if (wire == 5) at += 4;
+          else if (wire == 2) {
+            value = varint(at, end);
+            if (value > end - at) throw fail();
+            on(key >> 3, wire, value, at);
+            at += value;
+            continue;
+          } else {
+            throw fail();
+          }
+          if (at > end) throw fail();
+          on(key >> 3, wire, value, payload);
+        }
+      };
+  walk(0, bytes.size(), [&](uint64_t field, int wire, uint64_t len, size_t at) {
+    if (wire != 2 || (field != 2 && field != 3)) return;
+    walk(at, at + len, [&](uint64_t f, int w, uint64_t v, size_t) {
+      if (w != 0 || f != 3) return;
+      if (field == 2) spec.model_type = int(v);          // TrainerSpec.model_type
+      else spec.add_dummy_prefix = v != 0;               // NormalizerSpec.add_dummy_prefix
+    });
+  });
+  return spec;
+}
+
 
 }  // namespace chassis

@@ -25,4 +25,13 @@ std::unique_ptr<TextTokenizer> load_sentencepiece_tokenizer(
     const std::string& path, const SentencePieceOptions& options,
     const std::function<std::set<int32_t>(const TextTokenizer&)>& extra_eog = {});
 
+// The two settings of a SentencePiece model that libsentencepiece does not expose: the trainer's
+// model type (1 unigram, 2 BPE, 3 word, 4 char) and the normalizer's add_dummy_prefix. A malformed
+// protobuf is an Error naming `label`.
+struct SentencePieceSpec {
+  int model_type = 1;
+  bool add_dummy_prefix = true;
+};
+SentencePieceSpec read_sentencepiece_spec(const std::string& bytes, const std::string& label);
+
 }  // namespace chassis
