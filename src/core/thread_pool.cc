@@ -20,8 +20,7 @@ ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
 
 ThreadPool::~ThreadPool() {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
+    std::lock_guard<std::mutex> lock(mutex_);  // set under the mutex, so a worker about to wait sees it
     stopping_.store(true, std::memory_order_release);
   }
   wake_.notify_all();
@@ -44,7 +43,9 @@ void ThreadPool::worker(int index) {
       // a wake-up between the last poll and the wait.
       std::unique_lock<std::mutex> lock(mutex_);
       sleepers_.fetch_add(1, std::memory_order_relaxed);
-      wake_.wait(lock, [&] { return stop_ || generation_.load(std::memory_order_relaxed) != seen; });
+      wake_.wait(lock, [&] {
+        return stopping_.load(std::memory_order_relaxed) || generation_.load(std::memory_order_relaxed) != seen;
+      });
       sleepers_.fetch_sub(1, std::memory_order_relaxed);
     }
     if (stopping_.load(std::memory_order_acquire)) return;

@@ -52,8 +52,7 @@ class ThreadPool {
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> pending_{0};
   std::atomic<int> sleepers_{0};
-  bool stop_ = false;  // guarded by mutex_
-  std::atomic<bool> stopping_{false};
+  std::atomic<bool> stopping_{false};  // written under mutex_ (for the waiters), read without it (the spin)
 };
 
 }  // namespace chassis

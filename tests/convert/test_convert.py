@@ -20,6 +20,10 @@ import sys
 import tempfile
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'pylib'))
+import chassis_cli  # noqa: E402
+from chassis_cli import run  # noqa: E402
+
 CHASSIS = SHARED = SOURCE = None
 
 
@@ -92,13 +96,6 @@ def tensor_bytes(t, dims, raw):
     for x in dims:
         n *= x
     return raw[: n // block * nbytes]
-
-
-def run(*args, **kw):
-    p = subprocess.run([CHASSIS, *args], capture_output=True, text=True, timeout=300, **kw)
-    if p.returncode != 0:
-        raise AssertionError(f'chassis {" ".join(args)} failed:\n{p.stderr}')
-    return p.stdout
 
 
 class ConvertTest(unittest.TestCase):
@@ -263,4 +260,5 @@ class ConvertTest(unittest.TestCase):
 
 if __name__ == '__main__':
     CHASSIS, SHARED, SOURCE = (os.path.abspath(a) for a in sys.argv[1:4])
+    chassis_cli.BINARY = CHASSIS
     unittest.main(argv=[sys.argv[0], '-v'] + sys.argv[4:])

@@ -15,16 +15,13 @@ import sys
 import tempfile
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'pylib'))
+import chassis_cli  # noqa: E402
+from chassis_cli import run  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHASSIS = SHARED = None
 PROMPT_TEXT = 'Once upon a time, there was a little'
-
-
-def run(*args):
-    p = subprocess.run([CHASSIS, *args], capture_output=True, text=True, timeout=300)
-    if p.returncode != 0:
-        raise AssertionError(f'chassis {" ".join(args)} failed:\n{p.stderr}')
-    return p.stdout
 
 
 class HfArchitectures(unittest.TestCase):
@@ -120,4 +117,5 @@ class HfArchitectures(unittest.TestCase):
 
 if __name__ == '__main__':
     CHASSIS, SHARED = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    chassis_cli.BINARY = CHASSIS
     unittest.main(argv=[sys.argv[0], '-v'] + sys.argv[3:])

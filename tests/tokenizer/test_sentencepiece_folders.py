@@ -20,14 +20,11 @@ import unittest
 
 import sentencepiece
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'pylib'))
+import chassis_cli  # noqa: E402
+from chassis_cli import run  # noqa: E402
+
 CHASSIS = SHARED = SOURCE = None
-
-
-def run(*args):
-    p = subprocess.run([CHASSIS, *args], capture_output=True, text=True, timeout=120)
-    if p.returncode != 0:
-        raise AssertionError(f'chassis {" ".join(args)} failed:\n{p.stderr}')
-    return p.stdout
 
 
 class SentencePieceFolders(unittest.TestCase):
@@ -89,4 +86,5 @@ class SentencePieceFolders(unittest.TestCase):
 
 if __name__ == '__main__':
     CHASSIS, SHARED, SOURCE = (os.path.abspath(a) for a in sys.argv[1:4])
+    chassis_cli.BINARY = CHASSIS
     unittest.main(argv=[sys.argv[0], '-v'] + sys.argv[4:])
