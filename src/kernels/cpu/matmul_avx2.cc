@@ -165,25 +165,47 @@ CHASSIS_DEFINE_TILE_LANES(TileLanesAvx512, CHASSIS_AVX512)
 
 // ---- Q4_0 (repacked reference): one exact integer sum per block, a scalar FMA per block in order.
 // Quants are read unsigned (0..15); the offset of 8 comes back through the activation block's sum.
+// Two rows share a register: row r's 16 packed bytes in the low half, row r+1's in the high half,
+// so one shift and two masks unpack both, and the activation's two halves are broadcast to meet
+// them (lanes 0..3 of a pair's sums are row r's, lanes 4..7 row r+1's).
 struct TileQ4_0 {
   static constexpr int kRows = 4, kToks = 3;
+  static constexpr int kPairs = (kRows + 1) / 2;
+  // [s0, s1, s2, s3]: the block sums of rows 0..3 from the pairs (0,1) and (2,3) (exact).
+  CHASSIS_AVX2 static __m128i pair_sums(__m256i p01, __m256i p23) {
+    const __m256i h = _mm256_hadd_epi32(p01, p23);  // [r0 r0 r2 r2 | r1 r1 r3 r3] partial sums
+    const __m256i h2 = _mm256_hadd_epi32(h, h);    // [r0 r2 r0 r2 | r1 r3 r1 r3]
+    return _mm_unpacklo_epi32(_mm256_castsi256_si128(h2), _mm256_extracti128_si256(h2, 1));
+  }
   template <int R, int T>
   CHASSIS_AVX2 static void tile(const TileProblem& p) {
+    constexpr int P = (R + 1) / 2;
     __m128 acc[T];  // lane r: row r's running sum
     for (auto& a : acc) a = _mm_setzero_ps();
+    const __m256i low4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
     const int64_t nb = p.n / QK;
     for (int64_t i = 0; i < nb; ++i) {
       prefetch_ahead(p.w, i * R * int64_t(sizeof(BlockQ4_0)), R * int64_t(sizeof(BlockQ4_0)));
-      __m256i x[R];
-      for (int r = 0; r < R; ++r) x[r] = nibbles(blocks<BlockQ4_0>(p.w, p.w_stride, r)[i].qs);
+      __m256i lo[P], hi[P];  // elements 0..15 / 16..31 of rows 2k (low half) and 2k+1 (high half)
+      for (int k = 0; k < P; ++k) {
+        const uint8_t* a = blocks<BlockQ4_0>(p.w, p.w_stride, 2 * k)[i].qs;
+        const uint8_t* b = blocks<BlockQ4_0>(p.w, p.w_stride, std::min(2 * k + 1, R - 1))[i].qs;
+        const __m256i raw = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(b), reinterpret_cast<const __m128i*>(a));
+        lo[k] = _mm256_and_si256(raw, low4);
+        hi[k] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+      }
       const __m128 dw = row_scales<R, BlockQ4_0>(p, i, &BlockQ4_0::d);
       for (int t = 0; t < T; ++t) {
         const BlockQ8_0& a = blocks<BlockQ8_0>(p.act, p.act_stride, t)[i];
-        const __m256i y = load256(a.qs);
-        __m256i lanes[R];
-        for (int r = 0; r < R; ++r) lanes[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(x[r], y), _mm256_set1_epi16(1));
+        const __m256i y_lo = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.qs)));
+        const __m256i y_hi = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.qs + 16)));
+        __m256i pairs[P];
+        for (int k = 0; k < P; ++k)  // |15 * 128 * 2| * 2 < 2^15: the int16 sums cannot overflow
+          pairs[k] = _mm256_madd_epi16(
+              _mm256_add_epi16(_mm256_maddubs_epi16(lo[k], y_lo), _mm256_maddubs_epi16(hi[k], y_hi)), ones);
+        const __m128i sums = pair_sums(pairs[0], pairs[P > 1 ? 1 : 0]);
         const __m128i offset = _mm_set1_epi32(8 * p.act_sums[t * p.act_sums_stride + i]);
-        const __m128 s = _mm_cvtepi32_ps(_mm_sub_epi32(hsum_rows<R>(lanes), offset));
+        const __m128 s = _mm_cvtepi32_ps(_mm_sub_epi32(sums, offset));
         acc[t] = _mm_fmadd_ps(s, _mm_mul_ps(dw, _mm_set1_ps(h2f(a.d))), acc[t]);
       }
     }
