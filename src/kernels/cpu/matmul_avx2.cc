@@ -170,7 +170,6 @@ CHASSIS_DEFINE_TILE_LANES(TileLanesAvx512, CHASSIS_AVX512)
 // them (lanes 0..3 of a pair's sums are row r's, lanes 4..7 row r+1's).
 struct TileQ4_0 {
   static constexpr int kRows = 4, kToks = 3;
-  static constexpr int kPairs = (kRows + 1) / 2;
   // [s0, s1, s2, s3]: the block sums of rows 0..3 from the pairs (0,1) and (2,3) (exact).
   CHASSIS_AVX2 static __m128i pair_sums(__m256i p01, __m256i p23) {
     const __m256i h = _mm256_hadd_epi32(p01, p23);  // [r0 r0 r2 r2 | r1 r1 r3 r3] partial sums
