@@ -19,6 +19,8 @@ struct TinyModelSpec {
   std::string oversize_tensor;           // this tensor claims 2^20 times more rows than the file holds
   bool always_eos = false;               // weights chosen so that greedy decoding picks </s> at once
   std::string chat_template;             // if set: tokenizer.chat_template
+  int n_expert = 0;                      // > 0: a mixture-of-experts FFN (Mixtral-style, stacked experts)
+  int n_expert_used = 2;
 };
 
 inline std::vector<uint8_t> build_tiny_model(const TinyModelSpec& s = {}) {
@@ -45,12 +47,20 @@ inline std::vector<uint8_t> build_tiny_model(const TinyModelSpec& s = {}) {
                        {"blk.0.attn_output.weight", {H * D, E}}, {"blk.0.ffn_norm.weight", {E}},
                        {"blk.0.ffn_gate.weight", {E, F}}, {"blk.0.ffn_up.weight", {E, F}},
                        {"blk.0.ffn_down.weight", {F, E}}};
+  if (s.n_expert > 0) {  // the dense FFN becomes a router and stacked experts
+    const uint64_t X = uint64_t(s.n_expert);
+    ts.resize(ts.size() - 3);
+    ts.push_back({"blk.0.ffn_gate_inp.weight", {E, X}});
+    ts.push_back({"blk.0.ffn_gate_exps.weight", {E, F, X}});
+    ts.push_back({"blk.0.ffn_up_exps.weight", {E, F, X}});
+    ts.push_back({"blk.0.ffn_down_exps.weight", {F, E, X}});
+  }
   for (auto& t : ts)
     if (t.name == s.wrong_shape_tensor) t.ne.back() /= 2;
 
   GgufBuilder g(s.version);
   g.u64(ts.size());
-  const uint64_t n_kv = 17 - (s.omit_embedding_length ? 1 : 0) + (s.chat_template.empty() ? 0 : 1);
+  const uint64_t n_kv = 17 - (s.omit_embedding_length ? 1 : 0) + (s.chat_template.empty() ? 0 : 1) + (s.n_expert > 0 ? 2 : 0);
   g.u64(n_kv);
   const std::string a = s.arch;
   g.kv_str("general.architecture", a);
@@ -71,6 +81,10 @@ inline std::vector<uint8_t> build_tiny_model(const TinyModelSpec& s = {}) {
   g.kv_u32("tokenizer.ggml.eos_token_id", 2);
   g.kv_u32("tokenizer.ggml.unknown_token_id", 0);
   if (!s.chat_template.empty()) g.kv_str("tokenizer.chat_template", s.chat_template);
+  if (s.n_expert > 0) {
+    g.kv_u32(a + ".expert_count", uint32_t(s.n_expert));
+    g.kv_u32(a + ".expert_used_count", uint32_t(s.n_expert_used));
+  }
 
   uint64_t offset = 0;
   std::vector<uint64_t> sizes;
