@@ -56,6 +56,7 @@ void add_model_metadata(GgufWriter& w, const ModelConfig& c, const std::string& 
     // reader that honours it (chassis) run norm_topk_prob = false checkpoints as trained.
     if (!c.expert_weights_norm) w.add_bool(p + "expert_weights_norm", false);
   }
+  if (c.sliding_window > 0 && c.arch == Arch::Llama) w.add_u32(p + "attention.sliding_window", uint32_t(c.sliding_window));
   if (c.arch == Arch::Gemma2) {
     w.add_u32(p + "attention.sliding_window", uint32_t(c.sliding_window));
     w.add_f32(p + "attn_logit_softcapping", c.attn_softcap);

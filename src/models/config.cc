@@ -141,7 +141,14 @@ ModelConfig config_from_gguf(const GgufFile& f) {
 
   c.attn_scale = 1.0f / std::sqrt(float(c.head_dim));
   switch (c.arch) {
-    case Arch::Llama: break;
+    case Arch::Llama:
+      // Mistral v0.1: every layer attends to the last sliding_window positions (chassis's converter
+      // writes the key; llama.cpp's leaves it out and attends to everything).
+      if (auto w = f.get_int(p + "attention.sliding_window"); w && *w > 0) {
+        c.sliding_window = *w;
+        c.swa_period = 1;
+      }
+      break;
     case Arch::Qwen2: c.qkv_bias_required = true; break;
     case Arch::Qwen3: c.qk_norm = true; break;
     case Arch::Qwen3Moe: c.qk_norm = true; break;

@@ -63,13 +63,13 @@ struct ModelConfig {
   int64_t n_ff_exp = 0;
   bool expert_weights_norm = true;
   int64_t sliding_window = 0;      // 0: every layer attends to the whole context
-  int swa_period = 0;              // layer il uses the window when il % swa_period < swa_period - 1
+  int swa_period = 0;              // 1: every layer uses the window; else layer il does when il % swa_period < swa_period - 1
 
   int64_t n_embd_q() const { return n_head * head_dim; }
   int64_t n_embd_kv() const { return n_head_kv * head_dim; }
   bool is_moe() const { return n_expert > 0; }
   bool layer_uses_window(int64_t il) const {
-    return sliding_window > 0 && swa_period > 0 && (il % swa_period) < swa_period - 1;
+    return sliding_window > 0 && (swa_period == 1 || (swa_period > 1 && (il % swa_period) < swa_period - 1));
   }
 };
 

@@ -136,8 +136,15 @@ ModelConfig config_from_hf(const std::string& text, const std::string& label) {
   }
   const bool sliding = j.value("use_sliding_window", fam->arch == Arch::Llama);
   if (sliding && j.contains("sliding_window") && j["sliding_window"].is_number_integer()) {
-    // Every layer windowed (Mistral v0.1): exact up to the window, so the trained context is capped there.
-    c.n_ctx_train = std::min(c.n_ctx_train, integer("sliding_window", std::nullopt, 1, int64_t(1) << 32));
+    const int64_t window = integer("sliding_window", std::nullopt, 1, int64_t(1) << 32);
+    if (fam->arch == Arch::Llama) {  // Mistral v0.1: every layer sees the last `window` positions
+      c.sliding_window = window;
+      c.swa_period = 1;
+    } else {
+      // Qwen2 windows only the layers past max_window_layers: exact up to the window, so the trained
+      // context is capped there rather than run wrong beyond it.
+      c.n_ctx_train = std::min(c.n_ctx_train, window);
+    }
   }
   c.attn_scale = 1.0f / std::sqrt(float(c.head_dim));
   if (c.arch == Arch::Qwen2) c.qkv_bias_required = true;

@@ -25,6 +25,9 @@ ARCHS = {
     # Mistral v0.1's sliding window, wider than anything the test evaluates.
     'mistral': {'architectures': ['MistralForCausalLM'], 'model_type': 'mistral', 'tie_word_embeddings': False,
                 'rope_theta': 10000.0, 'sliding_window': 4096},
+    # Mistral with a window of 6 positions on every layer, which the 26-token test crosses.
+    'mistral_window': {'_weights': 'mistral', 'architectures': ['MistralForCausalLM'], 'model_type': 'mistral',
+                       'tie_word_embeddings': False, 'rope_theta': 10000.0, 'sliding_window': 6},
     # Qwen2: q/k/v biases, tied embeddings (as the small Qwen2.5 models).
     'qwen2': {'architectures': ['Qwen2ForCausalLM'], 'model_type': 'qwen2', 'tie_word_embeddings': True,
               'rope_theta': 1000000.0, 'use_sliding_window': False, 'sliding_window': 4096},
@@ -56,7 +59,7 @@ ARCHS = {
 
 # Fixed per folder, so adding an architecture leaves the others' weights (and goldens) as they were.
 SEEDS = {'llama': 0, 'mistral': 1, 'phi3': 2, 'qwen2': 3, 'qwen3': 4, 'gemma2': 5, 'mixtral': 6, 'qwen3moe': 7,
-         'qwen2_yarn': 8}
+         'qwen2_yarn': 8, 'mistral_window': 9}
 
 
 def tensors_for(arch, cfg, rng):

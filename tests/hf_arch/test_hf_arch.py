@@ -93,6 +93,9 @@ class HfArchitectures(unittest.TestCase):
     def test_mistral(self):
         self.check('mistral')
 
+    def test_mistral_window(self):
+        self.check('mistral_window')
+
     def test_qwen2(self):
         self.check('qwen2')
 

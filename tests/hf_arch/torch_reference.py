@@ -163,6 +163,9 @@ def forward(cfg, w, ids):
             if i % 2 == 0:
                 layer_mask = mask.masked_fill(torch.ones(T, T, dtype=torch.bool).tril(-cfg['sliding_window']), float('-inf'))
             scores = scores + layer_mask
+        elif arch == 'mistral' and cfg.get('sliding_window'):  # MistralAttention: every layer windowed
+            window = torch.ones(T, T, dtype=torch.bool).tril(-cfg['sliding_window'])
+            scores = q @ k.transpose(1, 2) / math.sqrt(D) + mask.masked_fill(window, float('-inf'))
         else:
             scores = q @ k.transpose(1, 2) / math.sqrt(D) + mask
         attn = torch.softmax(scores.float(), dim=-1) @ v  # (H, T, D)
