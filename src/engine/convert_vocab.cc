@@ -165,7 +165,19 @@ void add_spm_vocab(GgufWriter& w, const std::string& dir) {
 
 }  // namespace
 
+static void add_gguf_vocab_files(GgufWriter& w, const std::string& dir);
+
 void add_gguf_vocab(GgufWriter& w, const std::string& dir) {
+  // The tokenizer files are read with nlohmann's checked accessors; a field of the wrong JSON type
+  // (a null where a flag belongs, an added token without an id) is reported naming the folder.
+  try {
+    add_gguf_vocab_files(w, dir);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(dir + ": a tokenizer file has a field of an unexpected type: " + e.what());
+  }
+}
+
+static void add_gguf_vocab_files(GgufWriter& w, const std::string& dir) {
   const fs::path tok_path = fs::path(dir) / "tokenizer.json";
   if (!fs::exists(tok_path) && fs::exists(fs::path(dir) / "tokenizer.model")) return add_spm_vocab(w, dir);
   const Json tok = read_json(tok_path, true);

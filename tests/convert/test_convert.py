@@ -256,6 +256,15 @@ class ConvertTest(unittest.TestCase):
                            capture_output=True, text=True)
         self.assertIn("unknown type 'q9'", p.stderr)
         self.assertFalse(os.path.exists(self.path('x.gguf')))
+        # A tokenizer_config.json field of the wrong JSON type is named with the folder, not a crash.
+        folder = self.path('null-flag')
+        os.makedirs(folder, exist_ok=True)
+        shutil.copy(f'{SHARED}/models/llama-2-tokenizer/tokenizer.json', folder)
+        with open(os.path.join(folder, 'tokenizer_config.json'), 'w') as f:
+            json.dump({'add_bos_token': None}, f)
+        p = subprocess.run([CHASSIS, 'convert', folder, '-o', self.path('z.gguf'), '--vocab-only'], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(folder + ': a tokenizer file has a field of an unexpected type', p.stderr)
 
 
 if __name__ == '__main__':
