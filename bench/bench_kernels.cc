@@ -13,6 +13,7 @@
 #include "core/thread_pool.h"
 #include "kernels/cpu/attention_avx2.h"
 #include "kernels/cpu/ops_avx2.h"
+#include "kernels/interleave.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "kernels/quants.h"
@@ -47,7 +48,7 @@ std::vector<uint8_t> random_weights(DType t, int64_t n_in, int64_t n_out) {
 void run_matmul(benchmark::State& state, DType t, int64_t n_in, int64_t n_out) {  // NOLINT
   const int64_t n_tok = state.range(0);
   const int threads = int(state.range(1));
-  const bool reference_order = state.range(2) != 0;  // 1: one dot product at a time
+  const int64_t path = state.range(2);  // 0: tiles, 1: one dot product at a time, 2: interleaved tiles
   if (state.range(3) != 0) n_out = 512;                // hot: a matrix that stays in L2
   static std::vector<uint8_t> w;
   static DType cached = DType::F32;
@@ -56,12 +57,19 @@ void run_matmul(benchmark::State& state, DType t, int64_t n_in, int64_t n_out) {
     cached = t;
   }
   WeightMatrix m{t, w.data(), n_in, n_out};
+  std::vector<uint8_t> packed;
+  if (path == 2) {
+    packed.resize(w.size());
+    interleave_rows(t, w.data(), n_in, 0, n_out / kInterleavedRows, packed.data());
+    m.data = packed.data();
+    m.interleaved = true;
+  }
   std::vector<float> x(size_t(n_in * n_tok)), y(size_t(n_out * n_tok));
   std::mt19937 rng(3);
   std::normal_distribution<float> dist(0.0f, 1.0f);
   for (auto& v : x) v = dist(rng);
   ThreadPool pool(threads);
-  set_matmul_tiles_enabled(!reference_order);
+  set_matmul_tiles_enabled(path != 1);
   for (auto _ : state) {
     matmul(m, x.data(), n_tok, y.data(), pool);
     benchmark::DoNotOptimize(y.data());
@@ -72,17 +80,20 @@ void run_matmul(benchmark::State& state, DType t, int64_t n_in, int64_t n_out) {
 }
 
 // Qwen2.5-0.5B's widest decode matrix shapes: the FFN (896 -> 4864 and back) repeated to ~100+ MB.
-void args(benchmark::internal::Benchmark* b) {
+// path: 0 the tiles on GGUF rows, 1 one dot product at a time, 2 the tiles on interleaved rows.
+void args_with_paths(benchmark::internal::Benchmark* b, std::initializer_list<int64_t> paths) {
   for (int64_t hot : {0, 1})
     for (int64_t tok : {1, 64})
       for (int64_t th : {1, 2})
-        for (int64_t ref : {0, 1}) b->Args({tok, th, ref, hot});
-  b->ArgNames({"tok", "threads", "dot_path", "hot"})->UseRealTime()->Unit(benchmark::kMillisecond);
+        for (int64_t path : paths) b->Args({tok, th, path, hot});
+  b->ArgNames({"tok", "threads", "path", "hot"})->UseRealTime()->Unit(benchmark::kMillisecond);
 }
+void args(benchmark::internal::Benchmark* b) { args_with_paths(b, {0, 1}); }
+void args_interleaved(benchmark::internal::Benchmark* b) { args_with_paths(b, {0, 1, 2}); }
 
 #define CHASSIS_MATMUL_BENCH(TYPE, N_IN, N_OUT)                                                   \
   void BM_Matmul_##TYPE(benchmark::State& s) { run_matmul(s, DType::TYPE, N_IN, N_OUT); }        \
-  BENCHMARK(BM_Matmul_##TYPE)->Apply(args)
+  BENCHMARK(BM_Matmul_##TYPE)->Apply(can_interleave(DType::TYPE) ? args_interleaved : args)
 
 CHASSIS_MATMUL_BENCH(F16, 2048, 32768);
 CHASSIS_MATMUL_BENCH(Q8_0, 896, 131072);

@@ -8,6 +8,7 @@
 #include "kernels/cpu/dot_avx2.h"
 #include "kernels/cpu/matmul_avx2.h"
 #include "kernels/cpu/ops_avx2.h"
+#include "kernels/interleave.h"
 #include "kernels/quants.h"
 
 namespace chassis {
@@ -32,6 +33,12 @@ std::atomic<bool> g_tiles_enabled{true};
 
 void set_matmul_tiles_enabled(bool on) { g_tiles_enabled.store(on); }
 
+const uint8_t* WeightMatrix::read_row(int64_t r, uint8_t* scratch) const {
+  if (!interleaved) return row(r);
+  deinterleave_row(type, data, n_in, r, scratch);
+  return scratch;
+}
+
 void matmul_rows(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const float* x, int64_t n_tok,
                  float* y, ThreadPool& pool, bool row_invariant) {
   // The SIMD kernels give bit-identical results, so they replace the reference whenever they exist.
@@ -48,11 +55,17 @@ void matmul_rows(const WeightMatrix& w, int64_t row_begin, int64_t row_end, cons
   pool.parallel_for(n_tok, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) encode_activation(act_type, vec_dot_type, x + t * w.n_in, act + t * act_row, w.n_in);
   });
+  // Interleaved weights are read by their own tiles, in whole groups of eight rows; anything else
+  // (tiles off, a row range that splits a group) reads rows copied out of their groups.
+  const bool interleaved_tiles = tiled && w.interleaved && row_begin % kInterleavedRows == 0 &&
+                                 (row_end - row_begin) % kInterleavedRows == 0;
   thread_local std::vector<int32_t> sums_storage;
-  const int64_t sums_stride = w.n_in / QK;
-  if (tiled && tiled_needs_act_sums(w.type)) {
+  const ActSums sums_kind = tiled ? tiled_act_sums(w.type, interleaved_tiles) : ActSums::kNone;
+  const int64_t sums_stride = (w.n_in / QK) * (sums_kind == ActSums::kLanesTimes16 ? 8 : 1);
+  if (sums_kind != ActSums::kNone) {
     if (sums_storage.size() < size_t(n_tok * sums_stride)) sums_storage.resize(size_t(n_tok * sums_stride));
-    for (int64_t t = 0; t < n_tok; ++t) quant_block_sums(act + t * act_row, sums_stride, sums_storage.data() + t * sums_stride);
+    for (int64_t t = 0; t < n_tok; ++t)
+      compute_act_sums(sums_kind, act + t * act_row, w.n_in / QK, sums_storage.data() + t * sums_stride);
   }
   const int32_t* sums = sums_storage.data();
   const int64_t n_rows = row_end - row_begin;
@@ -61,7 +74,29 @@ void matmul_rows(const WeightMatrix& w, int64_t row_begin, int64_t row_end, cons
   const int64_t batch = row_invariant ? 1 : n_tok;
   auto place = [&](int64_t t) { return row_invariant ? 0 : t; };
 
-  if (tiled) {
+  if (interleaved_tiles) {
+    // About 8 chunks per thread, in whole groups, taken dynamically. The variant does not matter:
+    // the interleaved types' reference dot products do not depend on the batch.
+    const int64_t group = kInterleavedRows, group_bytes = interleaved_group_bytes(w.type, w.n_in);
+    const int64_t chunk = std::max<int64_t>(2 * group, (n_rows / (8 * pool.size()) + group - 1) / group * group);
+    pool.parallel_for_dynamic(n_rows, chunk, [&](int64_t b, int64_t e) {
+      TileProblem p;
+      p.w = w.data + (row_begin + b) / group * group_bytes;
+      p.w_stride = group_bytes;
+      p.n_rows = e - b;
+      p.act = a;
+      p.act_stride = act_row;
+      p.n_tok = n_tok;
+      p.n = w.n_in;
+      p.y = y + b;
+      p.y_stride = n_rows;
+      p.act_sums = sums;
+      p.act_sums_stride = sums_stride;
+      matmul_interleaved_avx2(w.type, p);
+    });
+    return;
+  }
+  if (tiled && !w.interleaved) {
     // About 8 chunks per thread (multiples of 4 rows, the tiles' height), taken dynamically.
     const int64_t chunk = std::max<int64_t>(16, (n_rows / (8 * pool.size()) + 3) / 4 * 4);
     pool.parallel_for_dynamic(n_rows, chunk, [&](int64_t b, int64_t e) {
@@ -94,8 +129,9 @@ void matmul_rows(const WeightMatrix& w, int64_t row_begin, int64_t row_end, cons
     return;
   }
   pool.parallel_for(n_rows, [&](int64_t b, int64_t e) {
+    std::vector<uint8_t> scratch(w.interleaved ? size_t(w.row_stride()) : 0);
     for (int64_t r = b; r < e; ++r) {
-      const uint8_t* wr = w.row(row_begin + r);
+      const uint8_t* wr = w.read_row(row_begin + r, scratch.data());
       for (int64_t t = 0; t < n_tok; ++t) {
         float& out = y[t * n_rows + r];
         if (!simd || !vec_dot_avx2(w.type, wr, a + t * act_row, w.n_in, batch, place(t), &out))

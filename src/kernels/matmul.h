@@ -9,14 +9,20 @@
 
 namespace chassis {
 
-// A 2-D weight as stored in GGUF: n_out rows of n_in elements each (ggml ne0 = n_in, ne1 = n_out).
+// A 2-D weight as stored in GGUF: n_out rows of n_in elements each (ggml ne0 = n_in, ne1 = n_out);
+// or, when `interleaved`, the same rows regrouped eight at a time for the fast kernels
+// (kernels/interleave.h: n_out is then a multiple of 8, and rows must be read with read_row).
 struct WeightMatrix {
   DType type = DType::F32;
   const uint8_t* data = nullptr;
   int64_t n_in = 0;
   int64_t n_out = 0;
+  bool interleaved = false;
   int64_t row_stride() const { return row_bytes(type, n_in); }
+  // Row r in place (not for an interleaved matrix).
   const uint8_t* row(int64_t r) const { return data + r * row_stride(); }
+  // Row r in its stored form: in place, or copied out of its group into scratch (row_stride() bytes).
+  const uint8_t* read_row(int64_t r, uint8_t* scratch) const;
   explicit operator bool() const { return data != nullptr; }
 };
 

@@ -79,5 +79,19 @@ CHASSIS_AVX2 inline __m256i fifth_bits(const uint8_t qh[4]) {
   return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
 }
 
+CHASSIS_AVX2 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// Why software prefetch: on the machines we measured (virtualised Xeons), the hardware prefetcher
+// follows a tile's R interleaved row streams poorly: 4 rows at a time read 4-5 GB/s from RAM per
+// core, one row 5 GB/s. The R rows of a tile are adjacent in memory, so the tile reads one
+// contiguous region; prefetching that region linearly, kPrefetchAhead bytes ahead of the current
+// block (which runs on into the next tile's rows), reaches the core's plain read bandwidth (10 GB/s
+// here). Measured on 256 MB of Q8_0: 1 KB ahead 6.9 GB/s, 4-8 KB 10.1 GB/s, 16 KB 9.9 GB/s.
+constexpr int64_t kPrefetchAhead = 6144;
+// Called once per block step: the tile has consumed `done` of its region's bytes, `step` per call.
+CHASSIS_AVX2 inline void prefetch_ahead(const uint8_t* region, int64_t done, int64_t step) {
+  const uint8_t* p = region + done + kPrefetchAhead;
+  for (int64_t k = 0; k < step; k += 64) _mm_prefetch(reinterpret_cast<const char*>(p + k), _MM_HINT_T0);
+}
 
 }  // namespace chassis::avx2

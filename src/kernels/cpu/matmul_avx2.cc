@@ -25,20 +25,6 @@ template <typename B>
 const B* blocks(const uint8_t* base, int64_t stride, int64_t i) {
   return reinterpret_cast<const B*>(base + i * stride);
 }
-CHASSIS_AVX2 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-
-// Why software prefetch: on the machines we measured (virtualised Xeons), the hardware prefetcher
-// follows a tile's R interleaved row streams poorly: 4 rows at a time read 4-5 GB/s from RAM per
-// core, one row 5 GB/s. The R rows of a tile are adjacent in memory, so the tile reads one
-// contiguous region; prefetching that region linearly, kPrefetchAhead bytes ahead of the current
-// block (which runs on into the next tile's rows), reaches the core's plain read bandwidth (10 GB/s
-// here). Measured on 256 MB of Q8_0: 1 KB ahead 6.9 GB/s, 4-8 KB 10.1 GB/s, 16 KB 9.9 GB/s.
-constexpr int64_t kPrefetchAhead = 6144;
-// Called once per block step: the tile has consumed `done` of its region's bytes, `step` per call.
-CHASSIS_AVX2 inline void prefetch_ahead(const uint8_t* region, int64_t done, int64_t step) {
-  const uint8_t* p = region + done + kPrefetchAhead;
-  for (int64_t k = 0; k < step; k += 64) _mm_prefetch(reinterpret_cast<const char*>(p + k), _MM_HINT_T0);
-}
 
 // The four sums of v[0..3]'s eight int32 lanes, in lanes 0..3 (exact integer arithmetic).
 CHASSIS_AVX2 inline __m128i hsum4_i32(__m256i v0, __m256i v1, __m256i v2, __m256i v3) {
@@ -458,11 +444,18 @@ bool has_tiled_avx2(DType wt) {
   }
 }
 
-bool tiled_needs_act_sums(DType wt) { return wt == DType::Q4_0; }
+ActSums tiled_act_sums(DType wt, bool interleaved) {
+  if (wt == DType::Q4_0) return ActSums::kBlock;
+  if (wt == DType::Q5_0 && interleaved) return ActSums::kLanesTimes16;
+  return ActSums::kNone;
+}
 
-CHASSIS_AVX2 void quant_block_sums(const void* q8_0_blocks, int64_t nb, int32_t* sums) {
+CHASSIS_AVX2 void compute_act_sums(ActSums kind, const void* q8_0_blocks, int64_t nb, int32_t* sums) {
   const auto* b = static_cast<const BlockQ8_0*>(q8_0_blocks);
-  for (int64_t i = 0; i < nb; ++i) sums[i] = hsum_i32(lane_sums_shifted<0>(load256(b[i].qs)));
+  if (kind == ActSums::kBlock)
+    for (int64_t i = 0; i < nb; ++i) sums[i] = hsum_i32(lane_sums_shifted<0>(load256(b[i].qs)));
+  else if (kind == ActSums::kLanesTimes16)
+    for (int64_t i = 0; i < nb; ++i) _mm256_storeu_si256(reinterpret_cast<__m256i*>(sums + 8 * i), lane_sums_shifted<4>(load256(b[i].qs)));
 }
 
 DType tiled_act_type(DType wt) { return wt == DType::F16 ? DType::F32 : dtype_info(wt).vec_dot_type; }

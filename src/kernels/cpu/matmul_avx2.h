@@ -23,9 +23,9 @@ bool has_tiled_avx2(DType wt);
 DType tiled_act_type(DType wt);
 
 struct TileProblem {
-  const uint8_t* w = nullptr;  // first weight row
-  int64_t w_stride = 0;        // bytes between weight rows
-  int64_t n_rows = 0;
+  const uint8_t* w = nullptr;  // first weight row (interleaved: first group of 8 rows)
+  int64_t w_stride = 0;        // bytes between weight rows (interleaved: between groups)
+  int64_t n_rows = 0;          // interleaved: a multiple of 8
   const uint8_t* act = nullptr;  // first activation row, encoded as tiled_act_type()
   int64_t act_stride = 0;        // bytes between activation rows
   int64_t n_tok = 0;
@@ -33,16 +33,21 @@ struct TileProblem {
   float* y = nullptr;    // y[t * y_stride + r]
   int64_t y_stride = 0;
   DotVariant variant;  // the same for every token of the problem (see dot_variant)
-  // Q4_0 only: the sum of each activation block's 32 quants, act_sums[t * act_sums_stride + block]
-  // (see quant_block_sums), computed once per matmul instead of once per tile.
+  // Sums over each activation block that the tiles' unsigned quants need for their offset (see
+  // ActSums), computed once per matmul instead of once per tile: act_sums[t * act_sums_stride + k].
   const int32_t* act_sums = nullptr;
   int64_t act_sums_stride = 0;
 };
 
-// Whether tiles of this weight type read TileProblem::act_sums.
-bool tiled_needs_act_sums(DType wt);
-// sums[b] = sum of the 32 int8 quants of Q8_0 block b, for nb blocks.
-void quant_block_sums(const void* q8_0_blocks, int64_t nb, int32_t* sums);
+// What TileProblem::act_sums holds for a weight type.
+enum class ActSums {
+  kNone,
+  kBlock,       // one per block: the sum of its 32 quants (Q4_0)
+  kLanesTimes16 // eight per block: 16 x the sum of each 4-byte lane (Q5_0 interleaved: its offset of 16)
+};
+ActSums tiled_act_sums(DType wt, bool interleaved);
+// Fills sums (nb or 8 * nb values, see ActSums) from nb Q8_0 activation blocks.
+void compute_act_sums(ActSums kind, const void* q8_0_blocks, int64_t nb, int32_t* sums);
 
 // Whether tiles that also use AVX-512BW/VL (at 256-bit width) run: the CPU has them and they are not
 // switched off. Tests switch them off to check the AVX2-only tiles too.
@@ -52,5 +57,9 @@ void set_avx512_tiles_enabled(bool on);
 // Computes the whole problem; every element equals the vec_dot() of its row and token under the
 // problem's variant.
 void matmul_tiles_avx2(DType wt, const TileProblem& p);
+
+// The same for weights interleaved eight rows at a time (kernels/interleave.h; only types for which
+// can_interleave() holds): every element equals the vec_dot() of the original row.
+void matmul_interleaved_avx2(DType wt, const TileProblem& p);
 
 }  // namespace chassis

@@ -1,0 +1,212 @@
+// AVX2 tiles for weights interleaved eight rows at a time (kernels/interleave.h). One 32-byte load
+// holds the same four quant bytes of all eight rows, so the integer dot of a 4-byte lane against a
+// broadcast activation lane leaves row r's sum in int32 lane r: no per-row unpacking, no horizontal
+// sums, and the rows' scales arrive in one load. Each row's float operations are still exactly those
+// of its reference dot product (kernels/ref/dot.cc), so results are bit-identical to vec_dot() on the
+// original rows.
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "kernels/cpu/avx2_util.h"
+#include "kernels/cpu/matmul_avx2.h"
+#include "kernels/interleave.h"
+
+namespace chassis {
+namespace {
+using namespace avx2;
+
+// Four activation quants (bytes p..p+3) in every 4-byte lane.
+CHASSIS_AVX2 inline __m256i broadcast_lane(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+CHASSIS_AVX2 inline const BlockQ8_0& act_block(const TileProblem& p, int t, int64_t i) {
+  return reinterpret_cast<const BlockQ8_0*>(p.act + t * p.act_stride)[i];
+}
+// d_w * d_a for the eight rows (the reference's float product, per row).
+CHASSIS_AVX2 inline __m256 row_times_act_scales(const uint16_t (&d)[8], const BlockQ8_0& a) {
+  return _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d))), _mm256_set1_ps(h2f(a.d)));
+}
+
+// ---- Q4_0 (reference: one exact integer sum per block, then acc = fma(sum, d_w*d_a, acc) in block
+// order). Quants are read unsigned (0..15); the offset of 8 comes back through the activation block's
+// sum. Lane r of every vector is row r.
+struct TileQ4_0x8 {
+  static constexpr int kToks = 3;
+  template <int T>
+  CHASSIS_AVX2 static void tile(const TileProblem& p) {
+    const auto* w = reinterpret_cast<const BlockQ4_0x8*>(p.w);
+    __m256 acc[T];
+    for (auto& a : acc) a = _mm256_setzero_ps();
+    const __m256i low4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    const int64_t nb = p.n / QK;
+    for (int64_t i = 0; i < nb; ++i) {
+      prefetch_ahead(p.w, i * int64_t(sizeof(BlockQ4_0x8)), int64_t(sizeof(BlockQ4_0x8)));
+      __m256i lo[4], hi[4];  // lane bytes (r, j): row r's element 4k + j / 16 + 4k + j
+      for (int k = 0; k < 4; ++k) {
+        const __m256i raw = load256(w[i].qs[k]);
+        lo[k] = _mm256_and_si256(raw, low4);
+        hi[k] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+      }
+      const uint16_t(&d)[8] = w[i].d;
+      for (int t = 0; t < T; ++t) {
+        const BlockQ8_0& a = act_block(p, t, i);
+        // Eight int16 terms per row, each |x| <= 2 * 15 * 128: their sum stays below 2^15.
+        __m256i s16[4];
+        for (int k = 0; k < 4; ++k)
+          s16[k] = _mm256_add_epi16(_mm256_maddubs_epi16(lo[k], broadcast_lane(a.qs + 4 * k)),
+                                    _mm256_maddubs_epi16(hi[k], broadcast_lane(a.qs + 16 + 4 * k)));
+        const __m256i sums = _mm256_madd_epi16(
+            _mm256_add_epi16(_mm256_add_epi16(s16[0], s16[1]), _mm256_add_epi16(s16[2], s16[3])), ones);
+        const __m256i offset = _mm256_set1_epi32(8 * p.act_sums[t * p.act_sums_stride + i]);
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sums, offset)), row_times_act_scales(d, a), acc[t]);
+      }
+    }
+    for (int t = 0; t < T; ++t) _mm256_storeu_ps(p.y + t * p.y_stride, acc[t]);
+  }
+};
+
+// ---- Q5_0 (reference: eight lanes of 4-element integer sums per block, lane l's acc = fma(d_w*d_a,
+// sum, acc) in block order, hsum8 at the end). Lane l of a row is elements 4l..4l+3: low nibbles of
+// qs bytes 4l.. for l < 4, high nibbles of bytes 4(l-4).. for l >= 4, so qs[k] gives lanes k and k+4.
+// Here acc[l] holds lane l of all eight rows, and hsum8's tree runs across the eight vectors.
+// Quants are read unsigned (0..31); the offset of 16 returns through the activation's lane sums.
+
+// The unsigned 5-bit quants of lanes k (low) and k + 4 (high) of the eight rows.
+template <int K>
+CHASSIS_AVX2 inline void q5_lanes(const BlockQ5_0x8& b, __m256i qh, __m256i& low, __m256i& high) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
+  const __m256i raw = load256(b.qs[K]);
+  // Bit K of each qh byte is the fifth bit of the low element, bit 4 + K of the high one. The 16-bit
+  // shifts carry bits across bytes only into bits below 4, which the mask drops.
+  low = _mm256_or_si256(_mm256_and_si256(raw, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4 - K), bit4));
+  high = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(raw, 4), low4), _mm256_and_si256(_mm256_srli_epi16(qh, K), bit4));
+}
+
+// One lane of the eight rows: acc = fma(d, sum(q * y) - 16 * sum(y), acc).
+CHASSIS_AVX2 inline __m256 q5_lane_fma(__m256i q, const int8_t* y, int32_t offset, __m256 d, __m256 acc) {
+  const __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(q, broadcast_lane(y)), _mm256_set1_epi16(1));
+  return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(sums, _mm256_set1_epi32(offset))), acc);
+}
+
+// hsum8 of each row, its lanes being acc[0..7]: (l, l+4) first, then (0+2) + (1+3).
+CHASSIS_AVX2 inline __m256 hsum8_across(const __m256 (&acc)[8]) {
+  __m256 r[4];
+  for (int l = 0; l < 4; ++l) r[l] = _mm256_add_ps(acc[l + 4], acc[l]);
+  return _mm256_add_ps(_mm256_add_ps(r[0], r[2]), _mm256_add_ps(r[1], r[3]));
+}
+
+// Q5_0 quants unpacked once per block for several tokens: the eight lanes' registers, in order.
+// (Plain bytes read and written unaligned: a vector of __m256i is not reliably 32-byte aligned.)
+struct Q5Unpacked {
+  uint8_t lane[8][32];
+};
+
+struct TileQ5_0x8 {
+  // Decode: one token, the quants unpacked as they stream in.
+  CHASSIS_AVX2 static void one_token(const TileProblem& p, int t) {
+    const auto* w = reinterpret_cast<const BlockQ5_0x8*>(p.w);
+    __m256 acc[8];
+    for (auto& a : acc) a = _mm256_setzero_ps();
+    const int64_t nb = p.n / QK;
+    const int32_t* offsets = p.act_sums + t * p.act_sums_stride;
+    for (int64_t i = 0; i < nb; ++i) {
+      prefetch_ahead(p.w, i * int64_t(sizeof(BlockQ5_0x8)), int64_t(sizeof(BlockQ5_0x8)));
+      const BlockQ8_0& a = act_block(p, t, i);
+      const __m256 d = row_times_act_scales(w[i].d, a);
+      const __m256i qh = load256(w[i].qh);
+      const int32_t* off = offsets + 8 * i;
+      __m256i low, high;
+      q5_lanes<0>(w[i], qh, low, high);
+      acc[0] = q5_lane_fma(low, a.qs + 0, off[0], d, acc[0]);
+      acc[4] = q5_lane_fma(high, a.qs + 16, off[4], d, acc[4]);
+      q5_lanes<1>(w[i], qh, low, high);
+      acc[1] = q5_lane_fma(low, a.qs + 4, off[1], d, acc[1]);
+      acc[5] = q5_lane_fma(high, a.qs + 20, off[5], d, acc[5]);
+      q5_lanes<2>(w[i], qh, low, high);
+      acc[2] = q5_lane_fma(low, a.qs + 8, off[2], d, acc[2]);
+      acc[6] = q5_lane_fma(high, a.qs + 24, off[6], d, acc[6]);
+      q5_lanes<3>(w[i], qh, low, high);
+      acc[3] = q5_lane_fma(low, a.qs + 12, off[3], d, acc[3]);
+      acc[7] = q5_lane_fma(high, a.qs + 28, off[7], d, acc[7]);
+    }
+    _mm256_storeu_ps(p.y + t * p.y_stride, hsum8_across(acc));
+  }
+
+  // Prefill: the group's quants unpacked once into `unpacked` (nb blocks), then every token streams
+  // over them (eight accumulators per token leave no registers for a second token).
+  CHASSIS_AVX2 static void unpack_group(const TileProblem& p, Q5Unpacked* unpacked) {
+    const auto* w = reinterpret_cast<const BlockQ5_0x8*>(p.w);
+    const int64_t nb = p.n / QK;
+    for (int64_t i = 0; i < nb; ++i) {
+      prefetch_ahead(p.w, i * int64_t(sizeof(BlockQ5_0x8)), int64_t(sizeof(BlockQ5_0x8)));
+      const __m256i qh = load256(w[i].qh);
+      __m256i lane[8];
+      q5_lanes<0>(w[i], qh, lane[0], lane[4]);
+      q5_lanes<1>(w[i], qh, lane[1], lane[5]);
+      q5_lanes<2>(w[i], qh, lane[2], lane[6]);
+      q5_lanes<3>(w[i], qh, lane[3], lane[7]);
+      for (int l = 0; l < 8; ++l) _mm256_storeu_si256(reinterpret_cast<__m256i*>(unpacked[i].lane[l]), lane[l]);
+    }
+  }
+  CHASSIS_AVX2 static void one_token_unpacked(const TileProblem& p, const Q5Unpacked* unpacked, int t) {
+    const auto* w = reinterpret_cast<const BlockQ5_0x8*>(p.w);
+    __m256 acc[8];
+    for (auto& a : acc) a = _mm256_setzero_ps();
+    const int64_t nb = p.n / QK;
+    const int32_t* offsets = p.act_sums + t * p.act_sums_stride;
+    for (int64_t i = 0; i < nb; ++i) {
+      const BlockQ8_0& a = act_block(p, t, i);
+      const __m256 d = row_times_act_scales(w[i].d, a);
+      const int32_t* off = offsets + 8 * i;
+      for (int l = 0; l < 8; ++l) acc[l] = q5_lane_fma(load256(unpacked[i].lane[l]), a.qs + 4 * l, off[l], d, acc[l]);
+    }
+    _mm256_storeu_ps(p.y + t * p.y_stride, hsum8_across(acc));
+  }
+};
+
+template <int... Ts>
+constexpr auto q4_tiles(std::integer_sequence<int, Ts...>) {
+  return std::array<void (*)(const TileProblem&), sizeof...(Ts)>{&TileQ4_0x8::template tile<Ts + 1>...};
+}
+
+}  // namespace
+
+void matmul_interleaved_avx2(DType wt, const TileProblem& p) {
+  const int64_t n_groups = p.n_rows / kInterleavedRows;
+  TileProblem g = p;
+  if (wt == DType::Q4_0) {
+    static constexpr auto tiles = q4_tiles(std::make_integer_sequence<int, TileQ4_0x8::kToks>{});
+    for (int64_t k = 0; k < n_groups; ++k) {
+      // Tokens innermost: the group's blocks stay in L1/L2 while every token passes over them.
+      for (int64_t t = 0; t < p.n_tok; t += TileQ4_0x8::kToks) {
+        g.w = p.w + k * p.w_stride;
+        g.act = p.act + t * p.act_stride;
+        g.act_sums = p.act_sums + t * p.act_sums_stride;
+        g.y = p.y + t * p.y_stride + k * kInterleavedRows;
+        tiles[size_t(std::min<int64_t>(TileQ4_0x8::kToks, p.n_tok - t) - 1)](g);
+      }
+    }
+    return;
+  }
+  if (wt == DType::Q5_0) {
+    thread_local std::vector<Q5Unpacked> unpacked;
+    if (p.n_tok > 1 && unpacked.size() < size_t(p.n / QK)) unpacked.resize(size_t(p.n / QK));
+    for (int64_t k = 0; k < n_groups; ++k) {
+      g.w = p.w + k * p.w_stride;
+      g.y = p.y + k * kInterleavedRows;
+      if (p.n_tok == 1) {
+        TileQ5_0x8::one_token(g, 0);
+        continue;
+      }
+      TileQ5_0x8::unpack_group(g, unpacked.data());
+      for (int t = 0; t < p.n_tok; ++t) TileQ5_0x8::one_token_unpacked(g, unpacked.data(), t);
+    }
+  }
+}
+
+}  // namespace chassis

@@ -1,0 +1,90 @@
+#include "kernels/interleave.h"
+
+#include <cstring>
+#include <string>
+
+#include "core/error.h"
+
+namespace chassis {
+namespace {
+
+// Element e's fifth bit (Q5_0's qh, little-endian bit e) <-> its place in BlockQ5_0x8::qh[r][j]:
+// element 4k + j is bit k, element 16 + 4k + j is bit 4 + k.
+inline int x8_bit_of_element(int e) { return e < 16 ? e / 4 : 4 + (e - 16) / 4; }
+inline int x8_byte_of_element(int e) { return e % 4; }
+
+void pack_q4_0(const BlockQ4_0* const rows[8], int64_t i, BlockQ4_0x8& out) {
+  for (int r = 0; r < 8; ++r) {
+    const BlockQ4_0& b = rows[r][i];
+    out.d[r] = b.d;
+    for (int k = 0; k < 4; ++k) std::memcpy(out.qs[k][r], b.qs + 4 * k, 4);
+  }
+}
+
+void pack_q5_0(const BlockQ5_0* const rows[8], int64_t i, BlockQ5_0x8& out) {
+  for (int r = 0; r < 8; ++r) {
+    const BlockQ5_0& b = rows[r][i];
+    out.d[r] = b.d;
+    for (int k = 0; k < 4; ++k) std::memcpy(out.qs[k][r], b.qs + 4 * k, 4);
+    uint32_t qh;
+    std::memcpy(&qh, b.qh, 4);
+    std::memset(out.qh[r], 0, 4);
+    for (int e = 0; e < QK; ++e)
+      if ((qh >> e) & 1) out.qh[r][x8_byte_of_element(e)] |= uint8_t(1u << x8_bit_of_element(e));
+  }
+}
+
+void unpack_q4_0(const BlockQ4_0x8& in, int r, BlockQ4_0& b) {
+  b.d = in.d[r];
+  for (int k = 0; k < 4; ++k) std::memcpy(b.qs + 4 * k, in.qs[k][r], 4);
+}
+
+void unpack_q5_0(const BlockQ5_0x8& in, int r, BlockQ5_0& b) {
+  b.d = in.d[r];
+  for (int k = 0; k < 4; ++k) std::memcpy(b.qs + 4 * k, in.qs[k][r], 4);
+  uint32_t qh = 0;
+  for (int e = 0; e < QK; ++e)
+    if ((in.qh[r][x8_byte_of_element(e)] >> x8_bit_of_element(e)) & 1) qh |= 1u << e;
+  std::memcpy(b.qh, &qh, 4);
+}
+
+template <typename B, typename BX8, void (*Pack)(const B* const*, int64_t, BX8&)>
+void interleave_groups(const uint8_t* rows, int64_t n_in, int64_t g_begin, int64_t g_end, uint8_t* dst) {
+  const int64_t nb = n_in / QK, stride = nb * int64_t(sizeof(B));
+  for (int64_t g = g_begin; g < g_end; ++g) {
+    const B* group_rows[8];
+    for (int r = 0; r < 8; ++r) group_rows[r] = reinterpret_cast<const B*>(rows + (8 * g + r) * stride);
+    auto* out = reinterpret_cast<BX8*>(dst + (g - g_begin) * 8 * stride);
+    for (int64_t i = 0; i < nb; ++i) Pack(group_rows, i, out[i]);
+  }
+}
+
+}  // namespace
+
+bool can_interleave(DType t) { return t == DType::Q4_0 || t == DType::Q5_0; }
+
+void interleave_rows(DType t, const uint8_t* rows, int64_t n_in, int64_t g_begin, int64_t g_end, uint8_t* dst) {
+  switch (t) {
+    case DType::Q4_0: return interleave_groups<BlockQ4_0, BlockQ4_0x8, pack_q4_0>(rows, n_in, g_begin, g_end, dst);
+    case DType::Q5_0: return interleave_groups<BlockQ5_0, BlockQ5_0x8, pack_q5_0>(rows, n_in, g_begin, g_end, dst);
+    default: throw Error("interleave_rows: weights of type " + std::string(dtype_name(t)) + " are not interleaved");
+  }
+}
+
+void deinterleave_row(DType t, const uint8_t* groups, int64_t n_in, int64_t r, uint8_t* out) {
+  const int64_t nb = n_in / QK;
+  const uint8_t* group = groups + (r / 8) * interleaved_group_bytes(t, n_in);
+  switch (t) {
+    case DType::Q4_0:
+      for (int64_t i = 0; i < nb; ++i)
+        unpack_q4_0(reinterpret_cast<const BlockQ4_0x8*>(group)[i], int(r % 8), reinterpret_cast<BlockQ4_0*>(out)[i]);
+      return;
+    case DType::Q5_0:
+      for (int64_t i = 0; i < nb; ++i)
+        unpack_q5_0(reinterpret_cast<const BlockQ5_0x8*>(group)[i], int(r % 8), reinterpret_cast<BlockQ5_0*>(out)[i]);
+      return;
+    default: throw Error("deinterleave_row: weights of type " + std::string(dtype_name(t)) + " are not interleaved");
+  }
+}
+
+}  // namespace chassis
