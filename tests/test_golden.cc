@@ -10,6 +10,7 @@
 
 #include "engine/generate.h"
 #include "engine/model.h"
+#include "models/weights.h"
 #include "test_util.h"
 
 namespace chassis {
@@ -90,6 +91,39 @@ TEST_P(GoldenFile, GreedyTokensFollowTheComparisonRule) {
       EXPECT_EQ(r.stop_reason == "eos" ? "eos" : "limit", c["stop_type"].get<std::string>()) << prompt;
     }
   }
+}
+
+// Interleaving the weights at load (the default where the kernels prefer it) changes their order in
+// memory only: every token and every logprob equals the run on the file's own layout.
+TEST(Golden, InterleavedWeightsGiveTheSameResultsAsTheFileLayout) {
+  int interleaved_models = 0;
+  for (const char* file : {"tiny-llama-Q4_0.gguf", "tiny-llama-Q5_0.gguf", "tiny-qwen2-Q4_K_M.gguf"}) {
+    Model::LoadOptions plain_options;
+    plain_options.interleave = false;
+    auto interleaved = Model::load(test::shared(std::string("golden/models/") + file));
+    auto plain = Model::load(test::shared(std::string("golden/models/") + file), plain_options);
+    int n_interleaved = 0;
+    for (const LayerWeights& L : interleaved->weights().layers)
+      for (const WeightMatrix* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down})
+        n_interleaved += w->interleaved;
+    for (const LayerWeights& L : plain->weights().layers) EXPECT_FALSE(L.wq.interleaved || L.ffn_down.interleaved);
+    if (n_interleaved == 0) continue;  // the kernels here do not read interleaved weights
+    ++interleaved_models;
+    GenerateRequest req;
+    req.prompt = interleaved->vocab().tokenize("Once upon a time, in a small village by the sea,", true, true);
+    req.n_predict = 24;
+    req.n_logprobs = 5;
+    req.sampling.temperature = 0;
+    Session a(*interleaved, 256, 2), b(*plain, 256, 2);
+    const auto ra = a.generate(req), rb = b.generate(req);
+    ASSERT_EQ(ra.tokens, rb.tokens) << file;
+    for (size_t i = 0; i < ra.events.size(); ++i)
+      for (size_t k = 0; k < ra.events[i].top.size(); ++k) {
+        EXPECT_EQ(ra.events[i].top[k].first, rb.events[i].top[k].first) << file << " step " << i;
+        EXPECT_EQ(ra.events[i].top[k].second, rb.events[i].top[k].second) << file << " step " << i;
+      }
+  }
+  if (interleaved_models == 0) GTEST_SKIP() << "no weights interleaved on this CPU";
 }
 
 std::vector<std::string> golden_files() {

@@ -88,15 +88,15 @@ const Vocab& Model::vocab() const {
 }
 
 std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& options) {
-  std::unique_ptr<Model> m = load(path, options.vocab_only);
-  if (options.quant && m->weights_) {
-    const int threads = options.threads > 0 ? options.threads : int(std::max(1u, std::thread::hardware_concurrency()));
-    m->quantized_ = quantize_loaded_weights(*m->weights_, *options.quant, threads);
-  }
+  std::unique_ptr<Model> m = load_file(path, options.vocab_only);
+  if (!m->weights_) return m;
+  const int threads = options.threads > 0 ? options.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  if (options.quant) quantize_loaded_weights(*m->weights_, *options.quant, threads);
+  if (options.interleave) interleave_weights(*m->weights_, threads);
   return m;
 }
 
-std::unique_ptr<Model> Model::load(const std::string& path, bool vocab_only) {
+std::unique_ptr<Model> Model::load_file(const std::string& path, bool vocab_only) {
   if (std::filesystem::is_directory(path)) return load_hf_folder(path, vocab_only);
   std::unique_ptr<Model> m(new Model());
   m->path_ = path;

@@ -151,61 +151,35 @@ QuantPreset load_quant_preset(const std::string& name) {
   return *p;
 }
 
-std::vector<std::vector<uint8_t>> quantize_loaded_weights(ModelWeights& w, const QuantPreset& p, int n_threads) {
-  struct Named {
-    std::string name;
-    WeightMatrix* m;
-    int index;
-  };
-  std::vector<Named> mats{{"token_embd.weight", &w.token_embd, 0}};
-  if (!w.tied_output && w.output) mats.push_back({"output.weight", &w.output, 0});
-  for (size_t il = 0; il < w.layers.size(); ++il) {
-    LayerWeights& L = w.layers[il];
-    const std::string b = "blk." + std::to_string(il) + ".";
-    const std::pair<const char*, WeightMatrix*> per_layer[] = {
-        {"attn_q.weight", &L.wq},   {"attn_k.weight", &L.wk},       {"attn_v.weight", &L.wv},
-        {"attn_qkv.weight", &L.wqkv}, {"attn_output.weight", &L.wo}, {"ffn_gate.weight", &L.ffn_gate},
-        {"ffn_up.weight", &L.ffn_up}, {"ffn_down.weight", &L.ffn_down}};
-    for (const auto& [name, m] : per_layer)
-      if (*m) mats.push_back({b + name, m, int(il)});
-    // Experts: typed as llama-quantize types the stacked blk.N.ffn_*_exps.weight tensor.
-    const std::pair<const char*, std::vector<WeightMatrix>*> experts[] = {
-        {"ffn_gate_exps.weight", &L.ffn_gate_exps}, {"ffn_up_exps.weight", &L.ffn_up_exps},
-        {"ffn_down_exps.weight", &L.ffn_down_exps}};
-    for (const auto& [name, list] : experts)
-      for (WeightMatrix& m : *list) mats.push_back({b + name, &m, int(il)});
-  }
+void quantize_loaded_weights(ModelWeights& w, const QuantPreset& p, int n_threads) {
   ThreadPool pool(std::max(1, n_threads));
-  std::vector<std::vector<uint8_t>> storage;
-  for (const Named& t : mats) {
-    WeightMatrix& m = *t.m;
-    const DType target =
-        preset_tensor_type(p, {t.name, 2, m.n_in, m.type, t.index, int(w.layers.size()), w.tied_output});
-    if (target == m.type) continue;
+  for_each_matrix(w, [&](const std::string& name, WeightMatrix& m, int layer) {
+    const DType target = preset_tensor_type(p, {name, 2, m.n_in, m.type, layer, int(w.layers.size()), w.tied_output});
+    if (target == m.type) return;
     if (is_quantized(m.type))
-      throw Error("--quant " + p.name + ": tensor '" + t.name + "' is already " + std::string(dtype_name(m.type)) +
+      throw Error("--quant " + p.name + ": tensor '" + name + "' is already " + std::string(dtype_name(m.type)) +
                   "; load-time quantization needs F32, F16 or BF16 weights (requantizing compounds the error)");
     if (!can_quantize(target))
-      throw Error("--quant " + p.name + ": tensor '" + t.name + "' would need " + std::string(dtype_name(target)) +
+      throw Error("--quant " + p.name + ": tensor '" + name + "' would need " + std::string(dtype_name(target)) +
                   ", which chassis cannot quantize to yet");
     const int64_t in_stride = m.row_stride(), out_stride = row_bytes(target, m.n_in);
-    std::vector<uint8_t>& dst = storage.emplace_back(size_t(out_stride * m.n_out));
+    auto dst = std::make_shared<std::vector<uint8_t>>(size_t(out_stride * m.n_out));
     const uint8_t* src = m.data;
     pool.parallel_for(m.n_out, [&](int64_t b, int64_t e) {
       std::vector<float> row(static_cast<size_t>(m.n_in));
       for (int64_t r = b; r < e; ++r) {
         dequantize_row(m.type, src + r * in_stride, row.data(), m.n_in);
-        quantize_row(target, row.data(), dst.data() + r * out_stride, m.n_in);
+        quantize_row(target, row.data(), dst->data() + r * out_stride, m.n_in);
       }
     });
     release_mapped_pages(src, size_t(in_stride * m.n_out));
     w.n_bytes = w.n_bytes - uint64_t(in_stride * m.n_out) + uint64_t(out_stride * m.n_out);
-    if (t.name.find("_exps.") != std::string::npos)
+    if (name.find("_exps.") != std::string::npos)
       w.n_expert_bytes = w.n_expert_bytes - uint64_t(in_stride * m.n_out) + uint64_t(out_stride * m.n_out);
-    m = WeightMatrix{target, dst.data(), m.n_in, m.n_out};
-  }
+    m = WeightMatrix{target, dst->data(), m.n_in, m.n_out};
+    w.owned.push_back(std::move(dst));
+  });
   if (w.tied_output) w.output = w.token_embd;
-  return storage;
 }
 
 }  // namespace chassis

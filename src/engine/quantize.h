@@ -42,9 +42,9 @@ QuantPreset load_quant_preset(const std::string& name);
 struct ModelWeights;
 // Load-time quantization (`--quant`): every weight matrix of a loaded model re-encoded in memory by the
 // preset's per-tensor rules (as `quantize` would write them), on n_threads threads; the matrices then
-// point into the returned storage and the originals' mapped pages are released. Throws Error naming the
+// point into storage that w owns and the originals' mapped pages are released. Throws Error naming the
 // tensor when one is already quantized to another type or its target type has no quantizer.
-std::vector<std::vector<uint8_t>> quantize_loaded_weights(ModelWeights& w, const QuantPreset& p, int n_threads);
+void quantize_loaded_weights(ModelWeights& w, const QuantPreset& p, int n_threads);
 
 // Reads `in` (weights in F32, F16 or BF16), writes `out` atomically. Throws Error naming the file
 // and the tensor for anything it cannot do (a quantized source, a type without a quantizer).

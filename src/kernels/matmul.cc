@@ -33,6 +33,8 @@ std::atomic<bool> g_tiles_enabled{true};
 
 void set_matmul_tiles_enabled(bool on) { g_tiles_enabled.store(on); }
 
+bool matmul_prefers_interleaved(DType t) { return can_interleave(t) && use_simd_kernels() && has_tiled_avx2(t); }
+
 const uint8_t* WeightMatrix::read_row(int64_t r, uint8_t* scratch) const {
   if (!interleaved) return row(r);
   deinterleave_row(type, data, n_in, r, scratch);

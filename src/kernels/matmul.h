@@ -37,6 +37,10 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tok, float* y, Thre
 void matmul_rows(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const float* x, int64_t n_tok,
                  float* y, ThreadPool& pool, bool row_invariant = false);
 
+// Whether matmul reads weights of this type faster interleaved eight rows at a time (kernels/
+// interleave.h): they can be, and the SIMD kernels that read them are in use on this CPU.
+bool matmul_prefers_interleaved(DType t);
+
 // The AVX2 tiles are on by default (where the CPU has AVX2 and CHASSIS_REFERENCE_KERNELS is unset);
 // turning them off falls back to one dot product at a time (same results), for benchmarks.
 void set_matmul_tiles_enabled(bool on);

@@ -1,10 +1,14 @@
 #include "models/weights.h"
 
+#include <algorithm>
+#include <optional>
 #include <sstream>
 
 #include "core/error.h"
 #include "io/gguf.h"
+#include "io/mapped_file.h"
 #include "io/tensor_source.h"
+#include "kernels/interleave.h"
 #include "kernels/quants.h"
 
 namespace chassis {
@@ -175,6 +179,44 @@ ModelWeights load_weights(const TensorSource& f, ModelConfig& c) {
     w.layers.push_back(std::move(L));
   }
   return w;
+}
+
+void for_each_matrix(ModelWeights& w, const std::function<void(const std::string&, WeightMatrix&, int)>& fn) {
+  fn("token_embd.weight", w.token_embd, 0);
+  if (!w.tied_output && w.output) fn("output.weight", w.output, 0);
+  for (size_t il = 0; il < w.layers.size(); ++il) {
+    LayerWeights& L = w.layers[il];
+    const std::string b = "blk." + std::to_string(il) + ".";
+    const std::pair<const char*, WeightMatrix*> per_layer[] = {
+        {"attn_q.weight", &L.wq},     {"attn_k.weight", &L.wk},        {"attn_v.weight", &L.wv},
+        {"attn_qkv.weight", &L.wqkv}, {"attn_output.weight", &L.wo},   {"ffn_gate.weight", &L.ffn_gate},
+        {"ffn_up.weight", &L.ffn_up}, {"ffn_down.weight", &L.ffn_down}, {"ffn_gate_inp.weight", &L.ffn_gate_inp}};
+    for (const auto& [name, m] : per_layer)
+      if (*m) fn(b + name, *m, int(il));
+    const std::pair<const char*, std::vector<WeightMatrix>*> experts[] = {
+        {"ffn_gate_exps.weight", &L.ffn_gate_exps}, {"ffn_up_exps.weight", &L.ffn_up_exps},
+        {"ffn_down_exps.weight", &L.ffn_down_exps}};
+    for (const auto& [name, list] : experts)
+      for (WeightMatrix& m : *list) fn(b + name, m, int(il));
+  }
+}
+
+void interleave_weights(ModelWeights& w, int n_threads) {
+  std::optional<ThreadPool> pool;  // started for the first matrix to interleave
+  for_each_matrix(w, [&](const std::string&, WeightMatrix& m, int) {
+    if (&m == &w.token_embd || m.interleaved || !matmul_prefers_interleaved(m.type) || m.n_out % kInterleavedRows != 0)
+      return;
+    if (!pool) pool.emplace(std::max(1, n_threads));
+    const int64_t bytes = m.row_stride() * m.n_out;
+    auto dst = std::make_shared<std::vector<uint8_t>>(size_t(bytes));
+    pool->parallel_for(m.n_out / kInterleavedRows, [&](int64_t b, int64_t e) {
+      interleave_rows(m.type, m.data, m.n_in, b, e, dst->data() + b * interleaved_group_bytes(m.type, m.n_in));
+    });
+    release_mapped_pages(m.data, size_t(bytes));
+    m.data = dst->data();
+    m.interleaved = true;
+    w.owned.push_back(std::move(dst));
+  });
 }
 
 }  // namespace chassis

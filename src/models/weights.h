@@ -2,6 +2,7 @@
 // 1-D tensors stored in a non-f32 type, which are tiny). Every tensor's shape is checked against the
 // config at load, so a mismatched file fails with the tensor's name instead of reading out of bounds.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -50,7 +51,21 @@ struct ModelWeights {
   uint64_t n_params = 0;
   uint64_t n_bytes = 0;
   uint64_t n_expert_bytes = 0;  // of n_bytes, the experts' (a token reads n_expert_used / n_expert of them)
+
+  // Matrices re-encoded at load time (--quant, interleaving) point into these buffers.
+  std::vector<std::shared_ptr<const std::vector<uint8_t>>> owned;
 };
+
+// Calls fn(gguf_name, matrix, layer) for every weight matrix the model has: token_embd.weight (layer
+// 0), output.weight unless tied (layer 0), then each layer's by GGUF name; an expert matrix is named
+// by its stacked tensor (blk.N.ffn_up_exps.weight, once per expert).
+void for_each_matrix(ModelWeights& w, const std::function<void(const std::string&, WeightMatrix&, int)>& fn);
+
+// Regroups the matrices whose type the matmul kernels read faster interleaved (see
+// kernels/interleave.h and matmul_prefers_interleaved) into owned storage, on n_threads threads, and
+// releases their mapped pages: the same bytes in a different order, so memory does not grow. The
+// embedding matrix (read by rows) stays as it is, and so does a tied output matrix.
+void interleave_weights(ModelWeights& w, int n_threads);
 
 // Binds every tensor the config needs; sets cfg.n_vocab from the embedding matrix.
 ModelWeights load_weights(const TensorSource& source, ModelConfig& cfg);
