@@ -59,7 +59,7 @@ void run_matmul(benchmark::State& state, DType t, int64_t n_in, int64_t n_out) {
   WeightMatrix m{t, w.data(), n_in, n_out};
   std::vector<uint8_t> packed;
   if (path == 2) {
-    packed.resize(w.size());
+    packed.resize(size_t(interleaved_group_bytes(t, n_in) * (n_out / kInterleavedRows)));
     interleave_rows(t, w.data(), n_in, 0, n_out / kInterleavedRows, packed.data());
     m.data = packed.data();
     m.interleaved = true;

@@ -467,12 +467,13 @@ TEST(Kernels, Avx2MatmulTilesAreBitIdenticalToTheReferenceDots) {
 TEST(Kernels, InterleavedMatmulIsBitIdenticalToTheReferenceDots) {
   std::mt19937 rng(93);
   ThreadPool pool(2);
-  for (DType t : {DType::Q4_0, DType::Q5_0}) {
+  for (DType t : {DType::Q4_0, DType::Q5_0, DType::Q4_K}) {
     ASSERT_TRUE(can_interleave(t));
-    for (int64_t n_in : {QK * 3, QK * 7, QK * 28}) {
+    const int64_t bs = dtype_info(t).block_size;
+    for (int64_t n_in : {bs * 3, bs * 7, bs * 28}) {
       for (int64_t n_out : {int64_t(8), int64_t(24), int64_t(56)}) {
         const auto w = random_rows(t, n_in, n_out, rng);
-        std::vector<uint8_t> packed(w.size());
+        std::vector<uint8_t> packed(size_t(interleaved_group_bytes(t, n_in) * (n_out / kInterleavedRows)));
         interleave_rows(t, w.data(), n_in, 0, n_out / kInterleavedRows, packed.data());
         WeightMatrix m{t, packed.data(), n_in, n_out};
         m.interleaved = true;
@@ -482,18 +483,21 @@ TEST(Kernels, InterleavedMatmulIsBitIdenticalToTheReferenceDots) {
               << dtype_name(t) << " row " << r;
         for (int64_t n_tok : {1, 2, 3, 4, 7}) {
           auto x = test::random_floats(size_t(n_in * n_tok), uint32_t(rng()));
-          std::vector<uint8_t> a(size_t(row_bytes(DType::Q8_0, n_in)));
-          // All rows; with tiles off; rows 8.. (whole groups); rows 4.. (splitting a group).
-          for (int mode = 0; mode < 4; ++mode) {
+          const DType at = dtype_info(t).vec_dot_type;
+          std::vector<uint8_t> a(size_t(row_bytes(at, n_in)));
+          // All rows; with tiles off; rows 8.. (whole groups); rows 4.. (splitting a group); all rows
+          // row-invariant (each token summed as a batch of one).
+          for (int mode = 0; mode < 5; ++mode) {
             const int64_t begin = mode == 2 ? std::min<int64_t>(8, n_out - 8) : mode == 3 ? 4 : 0;
+            const bool invariant = mode == 4;
             std::vector<float> y(size_t((n_out - begin) * n_tok));
             set_matmul_tiles_enabled(mode != 1);
-            matmul_rows(m, begin, n_out, x.data(), n_tok, y.data(), pool);
+            matmul_rows(m, begin, n_out, x.data(), n_tok, y.data(), pool, invariant);
             set_matmul_tiles_enabled(true);
             for (int64_t tk = 0; tk < n_tok; ++tk) {
-              quantize_row(DType::Q8_0, x.data() + tk * n_in, a.data(), n_in);
+              quantize_row(at, x.data() + tk * n_in, a.data(), n_in);
               for (int64_t r = begin; r < n_out; ++r) {
-                const float ref = vec_dot(t, w.data() + r * m.row_stride(), a.data(), n_in, n_tok, tk);
+                const float ref = vec_dot(t, w.data() + r * m.row_stride(), a.data(), n_in, invariant ? 1 : n_tok, invariant ? 0 : tk);
                 ASSERT_EQ(f32_to_bits(y[size_t(tk * (n_out - begin) + r - begin)]), f32_to_bits(ref))
                     << dtype_name(t) << " n_in=" << n_in << " n_out=" << n_out << " n_tok=" << n_tok
                     << " mode=" << mode << " row=" << r << " tok=" << tk;

@@ -48,33 +48,75 @@ void unpack_q5_0(const BlockQ5_0x8& in, int r, BlockQ5_0& b) {
   std::memcpy(b.qh, &qh, 4);
 }
 
-template <typename B, typename BX8, void (*Pack)(const B* const*, int64_t, BX8&)>
+void pack_q4_k(const BlockQ4_K* const rows[8], int64_t i, BlockQ4_Kx8& out) {
+  for (int r = 0; r < 8; ++r) {
+    const BlockQ4_K& b = rows[r][i];
+    out.d[r] = b.d;
+    out.dmin[r] = b.dmin;
+    for (int sb = 0; sb < 8; ++sb) {
+      int sc, mn;
+      k4_scale_min(b.scales, sb, sc, mn);
+      out.scales[sb / 2][r][sb % 2] = uint8_t(sc);
+      out.mins[sb / 2][r][sb % 2] = uint8_t(mn);
+    }
+    for (int c = 0; c < 32; ++c) std::memcpy(out.qs[c][r], b.qs + 4 * c, 4);
+  }
+}
+
+// The inverse of k4_scale_min: eight 6-bit scales and mins packed into ggml's 12 bytes.
+void pack_k4_scales(const int sc[8], const int mn[8], uint8_t q[12]) {
+  for (int j = 0; j < 4; ++j) {
+    q[j] = uint8_t(sc[j] | ((sc[j + 4] >> 4) << 6));
+    q[j + 4] = uint8_t(mn[j] | ((mn[j + 4] >> 4) << 6));
+    q[j + 8] = uint8_t((sc[j + 4] & 0xF) | ((mn[j + 4] & 0xF) << 4));
+  }
+}
+
+void unpack_q4_k(const BlockQ4_Kx8& in, int r, BlockQ4_K& b) {
+  b.d = in.d[r];
+  b.dmin = in.dmin[r];
+  int sc[8], mn[8];
+  for (int sb = 0; sb < 8; ++sb) {
+    sc[sb] = in.scales[sb / 2][r][sb % 2];
+    mn[sb] = in.mins[sb / 2][r][sb % 2];
+  }
+  pack_k4_scales(sc, mn, b.scales);
+  for (int c = 0; c < 32; ++c) std::memcpy(b.qs + 4 * c, in.qs[c][r], 4);
+}
+
+template <typename B, typename BX8, int64_t kBlockSize, void (*Pack)(const B* const*, int64_t, BX8&)>
 void interleave_groups(const uint8_t* rows, int64_t n_in, int64_t g_begin, int64_t g_end, uint8_t* dst) {
-  const int64_t nb = n_in / QK, stride = nb * int64_t(sizeof(B));
+  const int64_t nb = n_in / kBlockSize;
+  const int64_t stride = nb * int64_t(sizeof(B));
   for (int64_t g = g_begin; g < g_end; ++g) {
     const B* group_rows[8];
     for (int r = 0; r < 8; ++r) group_rows[r] = reinterpret_cast<const B*>(rows + (8 * g + r) * stride);
-    auto* out = reinterpret_cast<BX8*>(dst + (g - g_begin) * 8 * stride);
+    auto* out = reinterpret_cast<BX8*>(dst + (g - g_begin) * nb * int64_t(sizeof(BX8)));
     for (int64_t i = 0; i < nb; ++i) Pack(group_rows, i, out[i]);
   }
 }
 
 }  // namespace
 
-bool can_interleave(DType t) { return t == DType::Q4_0 || t == DType::Q5_0; }
+bool can_interleave(DType t) { return t == DType::Q4_0 || t == DType::Q5_0 || t == DType::Q4_K; }
 
 void interleave_rows(DType t, const uint8_t* rows, int64_t n_in, int64_t g_begin, int64_t g_end, uint8_t* dst) {
   switch (t) {
-    case DType::Q4_0: return interleave_groups<BlockQ4_0, BlockQ4_0x8, pack_q4_0>(rows, n_in, g_begin, g_end, dst);
-    case DType::Q5_0: return interleave_groups<BlockQ5_0, BlockQ5_0x8, pack_q5_0>(rows, n_in, g_begin, g_end, dst);
+    case DType::Q4_0: return interleave_groups<BlockQ4_0, BlockQ4_0x8, QK, pack_q4_0>(rows, n_in, g_begin, g_end, dst);
+    case DType::Q5_0: return interleave_groups<BlockQ5_0, BlockQ5_0x8, QK, pack_q5_0>(rows, n_in, g_begin, g_end, dst);
+    case DType::Q4_K: return interleave_groups<BlockQ4_K, BlockQ4_Kx8, QK_K, pack_q4_k>(rows, n_in, g_begin, g_end, dst);
     default: throw Error("interleave_rows: weights of type " + std::string(dtype_name(t)) + " are not interleaved");
   }
 }
 
 void deinterleave_row(DType t, const uint8_t* groups, int64_t n_in, int64_t r, uint8_t* out) {
-  const int64_t nb = n_in / QK;
+  const int64_t nb = n_in / dtype_info(t).block_size;
   const uint8_t* group = groups + (r / 8) * interleaved_group_bytes(t, n_in);
   switch (t) {
+    case DType::Q4_K:
+      for (int64_t i = 0; i < nb; ++i)
+        unpack_q4_k(reinterpret_cast<const BlockQ4_Kx8*>(group)[i], int(r % 8), reinterpret_cast<BlockQ4_K*>(out)[i]);
+      return;
     case DType::Q4_0:
       for (int64_t i = 0; i < nb; ++i)
         unpack_q4_0(reinterpret_cast<const BlockQ4_0x8*>(group)[i], int(r % 8), reinterpret_cast<BlockQ4_0*>(out)[i]);

@@ -76,31 +76,12 @@ void matmul_rows(const WeightMatrix& w, int64_t row_begin, int64_t row_end, cons
   const int64_t batch = row_invariant ? 1 : n_tok;
   auto place = [&](int64_t t) { return row_invariant ? 0 : t; };
 
-  if (interleaved_tiles) {
-    // About 8 chunks per thread, in whole groups, taken dynamically. The variant does not matter:
-    // the interleaved types' reference dot products do not depend on the batch.
-    const int64_t group = kInterleavedRows, group_bytes = interleaved_group_bytes(w.type, w.n_in);
-    const int64_t chunk = std::max<int64_t>(2 * group, (n_rows / (8 * pool.size()) + group - 1) / group * group);
-    pool.parallel_for_dynamic(n_rows, chunk, [&](int64_t b, int64_t e) {
-      TileProblem p;
-      p.w = w.data + (row_begin + b) / group * group_bytes;
-      p.w_stride = group_bytes;
-      p.n_rows = e - b;
-      p.act = a;
-      p.act_stride = act_row;
-      p.n_tok = n_tok;
-      p.n = w.n_in;
-      p.y = y + b;
-      p.y_stride = n_rows;
-      p.act_sums = sums;
-      p.act_sums_stride = sums_stride;
-      matmul_interleaved_avx2(w.type, p);
-    });
-    return;
-  }
-  if (tiled && !w.interleaved) {
-    // About 8 chunks per thread (multiples of 4 rows, the tiles' height), taken dynamically.
-    const int64_t chunk = std::max<int64_t>(16, (n_rows / (8 * pool.size()) + 3) / 4 * 4);
+  if (interleaved_tiles || (tiled && !w.interleaved)) {
+    // About 8 chunks per thread, in multiples of the tiles' height (whole groups when interleaved),
+    // taken dynamically.
+    const int64_t height = interleaved_tiles ? kInterleavedRows : 4;
+    const int64_t chunk = std::max<int64_t>(16, (n_rows / (8 * pool.size()) + height - 1) / height * height);
+    const int64_t group_bytes = interleaved_tiles ? interleaved_group_bytes(w.type, w.n_in) : 0;
     pool.parallel_for_dynamic(n_rows, chunk, [&](int64_t b, int64_t e) {
       // Consecutive tokens with the same variant form one tile problem.
       for (int64_t t0 = 0; t0 < n_tok;) {
@@ -112,8 +93,8 @@ void matmul_rows(const WeightMatrix& w, int64_t row_begin, int64_t row_end, cons
           ++t1;
         }
         TileProblem p;
-        p.w = w.row(row_begin + b);
-        p.w_stride = w.row_stride();
+        p.w = interleaved_tiles ? w.data + (row_begin + b) / kInterleavedRows * group_bytes : w.row(row_begin + b);
+        p.w_stride = interleaved_tiles ? group_bytes : w.row_stride();
         p.n_rows = e - b;
         p.act = a + t0 * act_row;
         p.act_stride = act_row;
@@ -124,7 +105,8 @@ void matmul_rows(const WeightMatrix& w, int64_t row_begin, int64_t row_end, cons
         p.variant = v;
         p.act_sums = sums + t0 * sums_stride;
         p.act_sums_stride = sums_stride;
-        matmul_tiles_avx2(w.type, p);
+        if (interleaved_tiles) matmul_interleaved_avx2(w.type, p);
+        else matmul_tiles_avx2(w.type, p);
         t0 = t1;
       }
     });

@@ -203,16 +203,21 @@ void for_each_matrix(ModelWeights& w, const std::function<void(const std::string
 
 void interleave_weights(ModelWeights& w, int n_threads) {
   std::optional<ThreadPool> pool;  // started for the first matrix to interleave
-  for_each_matrix(w, [&](const std::string&, WeightMatrix& m, int) {
+  for_each_matrix(w, [&](const std::string& name, WeightMatrix& m, int) {
     if (&m == &w.token_embd || m.interleaved || !matmul_prefers_interleaved(m.type) || m.n_out % kInterleavedRows != 0)
       return;
     if (!pool) pool.emplace(std::max(1, n_threads));
     const int64_t bytes = m.row_stride() * m.n_out;
-    auto dst = std::make_shared<std::vector<uint8_t>>(size_t(bytes));
+    const int64_t group_bytes = interleaved_group_bytes(m.type, m.n_in);
+    auto dst = std::make_shared<std::vector<uint8_t>>(size_t(group_bytes * (m.n_out / kInterleavedRows)));
     pool->parallel_for(m.n_out / kInterleavedRows, [&](int64_t b, int64_t e) {
-      interleave_rows(m.type, m.data, m.n_in, b, e, dst->data() + b * interleaved_group_bytes(m.type, m.n_in));
+      interleave_rows(m.type, m.data, m.n_in, b, e, dst->data() + b * group_bytes);
     });
     release_mapped_pages(m.data, size_t(bytes));
+    // What a token reads (and what memory holds) grows by the layout's extra bytes, if any.
+    const uint64_t extra = uint64_t(dst->size()) - uint64_t(bytes);
+    w.n_bytes += extra;
+    if (name.find("_exps.") != std::string::npos) w.n_expert_bytes += extra;
     m.data = dst->data();
     m.interleaved = true;
     w.owned.push_back(std::move(dst));

@@ -169,31 +169,107 @@ struct TileQ5_0x8 {
   }
 };
 
-template <int... Ts>
-constexpr auto q4_tiles(std::integer_sequence<int, Ts...>) {
-  return std::array<void (*)(const TileProblem&), sizeof...(Ts)>{&TileQ4_0x8::template tile<Ts + 1>...};
+// ---- Q4_K (reference: per super-block, isum = the sum over sub-blocks of scale * integer dot and
+// imin = the sum of min * the activation's sub-block sum, each flushed with one FMA per super-block,
+// or per 64 elements in the batched GEMM variant; y = acc - acc_min). Quants unsigned (0..15).
+struct TileQ4_Kx8 {
+  static constexpr int kToks = 2;
+  template <int T>
+  CHASSIS_AVX2 static void tile(const TileProblem& p) {
+    const auto* w = reinterpret_cast<const BlockQ4_Kx8*>(p.w);
+    const bool gemm = p.variant.repack_gemm;
+    __m256 acc[T], acc_min[T];
+    for (int t = 0; t < T; ++t) acc[t] = acc_min[t] = _mm256_setzero_ps();
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    // From lane r = int16 {s_2q, s_2q+1}: {s_2q, s_2q} and {s_2q+1, s_2q+1} (byte indices within each
+    // 128-bit half, as vpshufb reads them).
+    const __m256i dup_even = _mm256_broadcastsi128_si256(_mm_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13));
+    const __m256i dup_odd = _mm256_add_epi8(dup_even, _mm256_set1_epi8(2));
+    const int64_t nb = p.n / QK_K;
+    for (int64_t i = 0; i < nb; ++i) {
+      const BlockQ4_Kx8& b = w[i];
+      prefetch_ahead(p.w, i * int64_t(sizeof(BlockQ4_Kx8)), int64_t(sizeof(BlockQ4_Kx8)));
+      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.d)));
+      const __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.dmin)));
+      __m256 d[T], dmin[T];
+      __m256i isum[T], imin[T];
+      alignas(16) int32_t sub_sums[T][4];  // int16 pairs {sum of sub-block 2p, of 2p+1} of the activation
+      for (int t = 0; t < T; ++t) {
+        const BlockQ8_K& a = reinterpret_cast<const BlockQ8_K*>(p.act + t * p.act_stride)[i];
+        d[t] = _mm256_mul_ps(dw, _mm256_set1_ps(a.d));
+        dmin[t] = _mm256_mul_ps(mw, _mm256_set1_ps(a.d));
+        _mm_store_si128(reinterpret_cast<__m128i*>(sub_sums[t]),
+                        _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums)),
+                                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums + 8))));
+        isum[t] = imin[t] = _mm256_setzero_si256();
+      }
+      for (int q = 0; q < 4; ++q) {  // sub-blocks 2q (low nibbles) and 2q + 1 (high nibbles)
+        const __m256i sc = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales[q])));
+        const __m256i mn = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.mins[q])));
+        __m256i s_lo[T], s_hi[T];  // eight int16 terms per row, each |x| <= 2 * 15 * 128: below 2^15
+        for (int t = 0; t < T; ++t) s_lo[t] = s_hi[t] = _mm256_setzero_si256();
+        for (int m = 0; m < 8; ++m) {
+          const __m256i raw = load256(b.qs[8 * q + m]);
+          const __m256i lo = _mm256_and_si256(raw, low4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+          for (int t = 0; t < T; ++t) {
+            const int8_t* y = reinterpret_cast<const BlockQ8_K*>(p.act + t * p.act_stride)[i].qs + 64 * q + 4 * m;
+            s_lo[t] = _mm256_add_epi16(s_lo[t], _mm256_maddubs_epi16(lo, broadcast_lane(y)));
+            s_hi[t] = _mm256_add_epi16(s_hi[t], _mm256_maddubs_epi16(hi, broadcast_lane(y + 32)));
+          }
+        }
+        const __m256i sc_even = _mm256_shuffle_epi8(sc, dup_even), sc_odd = _mm256_shuffle_epi8(sc, dup_odd);
+        for (int t = 0; t < T; ++t) {
+          isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_madd_epi16(s_lo[t], sc_even),
+                                                               _mm256_madd_epi16(s_hi[t], sc_odd)));
+          const __m256i mins = _mm256_madd_epi16(mn, _mm256_set1_epi32(sub_sums[t][q]));
+          if (gemm) {
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), d[t], acc[t]);
+            acc_min[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins), dmin[t], acc_min[t]);
+            isum[t] = _mm256_setzero_si256();
+          } else {
+            imin[t] = _mm256_add_epi32(imin[t], mins);
+          }
+        }
+      }
+      if (!gemm)
+        for (int t = 0; t < T; ++t) {
+          acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), d[t], acc[t]);
+          acc_min[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(imin[t]), dmin[t], acc_min[t]);
+        }
+    }
+    for (int t = 0; t < T; ++t) _mm256_storeu_ps(p.y + t * p.y_stride, _mm256_sub_ps(acc[t], acc_min[t]));
+  }
+};
+
+template <class K, int... Ts>
+constexpr auto token_tiles(std::integer_sequence<int, Ts...>) {
+  return std::array<void (*)(const TileProblem&), sizeof...(Ts)>{&K::template tile<Ts + 1>...};
+}
+
+// Groups outermost, tokens innermost: a group's blocks stay in L1/L2 while every token passes over them.
+template <class K>
+void run_token_tiles(const TileProblem& p) {
+  static constexpr auto tiles = token_tiles<K>(std::make_integer_sequence<int, K::kToks>{});
+  TileProblem g = p;
+  for (int64_t k = 0; k < p.n_rows / kInterleavedRows; ++k) {
+    for (int64_t t = 0; t < p.n_tok; t += K::kToks) {
+      g.w = p.w + k * p.w_stride;
+      g.act = p.act + t * p.act_stride;
+      if (p.act_sums) g.act_sums = p.act_sums + t * p.act_sums_stride;
+      g.y = p.y + t * p.y_stride + k * kInterleavedRows;
+      tiles[size_t(std::min<int64_t>(K::kToks, p.n_tok - t) - 1)](g);
+    }
+  }
 }
 
 }  // namespace
 
 void matmul_interleaved_avx2(DType wt, const TileProblem& p) {
-  const int64_t n_groups = p.n_rows / kInterleavedRows;
-  TileProblem g = p;
-  if (wt == DType::Q4_0) {
-    static constexpr auto tiles = q4_tiles(std::make_integer_sequence<int, TileQ4_0x8::kToks>{});
-    for (int64_t k = 0; k < n_groups; ++k) {
-      // Tokens innermost: the group's blocks stay in L1/L2 while every token passes over them.
-      for (int64_t t = 0; t < p.n_tok; t += TileQ4_0x8::kToks) {
-        g.w = p.w + k * p.w_stride;
-        g.act = p.act + t * p.act_stride;
-        g.act_sums = p.act_sums + t * p.act_sums_stride;
-        g.y = p.y + t * p.y_stride + k * kInterleavedRows;
-        tiles[size_t(std::min<int64_t>(TileQ4_0x8::kToks, p.n_tok - t) - 1)](g);
-      }
-    }
-    return;
-  }
+  if (wt == DType::Q4_0) return run_token_tiles<TileQ4_0x8>(p);
+  if (wt == DType::Q4_K) return run_token_tiles<TileQ4_Kx8>(p);
   if (wt == DType::Q5_0) {
+    const int64_t n_groups = p.n_rows / kInterleavedRows;
+    TileProblem g = p;
     thread_local std::vector<Q5Unpacked> unpacked;
     if (p.n_tok > 1 && unpacked.size() < size_t(p.n / QK)) unpacked.resize(size_t(p.n / QK));
     for (int64_t k = 0; k < n_groups; ++k) {
