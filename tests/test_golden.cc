@@ -10,6 +10,7 @@
 
 #include "engine/generate.h"
 #include "engine/model.h"
+#include "kernels/interleave.h"
 #include "models/weights.h"
 #include "test_util.h"
 
@@ -97,17 +98,21 @@ TEST_P(GoldenFile, GreedyTokensFollowTheComparisonRule) {
 // memory only: every token and every logprob equals the run on the file's own layout.
 TEST(Golden, InterleavedWeightsGiveTheSameResultsAsTheFileLayout) {
   int interleaved_models = 0;
-  for (const char* file : {"tiny-llama-Q4_0.gguf", "tiny-llama-Q5_0.gguf", "tiny-qwen2-Q4_K_M.gguf"}) {
+  for (const char* file : {"tiny-llama-Q4_0.gguf", "tiny-llama-Q5_0.gguf", "tiny-qwen2-Q4_K_M.gguf", "tiny-qwen2-Q8_0.gguf",
+                           "tiny-qwen3-Q8_0.gguf", "tiny-gemma2-Q8_0.gguf"}) {
     Model::LoadOptions plain_options;
     plain_options.interleave = false;
     auto interleaved = Model::load(test::shared(std::string("golden/models/") + file));
     auto plain = Model::load(test::shared(std::string("golden/models/") + file), plain_options);
-    int n_interleaved = 0;
+    int n_interleaved = interleaved->weights().output.interleaved;  // a tied embedding too: rows copied out
     for (const LayerWeights& L : interleaved->weights().layers)
       for (const WeightMatrix* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down})
         n_interleaved += w->interleaved;
     for (const LayerWeights& L : plain->weights().layers) EXPECT_FALSE(L.wq.interleaved || L.ffn_down.interleaved);
     if (n_interleaved == 0) continue;  // the kernels here do not read interleaved weights
+    const WeightMatrix& embd = interleaved->weights().token_embd;
+    if (interleaved->weights().tied_output && embd.n_out % kInterleavedRows == 0 && can_interleave(embd.type))
+      EXPECT_TRUE(embd.interleaved && interleaved->weights().output.interleaved) << file;
     ++interleaved_models;
     GenerateRequest req;
     req.prompt = interleaved->vocab().tokenize("Once upon a time, in a small village by the sea,", true, true);

@@ -467,7 +467,7 @@ TEST(Kernels, Avx2MatmulTilesAreBitIdenticalToTheReferenceDots) {
 TEST(Kernels, InterleavedMatmulIsBitIdenticalToTheReferenceDots) {
   std::mt19937 rng(93);
   ThreadPool pool(2);
-  for (DType t : {DType::Q4_0, DType::Q5_0, DType::Q4_K}) {
+  for (DType t : {DType::Q4_0, DType::Q5_0, DType::Q8_0, DType::Q4_K}) {
     ASSERT_TRUE(can_interleave(t));
     const int64_t bs = dtype_info(t).block_size;
     for (int64_t n_in : {bs * 3, bs * 7, bs * 28}) {

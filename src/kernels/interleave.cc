@@ -34,6 +34,18 @@ void pack_q5_0(const BlockQ5_0* const rows[8], int64_t i, BlockQ5_0x8& out) {
   }
 }
 
+void pack_q8_0(const BlockQ8_0* const rows[8], int64_t i, BlockQ8_0x8& out) {
+  for (int r = 0; r < 8; ++r) {
+    out.d[r] = rows[r][i].d;
+    for (int l = 0; l < 8; ++l) std::memcpy(out.qs[l][r], rows[r][i].qs + 4 * l, 4);
+  }
+}
+
+void unpack_q8_0(const BlockQ8_0x8& in, int r, BlockQ8_0& b) {
+  b.d = in.d[r];
+  for (int l = 0; l < 8; ++l) std::memcpy(b.qs + 4 * l, in.qs[l][r], 4);
+}
+
 void unpack_q4_0(const BlockQ4_0x8& in, int r, BlockQ4_0& b) {
   b.d = in.d[r];
   for (int k = 0; k < 4; ++k) std::memcpy(b.qs + 4 * k, in.qs[k][r], 4);
@@ -98,12 +110,15 @@ void interleave_groups(const uint8_t* rows, int64_t n_in, int64_t g_begin, int64
 
 }  // namespace
 
-bool can_interleave(DType t) { return t == DType::Q4_0 || t == DType::Q5_0 || t == DType::Q4_K; }
+bool can_interleave(DType t) {
+  return t == DType::Q4_0 || t == DType::Q5_0 || t == DType::Q8_0 || t == DType::Q4_K;
+}
 
 void interleave_rows(DType t, const uint8_t* rows, int64_t n_in, int64_t g_begin, int64_t g_end, uint8_t* dst) {
   switch (t) {
     case DType::Q4_0: return interleave_groups<BlockQ4_0, BlockQ4_0x8, QK, pack_q4_0>(rows, n_in, g_begin, g_end, dst);
     case DType::Q5_0: return interleave_groups<BlockQ5_0, BlockQ5_0x8, QK, pack_q5_0>(rows, n_in, g_begin, g_end, dst);
+    case DType::Q8_0: return interleave_groups<BlockQ8_0, BlockQ8_0x8, QK, pack_q8_0>(rows, n_in, g_begin, g_end, dst);
     case DType::Q4_K: return interleave_groups<BlockQ4_K, BlockQ4_Kx8, QK_K, pack_q4_k>(rows, n_in, g_begin, g_end, dst);
     default: throw Error("interleave_rows: weights of type " + std::string(dtype_name(t)) + " are not interleaved");
   }
@@ -113,6 +128,10 @@ void deinterleave_row(DType t, const uint8_t* groups, int64_t n_in, int64_t r, u
   const int64_t nb = n_in / dtype_info(t).block_size;
   const uint8_t* group = groups + (r / 8) * interleaved_group_bytes(t, n_in);
   switch (t) {
+    case DType::Q8_0:
+      for (int64_t i = 0; i < nb; ++i)
+        unpack_q8_0(reinterpret_cast<const BlockQ8_0x8*>(group)[i], int(r % 8), reinterpret_cast<BlockQ8_0*>(out)[i]);
+      return;
     case DType::Q4_K:
       for (int64_t i = 0; i < nb; ++i)
         unpack_q4_k(reinterpret_cast<const BlockQ4_Kx8*>(group)[i], int(r % 8), reinterpret_cast<BlockQ4_K*>(out)[i]);

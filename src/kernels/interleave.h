@@ -1,4 +1,4 @@
-// Weight rows interleaved eight at a time, the layout the fast Q4_0 and Q5_0 kernels read.
+// Weight rows interleaved eight at a time, the layout the fast Q4_0, Q5_0, Q8_0 and Q4_K kernels read.
 //
 // Why: in GGUF each row is its own run of blocks, so a kernel working on several rows gathers each
 // row's scale and quants from a different place, and unpacks (nibbles, Q5_0's fifth bits) one row at
@@ -32,6 +32,11 @@ struct BlockQ5_0x8 {
   uint8_t qh[8][4];
   uint8_t qs[4][8][4];
 };
+// Q8_0: qs[l][r] is row r's quants 4l..4l+3 (lane l of the reference's eight).
+struct BlockQ8_0x8 {
+  uint16_t d[8];
+  int8_t qs[8][8][4];
+};
 // Super-block i of rows 8g..8g+7 (Q4_K). The 6-bit scales and mins are stored unpacked, one byte
 // each, paired as the kernel multiplies them (sub-blocks 2p and 2p+1 of row r side by side): 32
 // bytes more than the eight packed blocks (1184 vs 1152, +2.8 %), to spare unpacking them per row.
@@ -43,7 +48,8 @@ struct BlockQ4_Kx8 {
   uint8_t mins[4][8][2];
   uint8_t qs[32][8][4];
 };
-static_assert(sizeof(BlockQ4_0x8) == 8 * sizeof(BlockQ4_0) && sizeof(BlockQ5_0x8) == 8 * sizeof(BlockQ5_0));
+static_assert(sizeof(BlockQ4_0x8) == 8 * sizeof(BlockQ4_0) && sizeof(BlockQ5_0x8) == 8 * sizeof(BlockQ5_0) &&
+              sizeof(BlockQ8_0x8) == 8 * sizeof(BlockQ8_0));
 static_assert(sizeof(BlockQ4_Kx8) == 8 * sizeof(BlockQ4_K) + 32);
 
 // Whether interleave_rows supports weights of this type.

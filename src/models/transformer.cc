@@ -173,7 +173,11 @@ void Transformer::forward_batch(int64_t n, float* logits) {
 void Transformer::embed(int64_t n) {
   const int64_t E = cfg_.n_embd;
   float* x = x_.data();  // x (n, E) = token_embd[tokens]
-  for (int64_t t = 0; t < n; ++t) dequantize_row(w_.token_embd.type, w_.token_embd.row(tokens_[t]), x + t * E, E);
+  // A row in its stored form (copied out of its group when the matrix is interleaved for the output
+  // product it shares with a tied embedding).
+  std::vector<uint8_t> row(w_.token_embd.interleaved ? size_t(w_.token_embd.row_stride()) : 0);
+  for (int64_t t = 0; t < n; ++t)
+    dequantize_row(w_.token_embd.type, w_.token_embd.read_row(tokens_[t], row.data()), x + t * E, E);
   trace("inp_embd", -1, x, n, E);
   if (cfg_.scale_embeddings) {
     const float s = std::sqrt(float(E));

@@ -204,7 +204,10 @@ void for_each_matrix(ModelWeights& w, const std::function<void(const std::string
 void interleave_weights(ModelWeights& w, int n_threads) {
   std::optional<ThreadPool> pool;  // started for the first matrix to interleave
   for_each_matrix(w, [&](const std::string& name, WeightMatrix& m, int) {
-    if (&m == &w.token_embd || m.interleaved || !matmul_prefers_interleaved(m.type) || m.n_out % kInterleavedRows != 0)
+    // The embedding matrix is read by rows (copied out of their group when interleaved): worth it
+    // only when it is also the output matrix, which every decoded token reads whole.
+    if ((&m == &w.token_embd && !w.tied_output) || m.interleaved || !matmul_prefers_interleaved(m.type) ||
+        m.n_out % kInterleavedRows != 0)
       return;
     if (!pool) pool.emplace(std::max(1, n_threads));
     const int64_t bytes = m.row_stride() * m.n_out;
@@ -222,6 +225,7 @@ void interleave_weights(ModelWeights& w, int n_threads) {
     m.interleaved = true;
     w.owned.push_back(std::move(dst));
   });
+  if (w.tied_output) w.output = w.token_embd;
 }
 
 }  // namespace chassis

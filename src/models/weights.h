@@ -64,7 +64,8 @@ void for_each_matrix(ModelWeights& w, const std::function<void(const std::string
 // Regroups the matrices whose type the matmul kernels read faster interleaved (see
 // kernels/interleave.h and matmul_prefers_interleaved) into owned storage, on n_threads threads, and
 // releases their mapped pages: the same bytes in a different order (Q4_K's layout holds 2.8 % more,
-// which n_bytes then counts). The embedding matrix (read by rows) stays as it is, and so does a tied output matrix.
+// which n_bytes then counts). The embedding matrix (read by rows) is interleaved only when it is also
+// the output matrix.
 void interleave_weights(ModelWeights& w, int n_threads);
 
 // Binds every tensor the config needs; sets cfg.n_vocab from the embedding matrix.

@@ -169,6 +169,30 @@ struct TileQ5_0x8 {
   }
 };
 
+// ---- Q8_0 (reference: as Q5_0, eight lanes with one FMA each per block, hsum8 at the end), signed
+// quants through the sign trick. Several tokens simply pass over the group again (it stays in L1/L2;
+// there is nothing to unpack).
+struct TileQ8_0x8 {
+  CHASSIS_AVX2 static void one_token(const TileProblem& p, int t) {
+    const auto* w = reinterpret_cast<const BlockQ8_0x8*>(p.w);
+    __m256 acc[8];
+    for (auto& a : acc) a = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    const int64_t nb = p.n / QK;
+    for (int64_t i = 0; i < nb; ++i) {
+      prefetch_ahead(p.w, i * int64_t(sizeof(BlockQ8_0x8)), int64_t(sizeof(BlockQ8_0x8)));
+      const BlockQ8_0& a = act_block(p, t, i);
+      const __m256 d = row_times_act_scales(w[i].d, a);
+      for (int l = 0; l < 8; ++l) {
+        const __m256i x = load256(w[i].qs[l]);
+        const __m256i dot = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(broadcast_lane(a.qs + 4 * l), x));
+        acc[l] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_madd_epi16(dot, ones)), acc[l]);
+      }
+    }
+    _mm256_storeu_ps(p.y + t * p.y_stride, hsum8_across(acc));
+  }
+};
+
 // ---- Q4_K (reference: per super-block, isum = the sum over sub-blocks of scale * integer dot and
 // imin = the sum of min * the activation's sub-block sum, each flushed with one FMA per super-block,
 // or per 64 elements in the batched GEMM variant; y = acc - acc_min). Quants unsigned (0..15).
@@ -267,6 +291,15 @@ void run_token_tiles(const TileProblem& p) {
 void matmul_interleaved_avx2(DType wt, const TileProblem& p) {
   if (wt == DType::Q4_0) return run_token_tiles<TileQ4_0x8>(p);
   if (wt == DType::Q4_K) return run_token_tiles<TileQ4_Kx8>(p);
+  if (wt == DType::Q8_0) {
+    for (int64_t k = 0; k < p.n_rows / kInterleavedRows; ++k) {
+      TileProblem g = p;
+      g.w = p.w + k * p.w_stride;
+      g.y = p.y + k * kInterleavedRows;
+      for (int t = 0; t < p.n_tok; ++t) TileQ8_0x8::one_token(g, t);
+    }
+    return;
+  }
   if (wt == DType::Q5_0) {
     const int64_t n_groups = p.n_rows / kInterleavedRows;
     TileProblem g = p;
