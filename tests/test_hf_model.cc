@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "io/gguf.h"
+#include "io/json_file.h"
 #include "io/mapped_file.h"
 #include "models/hf_model.h"
 #include "models/kv_cache.h"
@@ -178,6 +179,30 @@ TEST(HfModel, ShardIndexMustNameFilesInTheFolder) {
   EXPECT_NE(index_error(R"({"weight_map": {"a": "missing.safetensors"}})").find("missing.safetensors"), std::string::npos);
   fs::remove_all(dir);
   EXPECT_THROW(HfTensors::open(test::temp_path("no-such-folder"), Arch::Llama), Error);
+}
+
+// Every JSON file of a folder is read one way: the error names the file and what is wrong with it.
+TEST(HfModel, FolderJsonFilesFailNamingTheFile) {
+  const std::string path = test::temp_path("folder-config.json");
+  auto error_of = [&](const std::string* text, IfMissing if_missing) {
+    std::filesystem::remove(path);
+    if (text) std::ofstream(path) << *text;
+    try {
+      read_json_object(path, if_missing);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  const std::string bad = "{\"a\": ", list = "[1]", good = R"({"b": 1, "a": 2})";
+  EXPECT_EQ(error_of(nullptr, IfMissing::kFail).rfind(path + ": cannot read", 0), 0u);
+  EXPECT_EQ(error_of(nullptr, IfMissing::kEmptyObject), "");
+  EXPECT_TRUE(read_json_object(path, IfMissing::kEmptyObject).empty());
+  EXPECT_EQ(error_of(&bad, IfMissing::kEmptyObject).rfind(path + ": invalid JSON", 0), 0u);
+  EXPECT_EQ(error_of(&list, IfMissing::kFail), path + ": expected a JSON object");
+  EXPECT_EQ(error_of(&good, IfMissing::kFail), "");
+  EXPECT_EQ(read_ordered_json_object(path, IfMissing::kFail).begin().key(), "b");  // the file's order
+  std::filesystem::remove(path);
 }
 
 }  // namespace

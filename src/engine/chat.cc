@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "io/json_file.h"
 #include "engine/model.h"
 #include "io/read_file.h"
 
@@ -39,18 +40,7 @@ std::optional<ChatTemplate> chat_template_of(const Model& model) {
 namespace {
 
 nlohmann::ordered_json tokenizer_config_of(const std::string& dir) {
-  namespace fs = std::filesystem;
-  const std::string config_path = (fs::path(dir) / "tokenizer_config.json").string();
-  nlohmann::ordered_json config = nlohmann::ordered_json::object();
-  if (fs::exists(config_path)) {
-    try {
-      config = nlohmann::ordered_json::parse(read_file(config_path));
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(config_path + ": invalid JSON: " + e.what());
-    }
-    if (!config.is_object()) throw Error(config_path + ": expected a JSON object");
-  }
-  return config;
+  return read_ordered_json_object((std::filesystem::path(dir) / "tokenizer_config.json").string(), IfMissing::kEmptyObject);
 }
 
 // transformers' special_tokens_map: each named special token as its text.

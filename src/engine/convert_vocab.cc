@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "io/json_file.h"
 #include "engine/chat.h"
 #include "engine/convert.h"
 #include "engine/sentencepiece_tokenizer.h"
@@ -23,16 +24,7 @@ namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
 Json read_json(const fs::path& p, bool required) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) {
-    if (required) throw Error(p.string() + ": cannot read");
-    return Json::object();
-  }
-  try {
-    return Json::parse(in);
-  } catch (const std::exception& e) {
-    throw Error(p.string() + ": invalid JSON: " + e.what());
-  }
+  return read_json_object(p.string(), required ? IfMissing::kFail : IfMissing::kEmptyObject);
 }
 
 // Whether any object in the tree has "type": type.

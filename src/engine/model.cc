@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "io/json_file.h"
 #include "engine/sentencepiece_tokenizer.h"
 
 namespace chassis {
@@ -46,31 +47,21 @@ class HfTextTokenizer : public TextTokenizer {
   std::set<int32_t> eog_;
 };
 
-nlohmann::json read_json_if_exists(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return nlohmann::json::object();
-  try {
-    return nlohmann::json::parse(std::string(std::istreambuf_iterator<char>(in), {}));
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path + ": invalid JSON: " + e.what());
-  }
-}
-
 // End-of-generation ids: eos_token_id of generation_config.json and config.json (an id or a list),
 // and the text of tokenizer_config.json's eos_token.
 std::set<int32_t> hf_eog_ids(const std::string& dir, const std::function<std::optional<int32_t>(const std::string&)>& find) {
   std::set<int32_t> eog;
   for (const char* file : {"generation_config.json", "config.json"}) {
-    const nlohmann::json j = read_json_if_exists(dir + "/" + file);
-    if (!j.is_object() || !j.contains("eos_token_id")) continue;
+    const nlohmann::json j = read_json_object(dir + "/" + file, IfMissing::kEmptyObject);
+    if (!j.contains("eos_token_id")) continue;
     const auto& e = j["eos_token_id"];
     if (e.is_number_integer()) eog.insert(e.get<int32_t>());
     else if (e.is_array())
       for (const auto& x : e)
         if (x.is_number_integer()) eog.insert(x.get<int32_t>());
   }
-  const nlohmann::json tc = read_json_if_exists(dir + "/tokenizer_config.json");
-  if (tc.is_object() && tc.contains("eos_token")) {
+  const nlohmann::json tc = read_json_object(dir + "/tokenizer_config.json", IfMissing::kEmptyObject);
+  if (tc.contains("eos_token")) {
     const auto& e = tc["eos_token"];
     const std::string text = e.is_string() ? e.get<std::string>() : (e.is_object() ? e.value("content", "") : "");
     if (auto id = find(text)) eog.insert(*id);
@@ -126,12 +117,10 @@ std::unique_ptr<Model> Model::load_hf_folder(const std::string& dir, bool vocab_
     m->tokenizer_ = std::make_unique<HfTextTokenizer>(std::move(tok), std::move(eog));
   } else if (std::filesystem::exists(spm_path)) {
     // Only a SentencePiece model: HF's slow LlamaTokenizer reads it, with tokenizer_config.json's flags.
-    const nlohmann::json tc = read_json_if_exists(dir + "/tokenizer_config.json");
+    const nlohmann::json tc = read_json_object(dir + "/tokenizer_config.json", IfMissing::kEmptyObject);
     SentencePieceOptions so;
-    if (tc.is_object()) {
-      if (tc.contains("add_bos_token") && tc["add_bos_token"].is_boolean()) so.add_bos = tc["add_bos_token"].get<bool>();
-      if (tc.contains("add_eos_token") && tc["add_eos_token"].is_boolean()) so.add_eos = tc["add_eos_token"].get<bool>();
-    }
+    if (tc.contains("add_bos_token") && tc["add_bos_token"].is_boolean()) so.add_bos = tc["add_bos_token"].get<bool>();
+    if (tc.contains("add_eos_token") && tc["add_eos_token"].is_boolean()) so.add_eos = tc["add_eos_token"].get<bool>();
     // EOS ids named by text (tokenizer_config.json's eos_token) are looked up in the loaded model.
     m->tokenizer_ = load_sentencepiece_tokenizer(spm_path, so, [&](const TextTokenizer& tok) {
       return hf_eog_ids(dir, [&](const std::string& t) -> std::optional<int32_t> {

@@ -1,26 +1,18 @@
 #include "engine/sampling_defaults.h"
 
-#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "io/gguf.h"
 #include "io/gguf_writer.h"
-#include "io/read_file.h"
+#include "io/json_file.h"
 
 namespace chassis {
 
 SamplingChoices read_generation_config_sampling(const std::string& dir) {
   const std::string path = dir + "/generation_config.json";
   SamplingChoices s;
-  if (!std::filesystem::exists(path)) return s;
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path + ": invalid JSON: " + e.what());
-  }
-  if (!j.is_object()) throw Error(path + ": expected a JSON object");
+  const nlohmann::json j = read_json_object(path, IfMissing::kEmptyObject);
   auto number = [&](const char* key, double lo, double hi) -> std::optional<float> {
     if (!j.contains(key) || j[key].is_null()) return std::nullopt;
     if (!j[key].is_number() || j[key].get<double>() < lo || j[key].get<double>() > hi)

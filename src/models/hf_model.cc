@@ -9,7 +9,7 @@
 #include <set>
 
 #include "core/error.h"
-#include "io/read_file.h"
+#include "io/json_file.h"
 
 namespace chassis {
 namespace {
@@ -281,13 +281,8 @@ std::unique_ptr<HfTensors> HfTensors::open(const std::string& dir, Arch arch) {
   std::vector<std::string> shards;
   const std::string index = (fs::path(dir) / "model.safetensors.index.json").string();
   if (fs::exists(index)) {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(read_file(index));
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(index + ": invalid JSON: " + e.what());
-    }
-    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object()) throw Error(index + ": missing \"weight_map\"");
+    const nlohmann::json j = read_json_object(index, IfMissing::kFail);
+    if (!j.contains("weight_map") || !j["weight_map"].is_object()) throw Error(index + ": missing \"weight_map\"");
     std::set<std::string> names;
     for (const auto& [tensor, file] : j["weight_map"].items()) {
       if (!file.is_string()) throw Error(index + ": weight_map[\"" + tensor + "\"] must be a file name");

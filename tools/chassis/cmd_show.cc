@@ -9,9 +9,9 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "io/json_file.h"
 #include "engine/chat.h"
 #include "engine/model.h"
-#include "io/read_file.h"
 #include "store/resolve.h"
 
 namespace chassis::cli {
@@ -62,13 +62,7 @@ void list_folder_metadata(std::ostringstream& os, const std::string& dir) {
   for (const char* file : {"config.json", "generation_config.json", "tokenizer_config.json", "special_tokens_map.json"}) {
     const std::string path = dir + "/" + file;
     if (!std::filesystem::exists(path)) continue;
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(read_file(path));
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(path + ": not valid JSON: " + e.what());
-    }
-    if (!j.is_object()) throw Error(path + ": expected a JSON object");
+    const nlohmann::json j = read_json_object(path, IfMissing::kFail);
     for (const auto& [key, value] : j.items()) {
       std::string v = value.dump(-1, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace);
       if (v.size() > 160) v = v.substr(0, 120) + "… (" + std::to_string(v.size()) + " characters)";
