@@ -1,5 +1,5 @@
-// Matrix products of a weight matrix (any stored type, used in place from the mmapped file) with a
-// batch of activation rows. Activations are first encoded as the weight's vec_dot_type, as llama.cpp
+// Matrix products of a weight matrix (any stored type, in place in the mmapped file or interleaved at
+// load, see kernels/interleave.h) with a batch of activation rows. Activations are first encoded as the weight's vec_dot_type, as llama.cpp
 // does, so results match the reference's rounding.
 #pragma once
 #include <cstdint>
