@@ -54,6 +54,11 @@ struct ModelWeights {
 
   // Matrices re-encoded at load time (--quant, interleaving) point into these buffers.
   std::vector<std::shared_ptr<const std::vector<uint8_t>>> owned;
+  uint64_t owned_bytes() const {
+    uint64_t n = 0;
+    for (const auto& b : owned) n += b->size();
+    return n;
+  }
 };
 
 // Calls fn(gguf_name, matrix, layer) for every weight matrix the model has: token_embd.weight (layer

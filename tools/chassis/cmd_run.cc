@@ -180,7 +180,9 @@ int run(const RunOptions& o) {
   std::fprintf(stderr, "\n[prompt: %zu tokens, %.1f tok/s | generated: %zu tokens, %.1f tok/s | stop: %s]\n",
                req.prompt.size(), pp_tps, res.tokens.size(), tg_tps, res.stop_reason.c_str());
   const auto mib = [](uint64_t b) { return std::to_string(b >> 20) + " MiB"; };
-  log_info("memory: weights " + mib(model->weights().n_bytes) + (o.quant.empty() ? " (mmapped)" : " (quantized at load)") +
+  const uint64_t owned = model->weights().owned_bytes();
+  log_info("memory: weights " + mib(model->weights().n_bytes) + " (" + mib(model->weights().n_bytes - std::min(owned, model->weights().n_bytes)) +
+           " mmapped, " + mib(owned) + (o.quant.empty() ? " interleaved" : " quantized or interleaved") + " at load)" +
            ", KV cache " + mib(session.kv_bytes()) +
            ", scratch " + mib(session.scratch_bytes()) + "; peak resident " + mib(peak_resident_bytes()));
   return 0;
