@@ -197,7 +197,7 @@ struct TileQ8_0x8 {
 // imin = the sum of min * the activation's sub-block sum, each flushed with one FMA per super-block,
 // or per 64 elements in the batched GEMM variant; y = acc - acc_min). Quants unsigned (0..15).
 struct TileQ4_Kx8 {
-  static constexpr int kToks = 2;
+  static constexpr int kToks = 4;
   template <int T>
   CHASSIS_AVX2 static void tile(const TileProblem& p) {
     const auto* w = reinterpret_cast<const BlockQ4_Kx8*>(p.w);
