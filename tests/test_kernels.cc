@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <complex>
+#include <iterator>
+#include <limits>
 
 #include "core/fp16.h"
 #include "core/thread_pool.h"
@@ -528,6 +530,14 @@ TEST(Kernels, Avx2ElementwiseAndQuantizersAreBitIdenticalToTheReference) {
     swiglu(g.data(), u.data(), ref.data(), n);
     swiglu_avx2(g.data(), u.data(), fast.data(), n);
     for (int64_t i = 0; i < n; ++i) ASSERT_EQ(f32_to_bits(fast[size_t(i)]), f32_to_bits(ref[size_t(i)])) << "swiglu n=" << n << " i=" << i;
+    // Rounding to f16 and back (F16 weights' activations), with f16's edge values mixed in:
+    // subnormals, halfway ties, the largest finite value and past it, infinities.
+    const float edges[] = {6.0e-8f, 3.0e-8f, 1.0e-5f, 65504.0f, 65519.0f, 65520.0f, 1.0e6f, -1.0e6f,
+                           1.0f + 1.0f / 2048, 1.0f + 3.0f / 2048, -0.0f, std::numeric_limits<float>::infinity()};
+    for (size_t i = 0; i < g.size(); i += 5) g[i] = edges[(i / 5) % std::size(edges)];
+    for (int64_t i = 0; i < n; ++i) ref[size_t(i)] = round_f16(g[size_t(i)]);
+    round_f16_avx2(g.data(), fast.data(), n);
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(f32_to_bits(fast[size_t(i)]), f32_to_bits(ref[size_t(i)])) << "round_f16 n=" << n << " i=" << i;
   }
   std::vector<float> factors(32);
   for (size_t i = 0; i < factors.size(); ++i) factors[i] = 1.0f + float(i % 5);

@@ -21,6 +21,10 @@ void encode_activation(DType act_type, DType vec_dot_type, const float* x, uint8
     if (!use_simd_kernels() || !quantize_row_avx2(act_type, x, out, n)) quantize_row(act_type, x, out, n);
     return;
   }
+  if (act_type == DType::F32 && vec_dot_type == DType::F16 && use_simd_kernels()) {
+    round_f16_avx2(x, reinterpret_cast<float*>(out), n);
+    return;
+  }
   thread_local std::vector<uint8_t> rounded;
   rounded.resize(size_t(row_bytes(vec_dot_type, n)));
   quantize_row(vec_dot_type, x, rounded.data(), n);

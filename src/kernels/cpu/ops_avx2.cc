@@ -87,6 +87,13 @@ CHASSIS_AVX2 void swiglu_avx2(const float* gate, const float* up, float* out, in
   swiglu_body(gate, up, out, n);
 }
 
+CHASSIS_AVX2 void round_f16_avx2(const float* x, float* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+  for (; i < n; ++i) out[i] = round_f16(x[i]);
+}
+
 bool quantize_row_avx2(DType t, const float* src, void* dst, int64_t n) {
   switch (t) {
     case DType::Q8_0: quantize_q8_0(src, static_cast<BlockQ8_0*>(dst), n / QK); return true;

@@ -17,4 +17,8 @@ void swiglu_avx2(const float* gate, const float* up, float* out, int64_t n);
 // an AVX2 quantizer here (Q8_0 and Q8_K have one).
 bool quantize_row_avx2(DType t, const float* src, void* dst, int64_t n);
 
+// out[i] = x[i] rounded to f16 and widened back (round_f16), by the F16C instructions: what F16
+// weights' tiles read as activations.
+void round_f16_avx2(const float* x, float* out, int64_t n);
+
 }  // namespace chassis
