@@ -347,7 +347,7 @@ struct TileQ6_K {
 // ---- F16 weights against f16-rounded activations (widened to f32: the same values).
 // Batched (tinyBLAS): one 8-lane accumulator per output over steps of 8, hsum8.
 struct TileF16Batch {
-  static constexpr int kRows = 4, kToks = 3;
+  static constexpr int kRows = 3, kToks = 4;
   template <int R, int T>
   CHASSIS_AVX2 static void tile(const TileProblem& p) {
     __m256 acc[R][T];
