@@ -463,7 +463,8 @@ DType tiled_act_type(DType wt) { return wt == DType::F16 ? DType::F32 : dtype_in
 void matmul_tiles_avx2(DType wt, const TileProblem& p) {
   switch (wt) {
     case DType::F16:
-      if (p.variant.tiny_blas) run_tiles<TileF16Batch>(p);
+      if (p.variant.tiny_blas && use_avx512_tiles()) matmul_f16_batch_avx512(p);
+      else if (p.variant.tiny_blas) run_tiles<TileF16Batch>(p);
       else run_tiles<TileF16Single>(p);
       return;
     case DType::Q8_0: return run_tiles<TileLanes<TileQ8_0>>(p);

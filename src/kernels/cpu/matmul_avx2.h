@@ -58,6 +58,10 @@ void set_avx512_tiles_enabled(bool on);
 // problem's variant.
 void matmul_tiles_avx2(DType wt, const TileProblem& p);
 
+// Batched F16 problems (p.variant.tiny_blas) with 512-bit registers, bit-identical to the 256-bit
+// tiles; only when use_avx512_tiles().
+void matmul_f16_batch_avx512(const TileProblem& p);
+
 // The same for weights interleaved eight rows at a time (kernels/interleave.h; only types for which
 // can_interleave() holds): every element equals the vec_dot() of the original row.
 void matmul_interleaved_avx2(DType wt, const TileProblem& p);
