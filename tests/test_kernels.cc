@@ -469,11 +469,16 @@ TEST(Kernels, Avx2MatmulTilesAreBitIdenticalToTheReferenceDots) {
 TEST(Kernels, InterleavedMatmulIsBitIdenticalToTheReferenceDots) {
   std::mt19937 rng(93);
   ThreadPool pool(2);
+  // Both tile sets where the CPU has AVX-512BW (pairs of groups in 512-bit registers).
+  std::vector<bool> avx512_modes{false};
+  if (cpu_has_avx512bw()) avx512_modes.push_back(true);
+  for (bool avx512 : avx512_modes) {
+  set_avx512_tiles_enabled(avx512);
   for (DType t : {DType::Q4_0, DType::Q5_0, DType::Q8_0, DType::Q4_K}) {
     ASSERT_TRUE(can_interleave(t));
     const int64_t bs = dtype_info(t).block_size;
     for (int64_t n_in : {bs * 3, bs * 7, bs * 28}) {
-      for (int64_t n_out : {int64_t(8), int64_t(24), int64_t(56)}) {
+      for (int64_t n_out : {int64_t(8), int64_t(16), int64_t(24), int64_t(56)}) {
         const auto w = random_rows(t, n_in, n_out, rng);
         std::vector<uint8_t> packed(size_t(interleaved_group_bytes(t, n_in) * (n_out / kInterleavedRows)));
         interleave_rows(t, w.data(), n_in, 0, n_out / kInterleavedRows, packed.data());
@@ -502,7 +507,7 @@ TEST(Kernels, InterleavedMatmulIsBitIdenticalToTheReferenceDots) {
                 const float ref = vec_dot(t, w.data() + r * m.row_stride(), a.data(), n_in, invariant ? 1 : n_tok, invariant ? 0 : tk);
                 ASSERT_EQ(f32_to_bits(y[size_t(tk * (n_out - begin) + r - begin)]), f32_to_bits(ref))
                     << dtype_name(t) << " n_in=" << n_in << " n_out=" << n_out << " n_tok=" << n_tok
-                    << " mode=" << mode << " row=" << r << " tok=" << tk;
+                    << " mode=" << mode << " row=" << r << " tok=" << tk << " avx512=" << avx512;
               }
             }
           }
@@ -510,6 +515,8 @@ TEST(Kernels, InterleavedMatmulIsBitIdenticalToTheReferenceDots) {
       }
     }
   }
+  }
+  set_avx512_tiles_enabled(true);
 }
 
 }  // namespace
