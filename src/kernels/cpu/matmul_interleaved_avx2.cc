@@ -311,6 +311,80 @@ struct TileQ4_Kx8 {
   }
 };
 
+// The same with 512-bit registers over two adjacent groups (16 rows), as TileQ4_0x16.
+struct TileQ4_Kx16 {
+  static constexpr int kToks = 4;
+  // 16 bytes of each group's record side by side.
+  CHASSIS_AVX512 static __m256i both(const void* a, const void* b) {
+    return _mm256_loadu2_m128i(static_cast<const __m128i*>(b), static_cast<const __m128i*>(a));
+  }
+  template <int T>
+  CHASSIS_AVX512 static void tile(const TileProblem& p) {
+    const auto* w0 = reinterpret_cast<const BlockQ4_Kx8*>(p.w);
+    const auto* w1 = reinterpret_cast<const BlockQ4_Kx8*>(p.w + p.w_stride);
+    const bool gemm = p.variant.repack_gemm;
+    __m512 acc[T], acc_min[T];
+    for (int t = 0; t < T; ++t) acc[t] = acc_min[t] = _mm512_setzero_ps();
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    const __m512i dup_even = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13));
+    const __m512i dup_odd = _mm512_add_epi8(dup_even, _mm512_set1_epi8(2));
+    const int64_t nb = p.n / QK_K;
+    for (int64_t i = 0; i < nb; ++i) {
+      const BlockQ4_Kx8& b0 = w0[i];
+      const BlockQ4_Kx8& b1 = w1[i];
+      prefetch_ahead(p.w, i * int64_t(sizeof(BlockQ4_Kx8)), int64_t(sizeof(BlockQ4_Kx8)));
+      prefetch_ahead(p.w + p.w_stride, i * int64_t(sizeof(BlockQ4_Kx8)), int64_t(sizeof(BlockQ4_Kx8)));
+      const __m512 dw = _mm512_cvtph_ps(both(b0.d, b1.d)), mw = _mm512_cvtph_ps(both(b0.dmin, b1.dmin));
+      __m512 d[T], dmin[T];
+      __m512i isum[T], imin[T];
+      alignas(16) int32_t sub_sums[T][4];
+      for (int t = 0; t < T; ++t) {
+        const BlockQ8_K& a = reinterpret_cast<const BlockQ8_K*>(p.act + t * p.act_stride)[i];
+        d[t] = _mm512_mul_ps(dw, _mm512_set1_ps(a.d));
+        dmin[t] = _mm512_mul_ps(mw, _mm512_set1_ps(a.d));
+        _mm_store_si128(reinterpret_cast<__m128i*>(sub_sums[t]),
+                        _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums)),
+                                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums + 8))));
+        isum[t] = imin[t] = _mm512_setzero_si512();
+      }
+      for (int q = 0; q < 4; ++q) {
+        const __m512i sc = _mm512_cvtepu8_epi16(both(b0.scales[q], b1.scales[q]));
+        const __m512i mn = _mm512_cvtepu8_epi16(both(b0.mins[q], b1.mins[q]));
+        __m512i s_lo[T], s_hi[T];
+        for (int t = 0; t < T; ++t) s_lo[t] = s_hi[t] = _mm512_setzero_si512();
+        for (int m = 0; m < 8; ++m) {
+          const __m512i raw = _mm512_inserti64x4(_mm512_castsi256_si512(load256(b0.qs[8 * q + m])), load256(b1.qs[8 * q + m]), 1);
+          const __m512i lo = _mm512_and_si512(raw, low4), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
+          for (int t = 0; t < T; ++t) {
+            const int8_t* y = reinterpret_cast<const BlockQ8_K*>(p.act + t * p.act_stride)[i].qs + 64 * q + 4 * m;
+            s_lo[t] = _mm512_add_epi16(s_lo[t], _mm512_maddubs_epi16(lo, TileQ4_0x16::broadcast_lane512(y)));
+            s_hi[t] = _mm512_add_epi16(s_hi[t], _mm512_maddubs_epi16(hi, TileQ4_0x16::broadcast_lane512(y + 32)));
+          }
+        }
+        const __m512i sc_even = _mm512_shuffle_epi8(sc, dup_even), sc_odd = _mm512_shuffle_epi8(sc, dup_odd);
+        for (int t = 0; t < T; ++t) {
+          isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_madd_epi16(s_lo[t], sc_even),
+                                                               _mm512_madd_epi16(s_hi[t], sc_odd)));
+          const __m512i mins = _mm512_madd_epi16(mn, _mm512_set1_epi32(sub_sums[t][q]));
+          if (gemm) {
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), d[t], acc[t]);
+            acc_min[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mins), dmin[t], acc_min[t]);
+            isum[t] = _mm512_setzero_si512();
+          } else {
+            imin[t] = _mm512_add_epi32(imin[t], mins);
+          }
+        }
+      }
+      if (!gemm)
+        for (int t = 0; t < T; ++t) {
+          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), d[t], acc[t]);
+          acc_min[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(imin[t]), dmin[t], acc_min[t]);
+        }
+    }
+    for (int t = 0; t < T; ++t) _mm512_storeu_ps(p.y + t * p.y_stride, _mm512_sub_ps(acc[t], acc_min[t]));
+  }
+};
+
 template <class K, int... Ts>
 constexpr auto token_tiles(std::integer_sequence<int, Ts...>) {
   return std::array<void (*)(const TileProblem&), sizeof...(Ts)>{&K::template tile<Ts + 1>...};
@@ -361,6 +435,7 @@ void run_group_pairs(const TileProblem& p) {
 void matmul_interleaved_avx2(DType wt, const TileProblem& p) {
   if (wt == DType::Q4_0 && use_avx512_tiles()) return run_group_pairs<TileQ4_0x16, TileQ4_0x8>(p);
   if (wt == DType::Q4_0) return run_token_tiles<TileQ4_0x8>(p);
+  if (wt == DType::Q4_K && use_avx512_tiles()) return run_group_pairs<TileQ4_Kx16, TileQ4_Kx8>(p);
   if (wt == DType::Q4_K) return run_token_tiles<TileQ4_Kx8>(p);
   if (wt == DType::Q8_0) {
     for (int64_t k = 0; k < p.n_rows / kInterleavedRows; ++k) {
