@@ -215,6 +215,54 @@ struct TileQ5_0x8 {
   }
 };
 
+// Prefill with 512-bit registers over two adjacent groups (16 rows): the pair's quants unpacked once
+// (lane l: the first group's 32 bytes, then the second's), then each token as TileQ5_0x8 does it.
+struct Q5UnpackedPair {
+  uint8_t lane[8][64];
+};
+struct TileQ5_0x16 {
+  CHASSIS_AVX2 static void unpack_pair(const TileProblem& p, Q5UnpackedPair* unpacked) {
+    const int64_t nb = p.n / QK;
+    for (int g = 0; g < 2; ++g) {
+      const auto* w = reinterpret_cast<const BlockQ5_0x8*>(p.w + g * p.w_stride);
+      for (int64_t i = 0; i < nb; ++i) {
+        const __m256i qh = load256(w[i].qh);
+        __m256i lane[8];
+        q5_lanes<0>(w[i], qh, lane[0], lane[4]);
+        q5_lanes<1>(w[i], qh, lane[1], lane[5]);
+        q5_lanes<2>(w[i], qh, lane[2], lane[6]);
+        q5_lanes<3>(w[i], qh, lane[3], lane[7]);
+        for (int l = 0; l < 8; ++l)
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(unpacked[i].lane[l] + 32 * g), lane[l]);
+      }
+    }
+  }
+  CHASSIS_AVX512 static void one_token(const TileProblem& p, const Q5UnpackedPair* unpacked, int t) {
+    const auto* w0 = reinterpret_cast<const BlockQ5_0x8*>(p.w);
+    const auto* w1 = reinterpret_cast<const BlockQ5_0x8*>(p.w + p.w_stride);
+    __m512 acc[8];
+    for (auto& a : acc) a = _mm512_setzero_ps();
+    const __m512i ones = _mm512_set1_epi16(1);
+    const int64_t nb = p.n / QK;
+    const int32_t* offsets = p.act_sums + t * p.act_sums_stride;
+    for (int64_t i = 0; i < nb; ++i) {
+      const BlockQ8_0& a = act_block(p, t, i);
+      const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(w1[i].d),
+                                                                         reinterpret_cast<const __m128i*>(w0[i].d))),
+                                     _mm512_set1_ps(h2f(a.d)));
+      const int32_t* off = offsets + 8 * i;
+      for (int l = 0; l < 8; ++l) {
+        const __m512i q = _mm512_loadu_si512(unpacked[i].lane[l]);
+        const __m512i sums = _mm512_madd_epi16(_mm512_maddubs_epi16(q, TileQ4_0x16::broadcast_lane512(a.qs + 4 * l)), ones);
+        acc[l] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(_mm512_sub_epi32(sums, _mm512_set1_epi32(off[l]))), acc[l]);
+      }
+    }
+    __m512 r[4];  // hsum8 of each row across acc[0..7], as hsum8_across
+    for (int l = 0; l < 4; ++l) r[l] = _mm512_add_ps(acc[l + 4], acc[l]);
+    _mm512_storeu_ps(p.y + t * p.y_stride, _mm512_add_ps(_mm512_add_ps(r[0], r[2]), _mm512_add_ps(r[1], r[3])));
+  }
+};
+
 // ---- Q8_0 (reference: as Q5_0, eight lanes with one FMA each per block, hsum8 at the end), signed
 // quants through the sign trick. Several tokens simply pass over the group again (it stays in L1/L2;
 // there is nothing to unpack).
@@ -451,7 +499,18 @@ void matmul_interleaved_avx2(DType wt, const TileProblem& p) {
     TileProblem g = p;
     thread_local std::vector<Q5Unpacked> unpacked;
     if (p.n_tok > 1 && unpacked.size() < size_t(p.n / QK)) unpacked.resize(size_t(p.n / QK));
-    for (int64_t k = 0; k < n_groups; ++k) {
+    int64_t k = 0;
+    if (p.n_tok > 1 && use_avx512_tiles()) {
+      thread_local std::vector<Q5UnpackedPair> pair;
+      if (pair.size() < size_t(p.n / QK)) pair.resize(size_t(p.n / QK));
+      for (; k + 1 < n_groups; k += 2) {
+        g.w = p.w + k * p.w_stride;
+        g.y = p.y + k * kInterleavedRows;
+        TileQ5_0x16::unpack_pair(g, pair.data());
+        for (int t = 0; t < p.n_tok; ++t) TileQ5_0x16::one_token(g, pair.data(), t);
+      }
+    }
+    for (; k < n_groups; ++k) {
       g.w = p.w + k * p.w_stride;
       g.y = p.y + k * kInterleavedRows;
       if (p.n_tok == 1) {
