@@ -287,6 +287,50 @@ struct TileQ8_0x8 {
   }
 };
 
+// Prefill with 512-bit registers over two adjacent groups (16 rows). AVX-512 has no vpsignb: the
+// quants' magnitudes and sign masks are staged once per pair, and each token's activation is negated
+// under the mask (the sign trick's two operands, exactly).
+struct Q8StagedPair {
+  uint8_t magnitude[8][64];
+  uint64_t negative[8];
+};
+struct TileQ8_0x16 {
+  CHASSIS_AVX512 static void stage_pair(const TileProblem& p, Q8StagedPair* staged) {
+    const auto* w0 = reinterpret_cast<const BlockQ8_0x8*>(p.w);
+    const auto* w1 = reinterpret_cast<const BlockQ8_0x8*>(p.w + p.w_stride);
+    const int64_t nb = p.n / QK;
+    for (int64_t i = 0; i < nb; ++i)
+      for (int l = 0; l < 8; ++l) {
+        const __m512i x = _mm512_inserti64x4(_mm512_castsi256_si512(load256(w0[i].qs[l])), load256(w1[i].qs[l]), 1);
+        _mm512_storeu_si512(staged[i].magnitude[l], _mm512_abs_epi8(x));
+        staged[i].negative[l] = _mm512_movepi8_mask(x);
+      }
+  }
+  CHASSIS_AVX512 static void one_token(const TileProblem& p, const Q8StagedPair* staged, int t) {
+    const auto* w0 = reinterpret_cast<const BlockQ8_0x8*>(p.w);
+    const auto* w1 = reinterpret_cast<const BlockQ8_0x8*>(p.w + p.w_stride);
+    __m512 acc[8];
+    for (auto& a : acc) a = _mm512_setzero_ps();
+    const __m512i ones = _mm512_set1_epi16(1), zero = _mm512_setzero_si512();
+    const int64_t nb = p.n / QK;
+    for (int64_t i = 0; i < nb; ++i) {
+      const BlockQ8_0& a = act_block(p, t, i);
+      const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(w1[i].d),
+                                                                         reinterpret_cast<const __m128i*>(w0[i].d))),
+                                     _mm512_set1_ps(h2f(a.d)));
+      for (int l = 0; l < 8; ++l) {
+        const __m512i y = TileQ4_0x16::broadcast_lane512(a.qs + 4 * l);
+        const __m512i signed_y = _mm512_mask_sub_epi8(y, staged[i].negative[l], zero, y);
+        const __m512i dot = _mm512_maddubs_epi16(_mm512_loadu_si512(staged[i].magnitude[l]), signed_y);
+        acc[l] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(_mm512_madd_epi16(dot, ones)), acc[l]);
+      }
+    }
+    __m512 r[4];  // hsum8 of each row across acc[0..7], as hsum8_across
+    for (int l = 0; l < 4; ++l) r[l] = _mm512_add_ps(acc[l + 4], acc[l]);
+    _mm512_storeu_ps(p.y + t * p.y_stride, _mm512_add_ps(_mm512_add_ps(r[0], r[2]), _mm512_add_ps(r[1], r[3])));
+  }
+};
+
 // ---- Q4_K (reference: per super-block, isum = the sum over sub-blocks of scale * integer dot and
 // imin = the sum of min * the activation's sub-block sum, each flushed with one FMA per super-block,
 // or per 64 elements in the batched GEMM variant; y = acc - acc_min). Quants unsigned (0..15).
@@ -486,7 +530,19 @@ void matmul_interleaved_avx2(DType wt, const TileProblem& p) {
   if (wt == DType::Q4_K && use_avx512_tiles()) return run_group_pairs<TileQ4_Kx16, TileQ4_Kx8>(p);
   if (wt == DType::Q4_K) return run_token_tiles<TileQ4_Kx8>(p);
   if (wt == DType::Q8_0) {
-    for (int64_t k = 0; k < p.n_rows / kInterleavedRows; ++k) {
+    int64_t k = 0;
+    if (p.n_tok > 1 && use_avx512_tiles()) {
+      thread_local std::vector<Q8StagedPair> staged;
+      if (staged.size() < size_t(p.n / QK)) staged.resize(size_t(p.n / QK));
+      for (; k + 1 < p.n_rows / kInterleavedRows; k += 2) {
+        TileProblem g = p;
+        g.w = p.w + k * p.w_stride;
+        g.y = p.y + k * kInterleavedRows;
+        TileQ8_0x16::stage_pair(g, staged.data());
+        for (int t = 0; t < p.n_tok; ++t) TileQ8_0x16::one_token(g, staged.data(), t);
+      }
+    }
+    for (; k < p.n_rows / kInterleavedRows; ++k) {
       TileProblem g = p;
       g.w = p.w + k * p.w_stride;
       g.y = p.y + k * kInterleavedRows;
