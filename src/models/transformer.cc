@@ -35,6 +35,10 @@ Transformer::Transformer(const ModelConfig& cfg, const ModelWeights& w, ThreadPo
     router_.resize(B * cfg.n_expert);
     route_expert_.resize(B * cfg.n_expert_used);
     route_weight_.resize(B * cfg.n_expert_used);
+    expert_order_.resize(cfg.n_expert);
+    expert_start_.resize(cfg.n_expert + 1);
+    expert_rows_.resize(B * cfg.n_expert_used);
+    expert_weights_.resize(B * cfg.n_expert_used);
     xe_.resize(B * E);
     ye_.resize(B * E);
   }
@@ -45,7 +49,9 @@ Transformer::Transformer(const ModelConfig& cfg, const ModelWeights& w, ThreadPo
 uint64_t Transformer::scratch_bytes() const {
   return (x_.size() + xn_.size() + qkv_.size() + q_.size() + k_.size() + v_.size() + attn_.size() + o_.size() +
           gate_.size() + up_.size() + act_.size() + scores_.size() + router_.size() + route_weight_.size() +
-          xe_.size() + ye_.size()) * sizeof(float) + route_expert_.size() * sizeof(int32_t);
+          xe_.size() + ye_.size() + expert_weights_.size()) * sizeof(float) +
+         (route_expert_.size() + expert_order_.size()) * sizeof(int32_t) +
+         (expert_start_.size() + expert_rows_.size()) * sizeof(int64_t);
 }
 
 void Transformer::trace(const char* name, int64_t il, const float* data, int64_t n, int64_t width) {
@@ -328,7 +334,7 @@ void Transformer::moe_ffn(int64_t il, int64_t n) {
 
   mul(L.ffn_gate_inp, xn_.data(), n, router_.data());  // (n, X)
   trace("ffn_moe_logits", il, router_.data(), n, X);
-  std::vector<int32_t> order(static_cast<size_t>(X));
+  std::vector<int32_t>& order = expert_order_;
   for (int64_t t = 0; t < n; ++t) {
     float* p = &router_[t * X];
     softmax(p, X);
@@ -345,28 +351,34 @@ void Transformer::moe_ffn(int64_t il, int64_t n) {
   }
   trace("ffn_moe_probs", il, router_.data(), n, X);
 
+  // The routes grouped by expert in one counting pass; each expert's stay in (token, slot) order.
+  std::fill(expert_start_.begin(), expert_start_.end(), 0);
+  for (int64_t r = 0; r < n * K; ++r) ++expert_start_[size_t(route_expert_[r]) + 1];
+  for (int32_t e = 0; e < X; ++e) expert_start_[e + 1] += expert_start_[e];
+  for (int64_t t = 0, r = 0; t < n; ++t)
+    for (int64_t k = 0; k < K; ++k, ++r) {
+      const int64_t slot = expert_start_[route_expert_[r]]++;
+      expert_rows_[slot] = t;
+      expert_weights_[slot] = route_weight_[r];
+    }
+  // (Each start has moved to its expert's end, which is the next expert's start.)
+
   std::fill(o_.begin(), o_.begin() + n * E, 0.0f);
   for (int32_t e = 0; e < X; ++e) {
-    expert_rows_.clear();
-    expert_weights_.clear();
-    for (int64_t t = 0; t < n; ++t)
-      for (int64_t k = 0; k < K; ++k)
-        if (route_expert_[t * K + k] == e) {
-          expert_rows_.push_back(t);
-          expert_weights_.push_back(route_weight_[t * K + k]);
-        }
-    const int64_t m = int64_t(expert_rows_.size());
+    const int64_t begin = e == 0 ? 0 : expert_start_[e - 1], m = expert_start_[e] - begin;
     if (m == 0) continue;
+    const int64_t* rows = &expert_rows_[begin];
+    const float* weights = &expert_weights_[begin];
     for (int64_t i = 0; i < m; ++i)  // xe (m, E): the rows routed to expert e
-      std::memcpy(&xe_[i * E], &xn_[expert_rows_[i] * E], size_t(E) * sizeof(float));
+      std::memcpy(&xe_[i * E], &xn_[rows[i] * E], size_t(E) * sizeof(float));
     mul(L.ffn_gate_exps[e], xe_.data(), m, gate_.data());  // (m, F)
     mul(L.ffn_up_exps[e], xe_.data(), m, up_.data());      // (m, F)
     gated_activation(gate_.data(), up_.data(), F, m, F);
     mul(L.ffn_down_exps[e], act_.data(), m, ye_.data());   // (m, E)
     for (int64_t i = 0; i < m; ++i) {
-      float* o = &o_[expert_rows_[i] * E];
+      float* o = &o_[rows[i] * E];
       const float* y = &ye_[i * E];
-      const float wgt = expert_weights_[i];
+      const float wgt = weights[i];
       for (int64_t j = 0; j < E; ++j) o[j] += wgt * y[j];
     }
   }

@@ -92,8 +92,10 @@ class Transformer {
   std::vector<float> router_;         // (B, n_expert)
   std::vector<int32_t> route_expert_; // (B, n_expert_used)
   std::vector<float> route_weight_;   // (B, n_expert_used)
-  std::vector<int64_t> expert_rows_;  // rows routed to the expert being evaluated
-  std::vector<float> expert_weights_; // their routing weights
+  std::vector<int32_t> expert_order_; // (n_expert) experts by probability, for top-k
+  std::vector<int64_t> expert_start_; // (n_expert + 1) where each expert's routes start below
+  std::vector<int64_t> expert_rows_;  // (B, n_expert_used) routed rows grouped by expert, in token order
+  std::vector<float> expert_weights_; // (B, n_expert_used) their routing weights
   std::vector<float> xe_;             // (B, n_embd) those rows' normalized input
   std::vector<float> ye_;             // (B, n_embd) the expert's output for them
 };
