@@ -1,9 +1,16 @@
-// AVX2 tiles for weights interleaved eight rows at a time (kernels/interleave.h). One 32-byte load
-// holds the same four quant bytes of all eight rows, so the integer dot of a 4-byte lane against a
+// Tiles for weights interleaved eight rows at a time (kernels/interleave.h). One 32-byte load holds
+// the same four quant bytes of all eight rows, so the integer dot of a 4-byte lane against a
 // broadcast activation lane leaves row r's sum in int32 lane r: no per-row unpacking, no horizontal
 // sums, and the rows' scales arrive in one load. Each row's float operations are still exactly those
 // of its reference dot product (kernels/ref/dot.cc), so results are bit-identical to vec_dot() on the
-// original rows.
+// original rows. The *x8 tiles are AVX2; the *x16 ones (AVX-512BW, only after use_avx512_tiles())
+// take two adjacent groups in 512-bit registers, each half doing exactly the 256-bit operations.
+// GCC 12's AVX-512 headers trip -W(maybe-)uninitialized on their own _mm512_undefined_* placeholders
+// once inlined here (GCC bug 105593, fixed in GCC 13): nothing in this file is read uninitialized.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -23,6 +30,11 @@ CHASSIS_AVX2 inline __m256i broadcast_lane(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
   return _mm256_set1_epi32(v);
+}
+CHASSIS_AVX512 inline __m512i broadcast_lane512(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
 }
 CHASSIS_AVX2 inline const BlockQ8_0& act_block(const TileProblem& p, int t, int64_t i) {
   return reinterpret_cast<const BlockQ8_0*>(p.act + t * p.act_stride)[i];
@@ -75,11 +87,6 @@ struct TileQ4_0x8 {
 // instruction now does the work of two (this CPU has two 512-bit FMA/ALU ports).
 struct TileQ4_0x16 {
   static constexpr int kToks = 4;
-  CHASSIS_AVX512 static __m512i broadcast_lane512(const int8_t* p) {
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return _mm512_set1_epi32(v);
-  }
   template <int T>
   CHASSIS_AVX512 static void tile(const TileProblem& p) {
     const auto* w0 = reinterpret_cast<const BlockQ4_0x8*>(p.w);
@@ -253,7 +260,7 @@ struct TileQ5_0x16 {
       const int32_t* off = offsets + 8 * i;
       for (int l = 0; l < 8; ++l) {
         const __m512i q = _mm512_loadu_si512(unpacked[i].lane[l]);
-        const __m512i sums = _mm512_madd_epi16(_mm512_maddubs_epi16(q, TileQ4_0x16::broadcast_lane512(a.qs + 4 * l)), ones);
+        const __m512i sums = _mm512_madd_epi16(_mm512_maddubs_epi16(q, broadcast_lane512(a.qs + 4 * l)), ones);
         acc[l] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(_mm512_sub_epi32(sums, _mm512_set1_epi32(off[l]))), acc[l]);
       }
     }
@@ -319,7 +326,7 @@ struct TileQ8_0x16 {
                                                                          reinterpret_cast<const __m128i*>(w0[i].d))),
                                      _mm512_set1_ps(h2f(a.d)));
       for (int l = 0; l < 8; ++l) {
-        const __m512i y = TileQ4_0x16::broadcast_lane512(a.qs + 4 * l);
+        const __m512i y = broadcast_lane512(a.qs + 4 * l);
         const __m512i signed_y = _mm512_mask_sub_epi8(y, staged[i].negative[l], zero, y);
         const __m512i dot = _mm512_maddubs_epi16(_mm512_loadu_si512(staged[i].magnitude[l]), signed_y);
         acc[l] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(_mm512_madd_epi16(dot, ones)), acc[l]);
@@ -449,8 +456,8 @@ struct TileQ4_Kx16 {
           const __m512i lo = _mm512_and_si512(raw, low4), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
           for (int t = 0; t < T; ++t) {
             const int8_t* y = reinterpret_cast<const BlockQ8_K*>(p.act + t * p.act_stride)[i].qs + 64 * q + 4 * m;
-            s_lo[t] = _mm512_add_epi16(s_lo[t], _mm512_maddubs_epi16(lo, TileQ4_0x16::broadcast_lane512(y)));
-            s_hi[t] = _mm512_add_epi16(s_hi[t], _mm512_maddubs_epi16(hi, TileQ4_0x16::broadcast_lane512(y + 32)));
+            s_lo[t] = _mm512_add_epi16(s_lo[t], _mm512_maddubs_epi16(lo, broadcast_lane512(y)));
+            s_hi[t] = _mm512_add_epi16(s_hi[t], _mm512_maddubs_epi16(hi, broadcast_lane512(y + 32)));
           }
         }
         const __m512i sc_even = _mm512_shuffle_epi8(sc, dup_even), sc_odd = _mm512_shuffle_epi8(sc, dup_odd);
@@ -477,98 +484,87 @@ struct TileQ4_Kx16 {
   }
 };
 
+// The problem from group k on (its first weight group and output row).
+TileProblem group_problem(const TileProblem& p, int64_t k) {
+  TileProblem g = p;
+  g.w = p.w + k * p.w_stride;
+  g.y = p.y + k * kInterleavedRows;
+  return g;
+}
+
 template <class K, int... Ts>
 constexpr auto token_tiles(std::integer_sequence<int, Ts...>) {
   return std::array<void (*)(const TileProblem&), sizeof...(Ts)>{&K::template tile<Ts + 1>...};
 }
 
-// Groups outermost, tokens innermost: a group's blocks stay in L1/L2 while every token passes over them.
-template <class K>
-void run_token_tiles(const TileProblem& p) {
+// Groups [k_begin, k_end), kGroups at a time, through K's token tiles; tokens innermost, so the
+// groups' blocks stay in L1/L2 while every token passes over them.
+template <class K, int kGroups>
+void run_token_tiles(const TileProblem& p, int64_t k_begin, int64_t k_end) {
   static constexpr auto tiles = token_tiles<K>(std::make_integer_sequence<int, K::kToks>{});
-  TileProblem g = p;
-  for (int64_t k = 0; k < p.n_rows / kInterleavedRows; ++k) {
+  for (int64_t k = k_begin; k + kGroups <= k_end; k += kGroups) {
+    const TileProblem groups = group_problem(p, k);
     for (int64_t t = 0; t < p.n_tok; t += K::kToks) {
-      g.w = p.w + k * p.w_stride;
+      TileProblem g = groups;
       g.act = p.act + t * p.act_stride;
       if (p.act_sums) g.act_sums = p.act_sums + t * p.act_sums_stride;
-      g.y = p.y + t * p.y_stride + k * kInterleavedRows;
+      g.y = groups.y + t * p.y_stride;
       tiles[size_t(std::min<int64_t>(K::kToks, p.n_tok - t) - 1)](g);
     }
   }
 }
 
-// Pairs of groups through K16's 512-bit tiles, a last odd group through K8's.
+// Every group through K8's 256-bit tiles, or pairs of groups through K16's 512-bit ones (and an odd
+// last group through K8's).
 template <class K16, class K8>
-void run_group_pairs(const TileProblem& p) {
-  static constexpr auto tiles = token_tiles<K16>(std::make_integer_sequence<int, K16::kToks>{});
+void run_groups(const TileProblem& p) {
   const int64_t n_groups = p.n_rows / kInterleavedRows;
-  TileProblem g = p;
-  for (int64_t k = 0; k + 1 < n_groups; k += 2) {
-    for (int64_t t = 0; t < p.n_tok; t += K16::kToks) {
-      g.w = p.w + k * p.w_stride;
-      g.act = p.act + t * p.act_stride;
-      if (p.act_sums) g.act_sums = p.act_sums + t * p.act_sums_stride;
-      g.y = p.y + t * p.y_stride + k * kInterleavedRows;
-      tiles[size_t(std::min<int64_t>(K16::kToks, p.n_tok - t) - 1)](g);
-    }
-  }
-  if (n_groups % 2 == 1) {
-    g = p;
-    g.w = p.w + (n_groups - 1) * p.w_stride;
-    g.y = p.y + (n_groups - 1) * kInterleavedRows;
-    g.n_rows = kInterleavedRows;
-    run_token_tiles<K8>(g);
-  }
+  const int64_t paired = use_avx512_tiles() ? n_groups / 2 * 2 : 0;
+  run_token_tiles<K16, 2>(p, 0, paired);
+  run_token_tiles<K8, 1>(p, paired, n_groups);
 }
 
 }  // namespace
 
 void matmul_interleaved_avx2(DType wt, const TileProblem& p) {
-  if (wt == DType::Q4_0 && use_avx512_tiles()) return run_group_pairs<TileQ4_0x16, TileQ4_0x8>(p);
-  if (wt == DType::Q4_0) return run_token_tiles<TileQ4_0x8>(p);
-  if (wt == DType::Q4_K && use_avx512_tiles()) return run_group_pairs<TileQ4_Kx16, TileQ4_Kx8>(p);
-  if (wt == DType::Q4_K) return run_token_tiles<TileQ4_Kx8>(p);
+  if (wt == DType::Q4_0) return run_groups<TileQ4_0x16, TileQ4_0x8>(p);
+  if (wt == DType::Q4_K) return run_groups<TileQ4_Kx16, TileQ4_Kx8>(p);
+  // Q8_0 and Q5_0: one token at a time over a group (eight accumulators per token fill the
+  // registers); for several tokens, pairs of groups through the 512-bit tiles with their quants
+  // staged once per pair, then any group left through the 256-bit ones.
+  const int64_t n_groups = p.n_rows / kInterleavedRows, nb = p.n / QK;
+  const bool pairs = p.n_tok > 1 && use_avx512_tiles();
+  int64_t k = 0;
   if (wt == DType::Q8_0) {
-    int64_t k = 0;
-    if (p.n_tok > 1 && use_avx512_tiles()) {
+    if (pairs) {
       thread_local std::vector<Q8StagedPair> staged;
-      if (staged.size() < size_t(p.n / QK)) staged.resize(size_t(p.n / QK));
-      for (; k + 1 < p.n_rows / kInterleavedRows; k += 2) {
-        TileProblem g = p;
-        g.w = p.w + k * p.w_stride;
-        g.y = p.y + k * kInterleavedRows;
+      if (staged.size() < size_t(nb)) staged.resize(size_t(nb));
+      for (; k + 1 < n_groups; k += 2) {
+        const TileProblem g = group_problem(p, k);
         TileQ8_0x16::stage_pair(g, staged.data());
         for (int t = 0; t < p.n_tok; ++t) TileQ8_0x16::one_token(g, staged.data(), t);
       }
     }
-    for (; k < p.n_rows / kInterleavedRows; ++k) {
-      TileProblem g = p;
-      g.w = p.w + k * p.w_stride;
-      g.y = p.y + k * kInterleavedRows;
+    for (; k < n_groups; ++k) {
+      const TileProblem g = group_problem(p, k);
       for (int t = 0; t < p.n_tok; ++t) TileQ8_0x8::one_token(g, t);
     }
     return;
   }
   if (wt == DType::Q5_0) {
-    const int64_t n_groups = p.n_rows / kInterleavedRows;
-    TileProblem g = p;
-    thread_local std::vector<Q5Unpacked> unpacked;
-    if (p.n_tok > 1 && unpacked.size() < size_t(p.n / QK)) unpacked.resize(size_t(p.n / QK));
-    int64_t k = 0;
-    if (p.n_tok > 1 && use_avx512_tiles()) {
-      thread_local std::vector<Q5UnpackedPair> pair;
-      if (pair.size() < size_t(p.n / QK)) pair.resize(size_t(p.n / QK));
+    if (pairs) {
+      thread_local std::vector<Q5UnpackedPair> staged;
+      if (staged.size() < size_t(nb)) staged.resize(size_t(nb));
       for (; k + 1 < n_groups; k += 2) {
-        g.w = p.w + k * p.w_stride;
-        g.y = p.y + k * kInterleavedRows;
-        TileQ5_0x16::unpack_pair(g, pair.data());
-        for (int t = 0; t < p.n_tok; ++t) TileQ5_0x16::one_token(g, pair.data(), t);
+        const TileProblem g = group_problem(p, k);
+        TileQ5_0x16::unpack_pair(g, staged.data());
+        for (int t = 0; t < p.n_tok; ++t) TileQ5_0x16::one_token(g, staged.data(), t);
       }
     }
+    thread_local std::vector<Q5Unpacked> unpacked;
+    if (p.n_tok > 1 && unpacked.size() < size_t(nb)) unpacked.resize(size_t(nb));
     for (; k < n_groups; ++k) {
-      g.w = p.w + k * p.w_stride;
-      g.y = p.y + k * kInterleavedRows;
+      const TileProblem g = group_problem(p, k);
       if (p.n_tok == 1) {
         TileQ5_0x8::one_token(g, 0);
         continue;
