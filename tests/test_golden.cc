@@ -111,8 +111,9 @@ TEST(Golden, InterleavedWeightsGiveTheSameResultsAsTheFileLayout) {
     for (const LayerWeights& L : plain->weights().layers) EXPECT_FALSE(L.wq.interleaved || L.ffn_down.interleaved);
     if (n_interleaved == 0) continue;  // the kernels here do not read interleaved weights
     const WeightMatrix& embd = interleaved->weights().token_embd;
-    if (interleaved->weights().tied_output && embd.n_out % kInterleavedRows == 0 && can_interleave(embd.type))
+    if (interleaved->weights().tied_output && embd.n_out % kInterleavedRows == 0 && can_interleave(embd.type)) {
       EXPECT_TRUE(embd.interleaved && interleaved->weights().output.interleaved) << file;
+    }
     ++interleaved_models;
     GenerateRequest req;
     req.prompt = interleaved->vocab().tokenize("Once upon a time, in a small village by the sea,", true, true);
