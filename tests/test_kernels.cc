@@ -398,6 +398,12 @@ TEST(Kernels, F32KvAttentionMatchesNaiveSoftmaxAttention) {
 namespace chassis {
 namespace {
 
+// The tile sets to test: AVX2 only, and with AVX-512BW where the CPU has it.
+std::vector<bool> avx512_modes() {
+  if (cpu_has_avx512bw()) return {false, true};
+  return {false};
+}
+
 // Valid random rows of type t: random bytes with small finite fp16 scales in each block.
 std::vector<uint8_t> random_rows(DType t, int64_t n_in, int64_t n_out, std::mt19937& rng) {
   const DTypeInfo& info = dtype_info(t);
@@ -426,9 +432,7 @@ TEST(Kernels, Avx2MatmulTilesAreBitIdenticalToTheReferenceDots) {
   std::mt19937 rng(91);
   ThreadPool pool(2);
   // Both tile sets where the CPU has AVX-512BW/VL (Q5_0 then unpacks through a mask register).
-  std::vector<bool> avx512_modes{false};
-  if (cpu_has_avx512bw()) avx512_modes.push_back(true);
-  for (bool avx512 : avx512_modes) {
+  for (bool avx512 : avx512_modes()) {
   set_avx512_tiles_enabled(avx512);
   for (DType t : {DType::F16, DType::Q8_0, DType::Q5_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
     ASSERT_TRUE(has_tiled_avx2(t)) << dtype_name(t);
@@ -470,9 +474,7 @@ TEST(Kernels, InterleavedMatmulIsBitIdenticalToTheReferenceDots) {
   std::mt19937 rng(93);
   ThreadPool pool(2);
   // Both tile sets where the CPU has AVX-512BW (pairs of groups in 512-bit registers).
-  std::vector<bool> avx512_modes{false};
-  if (cpu_has_avx512bw()) avx512_modes.push_back(true);
-  for (bool avx512 : avx512_modes) {
+  for (bool avx512 : avx512_modes()) {
   set_avx512_tiles_enabled(avx512);
   for (DType t : {DType::Q4_0, DType::Q5_0, DType::Q8_0, DType::Q4_K}) {
     ASSERT_TRUE(can_interleave(t));

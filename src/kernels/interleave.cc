@@ -108,6 +108,13 @@ void interleave_groups(const uint8_t* rows, int64_t n_in, int64_t g_begin, int64
   }
 }
 
+// Row r % 8 of one group's blocks back in its own layout.
+template <typename B, typename BX8, int64_t kBlockSize, void (*Unpack)(const BX8&, int, B&)>
+void unpack_blocks(const uint8_t* group, int64_t n_in, int64_t r, uint8_t* out) {
+  for (int64_t i = 0; i < n_in / kBlockSize; ++i)
+    Unpack(reinterpret_cast<const BX8*>(group)[i], int(r % 8), reinterpret_cast<B*>(out)[i]);
+}
+
 }  // namespace
 
 bool can_interleave(DType t) {
@@ -125,25 +132,12 @@ void interleave_rows(DType t, const uint8_t* rows, int64_t n_in, int64_t g_begin
 }
 
 void deinterleave_row(DType t, const uint8_t* groups, int64_t n_in, int64_t r, uint8_t* out) {
-  const int64_t nb = n_in / dtype_info(t).block_size;
   const uint8_t* group = groups + (r / 8) * interleaved_group_bytes(t, n_in);
   switch (t) {
-    case DType::Q8_0:
-      for (int64_t i = 0; i < nb; ++i)
-        unpack_q8_0(reinterpret_cast<const BlockQ8_0x8*>(group)[i], int(r % 8), reinterpret_cast<BlockQ8_0*>(out)[i]);
-      return;
-    case DType::Q4_K:
-      for (int64_t i = 0; i < nb; ++i)
-        unpack_q4_k(reinterpret_cast<const BlockQ4_Kx8*>(group)[i], int(r % 8), reinterpret_cast<BlockQ4_K*>(out)[i]);
-      return;
-    case DType::Q4_0:
-      for (int64_t i = 0; i < nb; ++i)
-        unpack_q4_0(reinterpret_cast<const BlockQ4_0x8*>(group)[i], int(r % 8), reinterpret_cast<BlockQ4_0*>(out)[i]);
-      return;
-    case DType::Q5_0:
-      for (int64_t i = 0; i < nb; ++i)
-        unpack_q5_0(reinterpret_cast<const BlockQ5_0x8*>(group)[i], int(r % 8), reinterpret_cast<BlockQ5_0*>(out)[i]);
-      return;
+    case DType::Q4_0: return unpack_blocks<BlockQ4_0, BlockQ4_0x8, QK, unpack_q4_0>(group, n_in, r, out);
+    case DType::Q5_0: return unpack_blocks<BlockQ5_0, BlockQ5_0x8, QK, unpack_q5_0>(group, n_in, r, out);
+    case DType::Q8_0: return unpack_blocks<BlockQ8_0, BlockQ8_0x8, QK, unpack_q8_0>(group, n_in, r, out);
+    case DType::Q4_K: return unpack_blocks<BlockQ4_K, BlockQ4_Kx8, QK_K, unpack_q4_k>(group, n_in, r, out);
     default: throw Error("deinterleave_row: weights of type " + std::string(dtype_name(t)) + " are not interleaved");
   }
 }

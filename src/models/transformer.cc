@@ -42,6 +42,7 @@ Transformer::Transformer(const ModelConfig& cfg, const ModelWeights& w, ThreadPo
     xe_.resize(B * E);
     ye_.resize(B * E);
   }
+  if (w.token_embd.interleaved) embd_row_.resize(size_t(w.token_embd.row_stride()));
   if (w.rope_freqs) rope_factors_ = w.rope_freqs.data;
   else if (!cfg.rope_factors.empty()) rope_factors_ = cfg.rope_factors.data();
 }
@@ -181,9 +182,8 @@ void Transformer::embed(int64_t n) {
   float* x = x_.data();  // x (n, E) = token_embd[tokens]
   // A row in its stored form (copied out of its group when the matrix is interleaved for the output
   // product it shares with a tied embedding).
-  std::vector<uint8_t> row(w_.token_embd.interleaved ? size_t(w_.token_embd.row_stride()) : 0);
   for (int64_t t = 0; t < n; ++t)
-    dequantize_row(w_.token_embd.type, w_.token_embd.read_row(tokens_[t], row.data()), x + t * E, E);
+    dequantize_row(w_.token_embd.type, w_.token_embd.read_row(tokens_[t], embd_row_.data()), x + t * E, E);
   trace("inp_embd", -1, x, n, E);
   if (cfg_.scale_embeddings) {
     const float s = std::sqrt(float(E));

@@ -84,6 +84,7 @@ class Transformer {
   std::vector<float> v_;      // (B, n_embd_kv)
   std::vector<float> attn_;   // (B, n_embd_q) attention output before wo
   std::vector<float> o_;      // (B, n_embd)   block output before the residual add
+  std::vector<uint8_t> embd_row_;  // one embedding row copied out of its group (interleaved embedding)
   std::vector<float> gate_;   // (B, n_ff)  or (B, 2 n_ff) gate|up when fused
   std::vector<float> up_;     // (B, n_ff)
   std::vector<float> act_;    // (B, n_ff)

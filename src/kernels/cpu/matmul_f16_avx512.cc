@@ -7,18 +7,13 @@
 // so each instruction does twice the work. The weights' f16 -> f32 conversion would eat that gain if
 // done per token, so a tile's rows are converted once into a small f32 buffer, laid out in row pairs
 // (8 elements of row r, then the same 8 of row r + 1), and every token passes over that buffer.
-// GCC 12's AVX-512 headers trip -W(maybe-)uninitialized on their own _mm512_undefined_* placeholders
-// once inlined here (GCC bug 105593, fixed in GCC 13): nothing in this file is read uninitialized.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+#include "kernels/cpu/avx512_util.h"  // first: see there
+
 #include <algorithm>
 #include <array>
 #include <utility>
 #include <vector>
 
-#include "kernels/cpu/avx2_util.h"
 #include "kernels/cpu/matmul_avx2.h"
 
 namespace chassis {

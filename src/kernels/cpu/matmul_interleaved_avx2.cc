@@ -5,19 +5,14 @@
 // of its reference dot product (kernels/ref/dot.cc), so results are bit-identical to vec_dot() on the
 // original rows. The *x8 tiles are AVX2; the *x16 ones (AVX-512BW, only after use_avx512_tiles())
 // take two adjacent groups in 512-bit registers, each half doing exactly the 256-bit operations.
-// GCC 12's AVX-512 headers trip -W(maybe-)uninitialized on their own _mm512_undefined_* placeholders
-// once inlined here (GCC bug 105593, fixed in GCC 13): nothing in this file is read uninitialized.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+#include "kernels/cpu/avx512_util.h"  // first: see there
+
 #include <algorithm>
 #include <array>
 #include <cstring>
 #include <utility>
 #include <vector>
 
-#include "kernels/cpu/avx2_util.h"
 #include "kernels/cpu/matmul_avx2.h"
 #include "kernels/interleave.h"
 
