@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "core/fp16.h"
+#include "core/page_buffer.h"
 #include "core/thread_pool.h"
 #include "kernels/cpu/attention_avx2.h"
 #include "kernels/cpu/dot_avx2.h"
@@ -585,6 +586,24 @@ TEST(Kernels, Avx2ElementwiseAndQuantizersAreBitIdenticalToTheReference) {
       ASSERT_TRUE(quantize_row_avx2(t, x.data(), fast.data(), n));
       ASSERT_EQ(0, std::memcmp(ref.data(), fast.data(), ref.size())) << dtype_name(t) << " blocks=" << blocks;
     }
+  }
+}
+
+// The buffer that load-time weights live in: zero-filled like a vector, writable to its last byte,
+// and (from one huge page up) starting on a 2 MiB boundary, the only place a huge page can back.
+TEST(PageBuffer, IsZeroedWritableAndAlignedForHugePages) {
+  for (size_t bytes : {size_t(0), size_t(1), size_t(4095), size_t(5) << 20}) {
+    PageBuffer b(bytes);
+    ASSERT_EQ(b.size(), bytes);
+    if (bytes == 0) continue;
+    ASSERT_NE(b.data(), nullptr);
+    if (bytes >= (size_t(2) << 20)) {
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(b.data()) % (uintptr_t(2) << 20), 0u);
+    }
+    EXPECT_EQ(std::count(b.data(), b.data() + bytes, uint8_t(0)), int64_t(bytes));
+    b.data()[bytes - 1] = 2;
+    b.data()[0] = 1;
+    EXPECT_EQ(b.data()[bytes - 1], bytes == 1 ? 1 : 2);
   }
 }
 

@@ -163,7 +163,7 @@ void quantize_loaded_weights(ModelWeights& w, const QuantPreset& p, int n_thread
       throw Error("--quant " + p.name + ": tensor '" + name + "' would need " + std::string(dtype_name(target)) +
                   ", which chassis cannot quantize to yet");
     const int64_t in_stride = m.row_stride(), out_stride = row_bytes(target, m.n_in);
-    auto dst = std::make_shared<std::vector<uint8_t>>(size_t(out_stride * m.n_out));
+    auto dst = std::make_shared<PageBuffer>(size_t(out_stride * m.n_out));
     const uint8_t* src = m.data;
     pool.parallel_for(m.n_out, [&](int64_t b, int64_t e) {
       std::vector<float> row(static_cast<size_t>(m.n_in));

@@ -202,29 +202,44 @@ void for_each_matrix(ModelWeights& w, const std::function<void(const std::string
 }
 
 void interleave_weights(ModelWeights& w, int n_threads) {
-  std::optional<ThreadPool> pool;  // started for the first matrix to interleave
+  // Every interleaved matrix goes into one buffer, so huge pages can back it (most matrices are
+  // smaller than one), each matrix starting on a cache line.
+  struct Job {
+    std::string name;
+    WeightMatrix* m;
+    size_t offset;
+  };
+  std::vector<Job> jobs;
+  size_t total = 0;
   for_each_matrix(w, [&](const std::string& name, WeightMatrix& m, int) {
     // The embedding matrix is read by rows (copied out of their group when interleaved): worth it
     // only when it is also the output matrix, which every decoded token reads whole.
     if ((&m == &w.token_embd && !w.tied_output) || m.interleaved || !matmul_prefers_interleaved(m.type) ||
         m.n_out % kInterleavedRows != 0)
       return;
-    if (!pool) pool.emplace(std::max(1, n_threads));
+    jobs.push_back({name, &m, total});
+    total += (size_t(interleaved_group_bytes(m.type, m.n_in) * (m.n_out / kInterleavedRows)) + 63) / 64 * 64;
+  });
+  if (jobs.empty()) return;
+  auto arena = std::make_shared<PageBuffer>(total);
+  ThreadPool pool(std::max(1, n_threads));
+  for (const Job& job : jobs) {
+    WeightMatrix& m = *job.m;
     const int64_t bytes = m.row_stride() * m.n_out;
     const int64_t group_bytes = interleaved_group_bytes(m.type, m.n_in);
-    auto dst = std::make_shared<std::vector<uint8_t>>(size_t(group_bytes * (m.n_out / kInterleavedRows)));
-    pool->parallel_for(m.n_out / kInterleavedRows, [&](int64_t b, int64_t e) {
-      interleave_rows(m.type, m.data, m.n_in, b, e, dst->data() + b * group_bytes);
+    uint8_t* dst = arena->data() + job.offset;
+    pool.parallel_for(m.n_out / kInterleavedRows, [&](int64_t b, int64_t e) {
+      interleave_rows(m.type, m.data, m.n_in, b, e, dst + b * group_bytes);
     });
     release_mapped_pages(m.data, size_t(bytes));
     // What a token reads (and what memory holds) grows by the layout's extra bytes, if any.
-    const uint64_t extra = uint64_t(dst->size()) - uint64_t(bytes);
+    const uint64_t extra = uint64_t(group_bytes * (m.n_out / kInterleavedRows)) - uint64_t(bytes);
     w.n_bytes += extra;
-    if (name.find("_exps.") != std::string::npos) w.n_expert_bytes += extra;
-    m.data = dst->data();
+    if (job.name.find("_exps.") != std::string::npos) w.n_expert_bytes += extra;
+    m.data = dst;
     m.interleaved = true;
-    w.owned.push_back(std::move(dst));
-  });
+  }
+  w.owned.push_back(std::move(arena));
   if (w.tied_output) w.output = w.token_embd;
 }
 

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "core/page_buffer.h"
+
 #include "kernels/matmul.h"
 #include "models/config.h"
 
@@ -53,7 +55,7 @@ struct ModelWeights {
   uint64_t n_expert_bytes = 0;  // of n_bytes, the experts' (a token reads n_expert_used / n_expert of them)
 
   // Matrices re-encoded at load time (--quant, interleaving) point into these buffers.
-  std::vector<std::shared_ptr<const std::vector<uint8_t>>> owned;
+  std::vector<std::shared_ptr<const PageBuffer>> owned;
   uint64_t owned_bytes() const {
     uint64_t n = 0;
     for (const auto& b : owned) n += b->size();
@@ -67,8 +69,8 @@ struct ModelWeights {
 void for_each_matrix(ModelWeights& w, const std::function<void(const std::string&, WeightMatrix&, int)>& fn);
 
 // Regroups the matrices whose type the matmul kernels read faster interleaved (see
-// kernels/interleave.h and matmul_prefers_interleaved) into owned storage, on n_threads threads, and
-// releases their mapped pages: the same bytes in a different order (Q4_K's layout holds 2.8 % more,
+// kernels/interleave.h and matmul_prefers_interleaved) into one owned buffer (core/page_buffer.h:
+// huge pages where the OS gives them), on n_threads threads, and releases their mapped pages: the same bytes in a different order (Q4_K's layout holds 2.8 % more,
 // which n_bytes then counts). The embedding matrix (read by rows) is interleaved only when it is also
 // the output matrix.
 void interleave_weights(ModelWeights& w, int n_threads);
