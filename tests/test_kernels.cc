@@ -227,6 +227,33 @@ TEST(Kernels, ThreadPoolCoversEveryIndexOnce) {
 namespace chassis {
 namespace {
 
+// Valid random rows of type t: random bytes with small finite fp16 scales in each block (floats
+// for F32/F16/BF16).
+std::vector<uint8_t> random_rows(DType t, int64_t n_in, int64_t n_out, std::mt19937& rng) {
+  const DTypeInfo& info = dtype_info(t);
+  std::vector<uint8_t> w(size_t(row_bytes(t, n_in) * n_out));
+  if (info.block_size == 1) {
+    const auto f = test::random_floats(size_t(n_in * n_out), uint32_t(rng()));
+    if (t == DType::F32) std::memcpy(w.data(), f.data(), w.size());
+    else quantize_row(t, f.data(), w.data(), n_in * n_out);
+    return w;
+  }
+  for (auto& b : w) b = uint8_t(rng());
+  for (int64_t b = 0; b < int64_t(w.size()) / info.block_bytes; ++b) {
+    uint8_t* blk = w.data() + b * info.block_bytes;
+    const uint16_t s = f32_to_f16(0.01f + 0.001f * float(rng() % 97));
+    switch (t) {  // where each block keeps its fp16 scale (and min)
+      case DType::Q4_K: case DType::Q5_K: case DType::Q4_1: case DType::Q5_1:
+        std::memcpy(blk, &s, 2); std::memcpy(blk + 2, &s, 2); break;
+      case DType::Q2_K: std::memcpy(blk + 80, &s, 2); std::memcpy(blk + 82, &s, 2); break;
+      case DType::Q3_K: std::memcpy(blk + 108, &s, 2); break;
+      case DType::Q6_K: std::memcpy(blk + 208, &s, 2); break;
+      default: std::memcpy(blk, &s, 2); break;
+    }
+  }
+  return w;
+}
+
 // The AVX2 kernels must equal the scalar reference bit for bit (same float operations, same order),
 // on random data with odd block counts, at every batch position the kernels distinguish.
 TEST(Kernels, Avx2DotProductsAreBitIdenticalToTheReference) {
@@ -237,29 +264,7 @@ TEST(Kernels, Avx2DotProductsAreBitIdenticalToTheReference) {
     const DTypeInfo& info = dtype_info(t);
     for (int64_t blocks : {1, 3, 7, 16, 16, 16, 16, 16}) {  // repeated sizes: fresh random data each time
       const int64_t n = info.block_size == 1 ? 8 * blocks * 5 + (blocks == 3 ? 4 : 0) : info.block_size * blocks;
-      std::vector<uint8_t> w(size_t(row_bytes(t, n)));
-      for (auto& b : w) b = uint8_t(rng());
-      // finite fp16 scales / values
-      if (t == DType::F32) {
-        auto f = test::random_floats(size_t(n), uint32_t(rng()));
-        std::memcpy(w.data(), f.data(), w.size());
-      } else if (t == DType::F16 || t == DType::BF16) {
-        auto f = test::random_floats(size_t(n), uint32_t(rng()));
-        quantize_row(t, f.data(), w.data(), n);
-      } else {
-        for (int64_t b = 0; b < n / info.block_size; ++b) {
-          uint8_t* blk = w.data() + b * info.block_bytes;
-          const uint16_t s = f32_to_f16(0.01f + 0.001f * float(rng() % 97));
-          switch (t) {
-            case DType::Q4_K: case DType::Q5_K: case DType::Q4_1: case DType::Q5_1:
-              std::memcpy(blk, &s, 2); std::memcpy(blk + 2, &s, 2); break;
-            case DType::Q2_K: std::memcpy(blk + 80, &s, 2); std::memcpy(blk + 82, &s, 2); break;
-            case DType::Q3_K: std::memcpy(blk + 108, &s, 2); break;
-            case DType::Q6_K: std::memcpy(blk + 208, &s, 2); break;
-            default: std::memcpy(blk, &s, 2); break;
-          }
-        }
-      }
+      const std::vector<uint8_t> w = random_rows(t, n, 1, rng);
       auto x = test::random_floats(size_t(n), uint32_t(rng()));
       std::vector<uint8_t> a(size_t(row_bytes(info.vec_dot_type, n)));
       quantize_row(info.vec_dot_type, x.data(), a.data(), n);
@@ -403,26 +408,6 @@ namespace {
 std::vector<bool> avx512_modes() {
   if (cpu_has_avx512bw()) return {false, true};
   return {false};
-}
-
-// Valid random rows of type t: random bytes with small finite fp16 scales in each block.
-std::vector<uint8_t> random_rows(DType t, int64_t n_in, int64_t n_out, std::mt19937& rng) {
-  const DTypeInfo& info = dtype_info(t);
-  std::vector<uint8_t> w(size_t(row_bytes(t, n_in) * n_out));
-  if (t == DType::F16) {
-    auto f = test::random_floats(size_t(n_in * n_out), uint32_t(rng()));
-    quantize_row(t, f.data(), w.data(), n_in * n_out);
-    return w;
-  }
-  for (auto& b : w) b = uint8_t(rng());
-  for (int64_t b = 0; b < int64_t(w.size()) / info.block_bytes; ++b) {
-    uint8_t* blk = w.data() + b * info.block_bytes;
-    const uint16_t s = f32_to_f16(0.01f + 0.001f * float(rng() % 97));
-    if (t == DType::Q4_K) { std::memcpy(blk, &s, 2); std::memcpy(blk + 2, &s, 2); }
-    else if (t == DType::Q6_K) std::memcpy(blk + 208, &s, 2);
-    else std::memcpy(blk, &s, 2);
-  }
-  return w;
 }
 
 // The AVX2 tiles (several rows x several tokens per step, edge tiles of every size) give every
