@@ -12,6 +12,7 @@
 #include "engine/quantize.h"
 #include "io/gguf_writer.h"
 #include "kernels/quants.h"
+#include "models/config.h"
 #include "tokenizer/unicode.h"
 
 namespace chassis {
@@ -106,19 +107,21 @@ std::string ensure_synthetic_model(const std::string& name, const std::string& t
   const std::string a = s.arch;
   const int64_t D = s.n_embd / s.n_head, Q = s.n_head * D, KV = s.n_head_kv * D;
   GgufWriter w;
-  w.add_string("general.architecture", a);
-  w.add_string("general.name", s.name + " (synthetic, random weights)");
+  ModelConfig c;
+  c.arch = a == "qwen2" ? Arch::Qwen2 : Arch::Llama;
+  c.n_vocab = s.n_vocab;
+  c.n_ctx_train = s.n_ctx;
+  c.n_embd = s.n_embd;
+  c.n_layer = s.n_layer;
+  c.n_ff = s.n_ff;
+  c.n_head = s.n_head;
+  c.n_head_kv = s.n_head_kv;
+  c.head_dim = D;
+  c.rms_eps = s.rms_eps;
+  c.rope.freq_base = s.rope_base;
+  c.rope.n_rot = int(D);
+  add_config_to_gguf(w, c, a, s.name + " (synthetic, random weights)");
   w.add_u32("general.file_type", wt == DType::F16 ? 1 : wt == DType::Q8_0 ? 7 : 2);
-  w.add_u32(a + ".vocab_size", uint32_t(s.n_vocab));
-  w.add_u32(a + ".context_length", uint32_t(s.n_ctx));
-  w.add_u32(a + ".embedding_length", uint32_t(s.n_embd));
-  w.add_u32(a + ".block_count", uint32_t(s.n_layer));
-  w.add_u32(a + ".feed_forward_length", uint32_t(s.n_ff));
-  w.add_u32(a + ".attention.head_count", uint32_t(s.n_head));
-  w.add_u32(a + ".attention.head_count_kv", uint32_t(s.n_head_kv));
-  w.add_f32(a + ".attention.layer_norm_rms_epsilon", s.rms_eps);
-  w.add_f32(a + ".rope.freq_base", s.rope_base);
-  w.add_u32(a + ".rope.dimension_count", uint32_t(D));
   // A byte-level BPE vocabulary of the right size: the 256 byte tokens, filler tokens, no merges.
   std::vector<std::string> tokens;
   std::vector<int32_t> types;

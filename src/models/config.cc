@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "io/gguf.h"
+#include "io/gguf_writer.h"
 
 namespace chassis {
 namespace {
@@ -187,6 +188,51 @@ ModelConfig config_from_gguf(const GgufFile& f) {
   // vocab size comes from the embedding tensor (the key is optional in GGUF); the loader sets it.
   c.n_vocab = f.get_int(p + "vocab_size").value_or(0);
   return c;
+}
+
+void add_config_to_gguf(GgufWriter& w, const ModelConfig& c, const std::string& arch, const std::string& name) {
+  w.add_string("general.architecture", arch);
+  w.add_string("general.name", name);
+  const std::string p = arch + ".";
+  w.add_u32(p + "vocab_size", uint32_t(c.n_vocab));
+  w.add_u32(p + "context_length", uint32_t(c.n_ctx_train));
+  w.add_u32(p + "embedding_length", uint32_t(c.n_embd));
+  w.add_u32(p + "block_count", uint32_t(c.n_layer));
+  w.add_u32(p + "feed_forward_length", uint32_t(c.n_ff));
+  w.add_u32(p + "attention.head_count", uint32_t(c.n_head));
+  w.add_u32(p + "attention.head_count_kv", uint32_t(c.n_head_kv));
+  w.add_f32(p + "attention.layer_norm_rms_epsilon", c.rms_eps);
+  w.add_f32(p + "rope.freq_base", c.rope.freq_base);
+  w.add_u32(p + "rope.dimension_count", uint32_t(c.rope.n_rot));
+  if (c.head_dim * c.n_head != c.n_embd || c.arch == Arch::Qwen3 || c.arch == Arch::Gemma2) {
+    w.add_u32(p + "attention.key_length", uint32_t(c.head_dim));
+    w.add_u32(p + "attention.value_length", uint32_t(c.head_dim));
+  }
+  if (c.is_moe()) {
+    w.add_u32(p + "expert_count", uint32_t(c.n_expert));
+    w.add_u32(p + "expert_used_count", uint32_t(c.n_expert_used));
+    if (c.arch == Arch::Qwen3Moe) w.add_u32(p + "expert_feed_forward_length", uint32_t(c.n_ff_exp));
+    // llama.cpp always renormalizes the chosen experts' weights for these families; the key lets a
+    // reader that honours it (chassis) run norm_topk_prob = false checkpoints as trained.
+    if (!c.expert_weights_norm) w.add_bool(p + "expert_weights_norm", false);
+  }
+  if (c.sliding_window > 0 && c.arch == Arch::Llama) w.add_u32(p + "attention.sliding_window", uint32_t(c.sliding_window));
+  if (c.arch == Arch::Gemma2) {
+    w.add_u32(p + "attention.sliding_window", uint32_t(c.sliding_window));
+    w.add_f32(p + "attn_logit_softcapping", c.attn_softcap);
+    w.add_f32(p + "final_logit_softcapping", c.final_softcap);
+  }
+  if (c.yarn.factor > 0) {
+    w.add_string(p + "rope.scaling.type", "yarn");
+    w.add_f32(p + "rope.scaling.factor", c.yarn.factor);
+    w.add_u32(p + "rope.scaling.original_context_length", uint32_t(c.yarn.orig_ctx));
+    if (c.yarn.beta_fast != 32.0f) w.add_f32(p + "rope.scaling.yarn_beta_fast", c.yarn.beta_fast);
+    if (c.yarn.beta_slow != 1.0f) w.add_f32(p + "rope.scaling.yarn_beta_slow", c.yarn.beta_slow);
+    if (c.yarn.attn_factor != 1.0f) w.add_f32(p + "rope.scaling.yarn_attn_factor", c.yarn.attn_factor);
+  } else if (c.rope.freq_scale != 1.0f) {
+    w.add_string(p + "rope.scaling.type", "linear");
+    w.add_f32(p + "rope.scaling.factor", 1.0f / c.rope.freq_scale);
+  }
 }
 
 }  // namespace chassis

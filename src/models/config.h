@@ -11,6 +11,7 @@
 namespace chassis {
 
 class GgufFile;
+class GgufWriter;
 
 enum class Arch { Llama, Qwen2, Qwen3, Qwen3Moe, Phi3, Gemma2 };  // Mixtral is Llama with experts
 // Gated FFN activation: act(gate) * up. GeluTanh rounds through f16 as llama.cpp's CPU table does
@@ -75,6 +76,11 @@ struct ModelConfig {
 
 // Reads `<arch>.*` keys; throws Error naming the file and the unsupported architecture or bad value.
 ModelConfig config_from_gguf(const GgufFile& f);
+
+// The inverse: general.architecture/name and the `<arch>.*` keys from which GGUF readers (llama.cpp,
+// config_from_gguf) derive this config, as llama.cpp's converter writes them. Used by `convert` and
+// by the synthetic benchmark models, so both spell the keys once.
+void add_config_to_gguf(GgufWriter& w, const ModelConfig& c, const std::string& arch, const std::string& name);
 
 const char* arch_display_name(Arch a);
 
