@@ -2,6 +2,7 @@
 // RMSNorm, rope as a complex rotation, softmax, attention, and the threaded matmul.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
 #include <algorithm>
 #include <cmath>
@@ -449,6 +450,36 @@ TEST(Kernels, Avx2MatmulTilesAreBitIdenticalToTheReferenceDots) {
       }
     }
   }
+  }
+  set_avx512_tiles_enabled(true);
+}
+
+// Batched F16 on shapes large enough for the 512-bit kernel's blocking to split the rows (48 at a
+// time) and the inner dimension (512 elements at a time, accumulators parked in between), with
+// ragged ends of both, still equals every element's reference dot product bit for bit.
+TEST(Kernels, BatchedF16IsBitIdenticalAcrossRowAndInnerBlocks) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937 rng(95);
+  ThreadPool pool(2);
+  for (bool avx512 : avx512_modes()) {
+    set_avx512_tiles_enabled(avx512);
+    for (auto [n_in, n_out, n_tok] : {std::array<int64_t, 3>{1200, 101, 20}, {1024, 48, 9}, {520, 7, 15}}) {
+      const auto w = random_rows(DType::F16, n_in, n_out, rng);
+      const WeightMatrix m{DType::F16, w.data(), n_in, n_out};
+      auto x = test::random_floats(size_t(n_in * n_tok), uint32_t(rng()));
+      std::vector<float> y(size_t(n_out * n_tok));
+      matmul(m, x.data(), n_tok, y.data(), pool, /*row_invariant=*/false);
+      std::vector<uint8_t> a(size_t(row_bytes(DType::F16, n_in)));
+      for (int64_t tk = 0; tk < n_tok; ++tk) {
+        quantize_row(DType::F16, x.data() + tk * n_in, a.data(), n_in);
+        for (int64_t r = 0; r < n_out; ++r) {
+          const float ref = vec_dot(DType::F16, m.row(r), a.data(), n_in, n_tok, tk);
+          ASSERT_EQ(f32_to_bits(y[size_t(tk * n_out + r)]), f32_to_bits(ref))
+              << "n_in=" << n_in << " n_out=" << n_out << " n_tok=" << n_tok << " row=" << r << " tok=" << tk
+              << " avx512=" << avx512;
+        }
+      }
+    }
   }
   set_avx512_tiles_enabled(true);
 }
