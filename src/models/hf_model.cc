@@ -1,11 +1,13 @@
 // config.json -> ModelConfig, and safetensors shards -> TensorSource with GGUF tensor names.
 #include "models/hf_model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "core/error.h"
@@ -30,6 +32,147 @@ constexpr HfFamily kHfFamilies[] = {
     {"Gemma2ForCausalLM", Arch::Gemma2, "gemma2"},
 };
 
+// config.json's top-level fields, read with the checks and error messages (naming the file) that
+// every family needs.
+class HfConfigFields {
+ public:
+  HfConfigFields(const nlohmann::json& j, const std::string& label) : j_(j), label_(label) {}
+  const nlohmann::json& json() const { return j_; }
+  const std::string& label() const { return label_; }
+  Error fail(const std::string& what) const { return Error(label_ + ": " + what); }
+  bool has(const char* key) const { return j_.contains(key) && !j_[key].is_null(); }
+  // An integer in [lo, hi]; absent or null: def, or an error when there is no default.
+  int64_t integer(const char* key, std::optional<int64_t> def, int64_t lo, int64_t hi) const {
+    if (!has(key)) {
+      if (!def) throw fail(std::string("missing required field \"") + key + "\"");
+      return *def;
+    }
+    if (!j_[key].is_number_integer()) throw fail(std::string("\"") + key + "\" must be an integer");
+    const int64_t v = j_[key].get<int64_t>();
+    if (v < lo || v > hi)
+      throw fail(std::string("\"") + key + "\" = " + std::to_string(v) + " is out of range (" + std::to_string(lo) + ".." +
+                 std::to_string(hi) + ")");
+    return v;
+  }
+  double number(const char* key, double def) const {
+    if (!has(key)) return def;
+    if (!j_[key].is_number()) throw fail(std::string("\"") + key + "\" must be a number");
+    return j_[key].get<double>();
+  }
+
+ private:
+  const nlohmann::json& j_;
+  const std::string& label_;
+};
+
+// rope_scaling: linear, llama3 (per-frequency factors) or yarn; anything that changes attention as
+// well as positions is refused rather than run wrong.
+void read_rope_scaling(const HfConfigFields& f, ModelConfig& c) {
+  if (!f.has("rope_scaling")) return;
+  const auto& rs = f.json()["rope_scaling"];
+  if (!rs.is_object()) throw f.fail("\"rope_scaling\" must be an object or null");
+  auto field = [&](const char* key) -> std::optional<double> {
+    if (!rs.contains(key) || rs[key].is_null()) return std::nullopt;
+    if (!rs[key].is_number()) throw f.fail(std::string("rope_scaling.") + key + " must be a number");
+    return rs[key].get<double>();
+  };
+  const std::string type = rs.value("rope_type", rs.value("type", std::string()));
+  const double factor = rs.contains("factor") && rs["factor"].is_number() ? rs["factor"].get<double>() : 1.0;
+  if (type == "linear") {
+    if (factor <= 0) throw f.fail("rope_scaling.factor must be positive");
+    c.rope.freq_scale = static_cast<float>(1.0 / factor);
+  } else if (type == "llama3") {
+    const double low = field("low_freq_factor").value_or(1.0), high = field("high_freq_factor").value_or(4.0);
+    const double orig = field("original_max_position_embeddings").value_or(8192.0);
+    if (factor <= 0 || low <= 0 || high <= low || orig <= 0) throw f.fail("rope_scaling (llama3) has out-of-range values");
+    c.rope_factors = llama3_rope_factors(c.rope.n_rot, c.rope.freq_base, float(factor), float(low), float(high), float(orig));
+  } else if (type == "yarn") {
+    // transformers' _compute_yarn_parameters: the explicit factor; original context from rope_scaling,
+    // else max_position_embeddings; betas 32/1 when unset or 0; cos/sin scaled by attention_factor,
+    // by default 0.1 ln(factor) + 1 (which ggml applies itself, so an explicit one is divided by it).
+    if (!field("factor")) throw f.fail("rope_scaling (yarn) needs a factor");
+    if (field("mscale").value_or(0) != 0 || field("mscale_all_dim").value_or(0) != 0)
+      throw f.fail("rope_scaling (yarn) with mscale/mscale_all_dim (DeepSeek style) is not supported yet");
+    if (rs.contains("truncate") && rs["truncate"] == false)
+      throw f.fail("rope_scaling (yarn) with truncate = false is not supported yet");
+    c.yarn.factor = float(factor);
+    if (factor < 1) throw f.fail("rope_scaling.factor must be at least 1 for yarn");
+    const auto orig = field("original_max_position_embeddings");
+    c.yarn.orig_ctx = orig ? int64_t(*orig) : f.integer("max_position_embeddings", std::nullopt, 1, int64_t(1) << 32);
+    const double bf = field("beta_fast").value_or(0), bs = field("beta_slow").value_or(0);
+    c.yarn.beta_fast = float(bf != 0 ? bf : 32.0);
+    c.yarn.beta_slow = float(bs != 0 ? bs : 1.0);
+    if (const auto af = field("attention_factor")) c.yarn.attn_factor = float(*af / (0.1 * std::log(factor) + 1.0));
+  } else if (type != "default" && !type.empty()) {
+    // dynamic/longrope change attention as well as positions; refused rather than run wrong.
+    throw f.fail("rope_scaling type '" + type + "' is not supported for Hugging Face folders yet");
+  }
+}
+
+// Mixtral and Qwen3-MoE: every layer routes each token to some of its experts.
+void read_experts(const HfConfigFields& f, const std::string& architecture, ModelConfig& c) {
+  if (architecture == "MixtralForCausalLM") {
+    // MixtralSparseMoeBlock: every layer routes to num_experts_per_tok of num_local_experts
+    // experts of width intermediate_size, weights renormalized over the chosen ones.
+    c.n_expert = f.integer("num_local_experts", std::nullopt, 1, 4096);
+    c.n_expert_used = f.integer("num_experts_per_tok", 2, 1, c.n_expert);
+    c.n_ff_exp = c.n_ff;
+    c.expert_weights_norm = true;
+  }
+  if (c.arch == Arch::Qwen3Moe) {
+    const nlohmann::json& j = f.json();
+    c.n_expert = f.integer("num_experts", std::nullopt, 1, 4096);
+    c.n_expert_used = f.integer("num_experts_per_tok", std::nullopt, 1, c.n_expert);
+    c.n_ff_exp = f.integer("moe_intermediate_size", std::nullopt, 1, 1 << 22);
+    if (j.contains("norm_topk_prob") && !j["norm_topk_prob"].is_boolean()) throw f.fail("\"norm_topk_prob\" must be true or false");
+    c.expert_weights_norm = j.value("norm_topk_prob", false);
+    // Dense layers between sparse ones (decoder_sparse_step > 1, mlp_only_layers) are not supported:
+    // refused rather than run with the wrong FFN.
+    if (f.integer("decoder_sparse_step", 1, 1, 4096) != 1)
+      throw f.fail("decoder_sparse_step other than 1 (dense layers between MoE layers) is not supported");
+    if (j.contains("mlp_only_layers") && !(j["mlp_only_layers"].is_null() || (j["mlp_only_layers"].is_array() && j["mlp_only_layers"].empty())))
+      throw f.fail("mlp_only_layers (dense layers between MoE layers) is not supported");
+  }
+}
+
+// Gemma2RMSNorm multiplies by (1 + w); the MLP is GELU(tanh)-gated; q is scaled by
+// query_pre_attn_scalar^-1/2; scores and logits are soft-capped; even layers see a window.
+void read_gemma2(const HfConfigFields& f, ModelConfig& c) {
+  c.norm_weight_offset = 1;
+  c.scale_embeddings = true;
+  c.post_norms = true;
+  c.scale_q_first = true;
+  std::string act = "gelu_pytorch_tanh";
+  for (const char* key : {"hidden_activation", "hidden_act"}) {
+    if (f.json().contains(key) && f.json()[key].is_string()) {
+      act = f.json()[key].get<std::string>();
+      break;
+    }
+  }
+  if (act != "gelu_pytorch_tanh") throw f.fail("hidden_activation '" + act + "' is not supported for Gemma 2 (gelu_pytorch_tanh is)");
+  c.ffn_act = FfnActivation::GeluTanhF32;
+  const double scalar = f.number("query_pre_attn_scalar", double(c.head_dim));
+  if (!(scalar > 0)) throw f.fail("query_pre_attn_scalar must be positive");
+  c.attn_scale = static_cast<float>(1.0 / std::sqrt(scalar));
+  c.attn_softcap = static_cast<float>(f.number("attn_logit_softcapping", 0.0));
+  c.final_softcap = static_cast<float>(f.number("final_logit_softcapping", 0.0));
+  if (c.attn_softcap < 0 || c.final_softcap < 0) throw f.fail("logit soft-capping values must not be negative");
+  c.sliding_window = f.integer("sliding_window", 4096, 1, int64_t(1) << 32);
+  c.swa_period = 2;  // layers 0, 2, 4, ... are windowed (Gemma2Attention: not layer_idx % 2)
+}
+
+// One qkv_proj (rows q|k|v) and one gate_up_proj (rows gate|up), as GGUF's phi3 stores them.
+void read_phi3(const HfConfigFields& f, ModelConfig& c) {
+  c.fused_qkv = true;
+  c.fused_gate_up = true;
+  c.scale_q_first = true;  // as llama.cpp evaluates phi3
+  // Phi-3's sliding window (2047 in mini-4k) spans its whole context: not applied, as in llama.cpp.
+  const double partial = f.number("partial_rotary_factor", 1.0);
+  if (!(partial > 0 && partial <= 1)) throw f.fail("partial_rotary_factor must be in (0, 1]");
+  c.rope.n_rot = static_cast<int>(double(c.head_dim) * partial);
+  if (c.rope.n_rot % 2 != 0) throw f.fail("partial_rotary_factor gives an odd number of rotated dims");
+}
+
 }  // namespace
 
 ModelConfig config_from_hf(const std::string& text, const std::string& label) {
@@ -40,103 +183,41 @@ ModelConfig config_from_hf(const std::string& text, const std::string& label) {
     throw Error(label + ": invalid JSON: " + e.what());
   }
   if (!j.is_object()) throw Error(label + ": expected a JSON object");
-  auto fail = [&](const std::string& what) -> Error { return Error(label + ": " + what); };
-  auto integer = [&](const char* key, std::optional<int64_t> def, int64_t lo, int64_t hi) {
-    if (!j.contains(key) || j[key].is_null()) {
-      if (!def) throw fail(std::string("missing required field \"") + key + "\"");
-      return *def;
-    }
-    if (!j[key].is_number_integer()) throw fail(std::string("\"") + key + "\" must be an integer");
-    const int64_t v = j[key].get<int64_t>();
-    if (v < lo || v > hi) throw fail(std::string("\"") + key + "\" = " + std::to_string(v) + " is out of range (" + std::to_string(lo) + ".." + std::to_string(hi) + ")");
-    return v;
-  };
-  auto number = [&](const char* key, double def) {
-    if (!j.contains(key) || j[key].is_null()) return def;
-    if (!j[key].is_number()) throw fail(std::string("\"") + key + "\" must be a number");
-    return j[key].get<double>();
-  };
+  const HfConfigFields f(j, label);
 
   if (!j.contains("architectures") || !j["architectures"].is_array() || j["architectures"].empty() || !j["architectures"][0].is_string())
-    throw fail("missing \"architectures\"");
+    throw f.fail("missing \"architectures\"");
   const std::string architecture = j["architectures"][0].get<std::string>();
   const HfFamily* fam = nullptr;
-  for (const auto& f : kHfFamilies)
-    if (architecture == f.architecture) fam = &f;
+  for (const auto& family : kHfFamilies)
+    if (architecture == family.architecture) fam = &family;
   if (!fam) {
     std::string known;
-    for (const auto& f : kHfFamilies) known += std::string(known.empty() ? "" : ", ") + f.architecture;
-    throw fail("architecture '" + architecture + "' is not supported for Hugging Face folders yet (supported: " + known + ")");
+    for (const auto& family : kHfFamilies) known += std::string(known.empty() ? "" : ", ") + family.architecture;
+    throw f.fail("architecture '" + architecture + "' is not supported for Hugging Face folders yet (supported: " + known + ")");
   }
   ModelConfig c;
   c.arch = fam->arch;
   c.arch_name = fam->arch_name;
-  c.n_embd = integer("hidden_size", std::nullopt, 1, 1 << 20);
-  c.n_layer = integer("num_hidden_layers", std::nullopt, 1, 4096);
-  c.n_ff = integer("intermediate_size", std::nullopt, 1, 1 << 22);
-  c.n_head = integer("num_attention_heads", std::nullopt, 1, 4096);
-  c.n_head_kv = integer("num_key_value_heads", c.n_head, 1, c.n_head);
-  if (c.n_head % c.n_head_kv != 0) throw fail("num_attention_heads is not a multiple of num_key_value_heads");
-  if (!j.contains("head_dim") || j["head_dim"].is_null()) {
-    if (c.n_embd % c.n_head != 0) throw fail("hidden_size is not a multiple of num_attention_heads");
-  }
-  c.head_dim = integer("head_dim", c.n_embd / c.n_head, 1, 1024);
-  c.n_ctx_train = integer("max_position_embeddings", std::nullopt, 1, int64_t(1) << 32);
-  c.n_vocab = integer("vocab_size", std::nullopt, 1, 2'000'000);
-  c.rms_eps = static_cast<float>(number("rms_norm_eps", 1e-6));
+  c.n_embd = f.integer("hidden_size", std::nullopt, 1, 1 << 20);
+  c.n_layer = f.integer("num_hidden_layers", std::nullopt, 1, 4096);
+  c.n_ff = f.integer("intermediate_size", std::nullopt, 1, 1 << 22);
+  c.n_head = f.integer("num_attention_heads", std::nullopt, 1, 4096);
+  c.n_head_kv = f.integer("num_key_value_heads", c.n_head, 1, c.n_head);
+  if (c.n_head % c.n_head_kv != 0) throw f.fail("num_attention_heads is not a multiple of num_key_value_heads");
+  if (!f.has("head_dim") && c.n_embd % c.n_head != 0) throw f.fail("hidden_size is not a multiple of num_attention_heads");
+  c.head_dim = f.integer("head_dim", c.n_embd / c.n_head, 1, 1024);
+  c.n_ctx_train = f.integer("max_position_embeddings", std::nullopt, 1, int64_t(1) << 32);
+  c.n_vocab = f.integer("vocab_size", std::nullopt, 1, 2'000'000);
+  c.rms_eps = static_cast<float>(f.number("rms_norm_eps", 1e-6));
   // HF keeps q/k rows in rotate_half order: RoPE pairs dims i and i + d/2, the NeoX layout.
   c.rope.style = RopeStyle::NeoX;
   c.rope.n_rot = static_cast<int>(c.head_dim);
-  c.rope.freq_base = static_cast<float>(number("rope_theta", 10000.0));
-  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
-    const auto& rs = j["rope_scaling"];
-    if (!rs.is_object()) throw fail("\"rope_scaling\" must be an object or null");
-    const std::string type = rs.value("rope_type", rs.value("type", std::string()));
-    const double factor = rs.contains("factor") && rs["factor"].is_number() ? rs["factor"].get<double>() : 1.0;
-    if (type == "linear") {
-      if (factor <= 0) throw fail("rope_scaling.factor must be positive");
-      c.rope.freq_scale = static_cast<float>(1.0 / factor);
-    } else if (type == "llama3") {
-      auto field = [&](const char* key, double def) {
-        if (!rs.contains(key) || rs[key].is_null()) return def;
-        if (!rs[key].is_number()) throw fail(std::string("rope_scaling.") + key + " must be a number");
-        return rs[key].get<double>();
-      };
-      const double low = field("low_freq_factor", 1.0), high = field("high_freq_factor", 4.0);
-      const double orig = field("original_max_position_embeddings", 8192.0);
-      if (factor <= 0 || low <= 0 || high <= low || orig <= 0) throw fail("rope_scaling (llama3) has out-of-range values");
-      c.rope_factors = llama3_rope_factors(c.rope.n_rot, c.rope.freq_base, float(factor), float(low), float(high), float(orig));
-    } else if (type == "yarn") {
-      // transformers' _compute_yarn_parameters: the explicit factor; original context from rope_scaling,
-      // else max_position_embeddings; betas 32/1 when unset or 0; cos/sin scaled by attention_factor,
-      // by default 0.1 ln(factor) + 1 (which ggml applies itself, so an explicit one is divided by it).
-      auto field = [&](const char* key) -> std::optional<double> {
-        if (!rs.contains(key) || rs[key].is_null()) return std::nullopt;
-        if (!rs[key].is_number()) throw fail(std::string("rope_scaling.") + key + " must be a number");
-        return rs[key].get<double>();
-      };
-      if (!field("factor")) throw fail("rope_scaling (yarn) needs a factor");
-      if (field("mscale").value_or(0) != 0 || field("mscale_all_dim").value_or(0) != 0)
-        throw fail("rope_scaling (yarn) with mscale/mscale_all_dim (DeepSeek style) is not supported yet");
-      if (rs.contains("truncate") && rs["truncate"] == false)
-        throw fail("rope_scaling (yarn) with truncate = false is not supported yet");
-      c.yarn.factor = float(factor);
-      if (factor < 1) throw fail("rope_scaling.factor must be at least 1 for yarn");
-      const auto orig = field("original_max_position_embeddings");
-      c.yarn.orig_ctx = orig ? int64_t(*orig) : integer("max_position_embeddings", std::nullopt, 1, int64_t(1) << 32);
-      const double bf = field("beta_fast").value_or(0), bs = field("beta_slow").value_or(0);
-      c.yarn.beta_fast = float(bf != 0 ? bf : 32.0);
-      c.yarn.beta_slow = float(bs != 0 ? bs : 1.0);
-      if (const auto af = field("attention_factor")) c.yarn.attn_factor = float(*af / (0.1 * std::log(factor) + 1.0));
-    } else if (type == "default" || type.empty()) {
-    } else {
-      // dynamic/longrope change attention as well as positions; refused rather than run wrong.
-      throw fail("rope_scaling type '" + type + "' is not supported for Hugging Face folders yet");
-    }
-  }
+  c.rope.freq_base = static_cast<float>(f.number("rope_theta", 10000.0));
+  read_rope_scaling(f, c);
   const bool sliding = j.value("use_sliding_window", fam->arch == Arch::Llama);
   if (sliding && j.contains("sliding_window") && j["sliding_window"].is_number_integer()) {
-    const int64_t window = integer("sliding_window", std::nullopt, 1, int64_t(1) << 32);
+    const int64_t window = f.integer("sliding_window", std::nullopt, 1, int64_t(1) << 32);
     if (fam->arch == Arch::Llama) {  // Mistral v0.1: every layer sees the last `window` positions
       c.sliding_window = window;
       c.swa_period = 1;
@@ -149,62 +230,9 @@ ModelConfig config_from_hf(const std::string& text, const std::string& label) {
   c.attn_scale = 1.0f / std::sqrt(float(c.head_dim));
   if (c.arch == Arch::Qwen2) c.qkv_bias_required = true;
   if (c.arch == Arch::Qwen3 || c.arch == Arch::Qwen3Moe) c.qk_norm = true;
-  if (architecture == "MixtralForCausalLM") {
-    // MixtralSparseMoeBlock: every layer routes to num_experts_per_tok of num_local_experts
-    // experts of width intermediate_size, weights renormalized over the chosen ones.
-    c.n_expert = integer("num_local_experts", std::nullopt, 1, 4096);
-    c.n_expert_used = integer("num_experts_per_tok", 2, 1, c.n_expert);
-    c.n_ff_exp = c.n_ff;
-    c.expert_weights_norm = true;
-  }
-  if (c.arch == Arch::Qwen3Moe) {
-    c.n_expert = integer("num_experts", std::nullopt, 1, 4096);
-    c.n_expert_used = integer("num_experts_per_tok", std::nullopt, 1, c.n_expert);
-    c.n_ff_exp = integer("moe_intermediate_size", std::nullopt, 1, 1 << 22);
-    if (j.contains("norm_topk_prob") && !j["norm_topk_prob"].is_boolean()) throw fail("\"norm_topk_prob\" must be true or false");
-    c.expert_weights_norm = j.value("norm_topk_prob", false);
-    // Dense layers between sparse ones (decoder_sparse_step > 1, mlp_only_layers) are not supported:
-    // refused rather than run with the wrong FFN.
-    if (integer("decoder_sparse_step", 1, 1, 4096) != 1) throw fail("decoder_sparse_step other than 1 (dense layers between MoE layers) is not supported");
-    if (j.contains("mlp_only_layers") && !(j["mlp_only_layers"].is_null() || (j["mlp_only_layers"].is_array() && j["mlp_only_layers"].empty())))
-      throw fail("mlp_only_layers (dense layers between MoE layers) is not supported");
-  }
-  if (c.arch == Arch::Gemma2) {
-    // Gemma2RMSNorm multiplies by (1 + w); the MLP is GELU(tanh)-gated; q is scaled by
-    // query_pre_attn_scalar^-1/2; scores and logits are soft-capped; even layers see a window.
-    c.norm_weight_offset = 1;
-    c.scale_embeddings = true;
-    c.post_norms = true;
-    c.scale_q_first = true;
-    std::string act = "gelu_pytorch_tanh";
-    for (const char* key : {"hidden_activation", "hidden_act"}) {
-      if (j.contains(key) && j[key].is_string()) {
-        act = j[key].get<std::string>();
-        break;
-      }
-    }
-    if (act != "gelu_pytorch_tanh") throw fail("hidden_activation '" + act + "' is not supported for Gemma 2 (gelu_pytorch_tanh is)");
-    c.ffn_act = FfnActivation::GeluTanhF32;
-    const double scalar = number("query_pre_attn_scalar", double(c.head_dim));
-    if (!(scalar > 0)) throw fail("query_pre_attn_scalar must be positive");
-    c.attn_scale = static_cast<float>(1.0 / std::sqrt(scalar));
-    c.attn_softcap = static_cast<float>(number("attn_logit_softcapping", 0.0));
-    c.final_softcap = static_cast<float>(number("final_logit_softcapping", 0.0));
-    if (c.attn_softcap < 0 || c.final_softcap < 0) throw fail("logit soft-capping values must not be negative");
-    c.sliding_window = integer("sliding_window", 4096, 1, int64_t(1) << 32);
-    c.swa_period = 2;  // layers 0, 2, 4, ... are windowed (Gemma2Attention: not layer_idx % 2)
-  }
-  if (c.arch == Arch::Phi3) {
-    // One qkv_proj (rows q|k|v) and one gate_up_proj (rows gate|up), as GGUF's phi3 stores them.
-    c.fused_qkv = true;
-    c.fused_gate_up = true;
-    c.scale_q_first = true;  // as llama.cpp evaluates phi3
-    // Phi-3's sliding window (2047 in mini-4k) spans its whole context: not applied, as in llama.cpp.
-    const double partial = number("partial_rotary_factor", 1.0);
-    if (!(partial > 0 && partial <= 1)) throw fail("partial_rotary_factor must be in (0, 1]");
-    c.rope.n_rot = static_cast<int>(double(c.head_dim) * partial);
-    if (c.rope.n_rot % 2 != 0) throw fail("partial_rotary_factor gives an odd number of rotated dims");
-  }
+  read_experts(f, architecture, c);
+  if (c.arch == Arch::Gemma2) read_gemma2(f, c);
+  if (c.arch == Arch::Phi3) read_phi3(f, c);
   if (c.yarn.factor > 0) apply_yarn(c, label);  // after partial rotary factors have fixed n_rot
   return c;
 }
