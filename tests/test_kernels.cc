@@ -411,6 +411,25 @@ std::vector<bool> avx512_modes() {
   return {false};
 }
 
+// y as matmul_rows writes rows [begin, n_out) x n_tok of it, against the reference dot product of
+// each original row (file layout) with the token's encoded activations, bit for bit, under the
+// batch variant the reference picks for that token (or a batch of one when row-invariant).
+::testing::AssertionResult matches_reference_dots(DType t, const uint8_t* rows, int64_t n_in, int64_t begin, int64_t n_out,
+                                                  const float* x, int64_t n_tok, const std::vector<float>& y, bool invariant) {
+  const DType at = dtype_info(t).vec_dot_type;
+  std::vector<uint8_t> a(size_t(row_bytes(at, n_in)));
+  for (int64_t tk = 0; tk < n_tok; ++tk) {
+    quantize_row(at, x + tk * n_in, a.data(), n_in);
+    for (int64_t r = begin; r < n_out; ++r) {
+      const float ref = vec_dot(t, rows + r * row_bytes(t, n_in), a.data(), n_in, invariant ? 1 : n_tok, invariant ? 0 : tk);
+      const float got = y[size_t(tk * (n_out - begin) + r - begin)];
+      if (f32_to_bits(got) != f32_to_bits(ref))
+        return ::testing::AssertionFailure() << "row " << r << " token " << tk << ": " << got << " != reference " << ref;
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
 // The AVX2 tiles (several rows x several tokens per step, edge tiles of every size) give every
 // element bit for bit what its single dot product gives, for every batch variant the reference
 // distinguishes (batched or row-invariant; batch sizes with and without a tail).
@@ -434,17 +453,9 @@ TEST(Kernels, Avx2MatmulTilesAreBitIdenticalToTheReferenceDots) {
             auto x = test::random_floats(size_t(n_in * n_tok), uint32_t(rng()));
             std::vector<float> y(size_t(n_out * n_tok));
             matmul(m, x.data(), n_tok, y.data(), pool, invariant);
-            const DType at = info.vec_dot_type;
-            std::vector<uint8_t> a(size_t(row_bytes(at, n_in)));
-            for (int64_t tk = 0; tk < n_tok; ++tk) {
-              quantize_row(at, x.data() + tk * n_in, a.data(), n_in);
-              for (int64_t r = 0; r < n_out; ++r) {
-                const float ref = vec_dot(t, m.row(r), a.data(), n_in, invariant ? 1 : n_tok, invariant ? 0 : tk);
-                ASSERT_EQ(f32_to_bits(y[size_t(tk * n_out + r)]), f32_to_bits(ref))
-                    << dtype_name(t) << " n_in=" << n_in << " n_out=" << n_out << " n_tok=" << n_tok
-                    << " invariant=" << invariant << " row=" << r << " tok=" << tk << " avx512=" << avx512;
-              }
-            }
+            ASSERT_TRUE(matches_reference_dots(t, w.data(), n_in, 0, n_out, x.data(), n_tok, y, invariant))
+                << dtype_name(t) << " n_in=" << n_in << " n_out=" << n_out << " n_tok=" << n_tok
+                << " invariant=" << invariant << " avx512=" << avx512;
           }
         }
       }
@@ -469,16 +480,8 @@ TEST(Kernels, BatchedF16IsBitIdenticalAcrossRowAndInnerBlocks) {
       auto x = test::random_floats(size_t(n_in * n_tok), uint32_t(rng()));
       std::vector<float> y(size_t(n_out * n_tok));
       matmul(m, x.data(), n_tok, y.data(), pool, /*row_invariant=*/false);
-      std::vector<uint8_t> a(size_t(row_bytes(DType::F16, n_in)));
-      for (int64_t tk = 0; tk < n_tok; ++tk) {
-        quantize_row(DType::F16, x.data() + tk * n_in, a.data(), n_in);
-        for (int64_t r = 0; r < n_out; ++r) {
-          const float ref = vec_dot(DType::F16, m.row(r), a.data(), n_in, n_tok, tk);
-          ASSERT_EQ(f32_to_bits(y[size_t(tk * n_out + r)]), f32_to_bits(ref))
-              << "n_in=" << n_in << " n_out=" << n_out << " n_tok=" << n_tok << " row=" << r << " tok=" << tk
-              << " avx512=" << avx512;
-        }
-      }
+      ASSERT_TRUE(matches_reference_dots(DType::F16, w.data(), n_in, 0, n_out, x.data(), n_tok, y, false))
+          << "n_in=" << n_in << " n_out=" << n_out << " n_tok=" << n_tok << " avx512=" << avx512;
     }
   }
   set_avx512_tiles_enabled(true);
@@ -509,8 +512,6 @@ TEST(Kernels, InterleavedMatmulIsBitIdenticalToTheReferenceDots) {
               << dtype_name(t) << " row " << r;
         for (int64_t n_tok : {1, 2, 3, 4, 5, 7}) {  // 5: a one-token tail of the 512-bit tiles
           auto x = test::random_floats(size_t(n_in * n_tok), uint32_t(rng()));
-          const DType at = dtype_info(t).vec_dot_type;
-          std::vector<uint8_t> a(size_t(row_bytes(at, n_in)));
           // All rows; with tiles off; rows 8.. (whole groups); rows 4.. (splitting a group); all rows
           // row-invariant (each token summed as a batch of one).
           for (int mode = 0; mode < 5; ++mode) {
@@ -520,15 +521,9 @@ TEST(Kernels, InterleavedMatmulIsBitIdenticalToTheReferenceDots) {
             set_matmul_tiles_enabled(mode != 1);
             matmul_rows(m, begin, n_out, x.data(), n_tok, y.data(), pool, invariant);
             set_matmul_tiles_enabled(true);
-            for (int64_t tk = 0; tk < n_tok; ++tk) {
-              quantize_row(at, x.data() + tk * n_in, a.data(), n_in);
-              for (int64_t r = begin; r < n_out; ++r) {
-                const float ref = vec_dot(t, w.data() + r * m.row_stride(), a.data(), n_in, invariant ? 1 : n_tok, invariant ? 0 : tk);
-                ASSERT_EQ(f32_to_bits(y[size_t(tk * (n_out - begin) + r - begin)]), f32_to_bits(ref))
-                    << dtype_name(t) << " n_in=" << n_in << " n_out=" << n_out << " n_tok=" << n_tok
-                    << " mode=" << mode << " row=" << r << " tok=" << tk << " avx512=" << avx512;
-              }
-            }
+            ASSERT_TRUE(matches_reference_dots(t, w.data(), n_in, begin, n_out, x.data(), n_tok, y, invariant))
+                << dtype_name(t) << " n_in=" << n_in << " n_out=" << n_out << " n_tok=" << n_tok << " mode=" << mode
+                << " avx512=" << avx512;
           }
         }
       }

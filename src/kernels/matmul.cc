@@ -81,10 +81,8 @@ void matmul_rows(const WeightMatrix& w, int64_t row_begin, int64_t row_end, cons
   auto place = [&](int64_t t) { return row_invariant ? 0 : t; };
 
   if (interleaved_tiles || (tiled && !w.interleaved)) {
-    // About 8 chunks per thread, in multiples of the tiles' height (whole groups when interleaved,
-    // pairs of them where the 512-bit tiles take two at once: a chunk of an odd number of groups
-    // would leave one to the 256-bit tiles), taken dynamically.
-    const int64_t height = !interleaved_tiles ? 4 : use_avx512_tiles() ? 2 * kInterleavedRows : kInterleavedRows;
+    // About 8 chunks per thread, in multiples of the tiles' height, taken dynamically.
+    const int64_t height = interleaved_tiles ? interleaved_chunk_rows() : 4;
     const int64_t chunk = std::max<int64_t>(16, (n_rows / (8 * pool.size()) + height - 1) / height * height);
     const int64_t group_bytes = interleaved_tiles ? interleaved_group_bytes(w.type, w.n_in) : 0;
     pool.parallel_for_dynamic(n_rows, chunk, [&](int64_t b, int64_t e) {

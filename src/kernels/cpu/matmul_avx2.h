@@ -66,4 +66,9 @@ void matmul_f16_batch_avx512(const TileProblem& p);
 // can_interleave() holds): every element equals the vec_dot() of the original row.
 void matmul_interleaved_avx2(DType wt, const TileProblem& p);
 
+// The row count that chunks of an interleaved problem should be a multiple of: a group, or a pair
+// of groups where the 512-bit tiles take two at once (a chunk of an odd number of groups would
+// leave one to the 256-bit tiles).
+int64_t interleaved_chunk_rows();
+
 }  // namespace chassis

@@ -526,6 +526,8 @@ void run_groups(const TileProblem& p) {
 
 }  // namespace
 
+int64_t interleaved_chunk_rows() { return use_avx512_tiles() ? 2 * kInterleavedRows : kInterleavedRows; }
+
 void matmul_interleaved_avx2(DType wt, const TileProblem& p) {
   if (wt == DType::Q4_0) return run_groups<TileQ4_0x16, TileQ4_0x8>(p);
   if (wt == DType::Q4_K) return run_groups<TileQ4_Kx16, TileQ4_Kx8>(p);
