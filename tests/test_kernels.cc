@@ -465,16 +465,17 @@ TEST(Kernels, Avx2MatmulTilesAreBitIdenticalToTheReferenceDots) {
   set_avx512_tiles_enabled(true);
 }
 
-// Batched F16 on shapes large enough for the 512-bit kernel's blocking to split the rows (48 at a
-// time) and the inner dimension (512 elements at a time, accumulators parked in between), with
-// ragged ends of both, still equals every element's reference dot product bit for bit.
+// Batched F16 on shapes large enough for the 512-bit kernel's blocking to split the rows (40 at a
+// time, tiles of 10) and the inner dimension (512 elements at a time, accumulators parked in
+// between), with ragged ends of both and token tails of 1, 4 and 2, still equals every element's
+// reference dot product bit for bit.
 TEST(Kernels, BatchedF16IsBitIdenticalAcrossRowAndInnerBlocks) {
   if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
   std::mt19937 rng(95);
   ThreadPool pool(2);
   for (bool avx512 : avx512_modes()) {
     set_avx512_tiles_enabled(avx512);
-    for (auto [n_in, n_out, n_tok] : {std::array<int64_t, 3>{1200, 101, 20}, {1024, 48, 9}, {520, 7, 15}}) {
+    for (auto [n_in, n_out, n_tok] : {std::array<int64_t, 3>{1200, 101, 21}, {1024, 48, 9}, {520, 7, 17}}) {
       const auto w = random_rows(DType::F16, n_in, n_out, rng);
       const WeightMatrix m{DType::F16, w.data(), n_in, n_out};
       auto x = test::random_floats(size_t(n_in * n_tok), uint32_t(rng()));
@@ -529,6 +530,64 @@ TEST(Kernels, InterleavedMatmulIsBitIdenticalToTheReferenceDots) {
       }
     }
   }
+  }
+  set_avx512_tiles_enabled(true);
+}
+
+// A group of products of one input (matmul_group: one region, the input encoded once per encoding)
+// gives every product exactly what it gives alone: weights of types with different activation
+// encodings, interleaved and not, a row range splitting a group, a type without tiles (F32), small
+// and large products whose chunks share one counter.
+TEST(Kernels, MatmulGroupEqualsEachProductAlone) {
+  std::mt19937 rng(97);
+  ThreadPool pool(2);
+  const int64_t n_in = 512;
+  struct Spec {
+    DType t;
+    int64_t n_out, begin;
+    bool interleave;
+  };
+  const Spec specs[] = {{DType::Q5_0, 136, 0, true}, {DType::Q8_0, 24, 0, true},   {DType::Q4_K, 40, 0, true},
+                        {DType::F16, 13, 0, false},  {DType::Q4_0, 24, 4, true},   {DType::F32, 5, 0, false},
+                        {DType::Q6_K, 7, 0, false},  {DType::Q8_0, 200, 0, false}};
+  std::vector<std::vector<uint8_t>> storage;
+  std::vector<WeightMatrix> mats;
+  for (const Spec& sp : specs) {
+    auto w = random_rows(sp.t, n_in, sp.n_out, rng);
+    WeightMatrix m{sp.t, nullptr, n_in, sp.n_out};
+    if (sp.interleave) {
+      std::vector<uint8_t> packed(size_t(interleaved_group_bytes(sp.t, n_in) * (sp.n_out / kInterleavedRows)));
+      interleave_rows(sp.t, w.data(), n_in, 0, sp.n_out / kInterleavedRows, packed.data());
+      w = std::move(packed);
+      m.interleaved = true;
+    }
+    storage.push_back(std::move(w));
+    m.data = storage.back().data();
+    mats.push_back(m);
+  }
+  for (bool avx512 : avx512_modes()) {
+    set_avx512_tiles_enabled(avx512);
+    for (int64_t n_tok : {1, 3, 9}) {
+      for (bool invariant : {false, true}) {
+        auto x = test::random_floats(size_t(n_in * n_tok), uint32_t(rng()));
+        std::vector<std::vector<float>> alone, grouped;
+        std::vector<MatmulTarget> targets;
+        for (size_t i = 0; i < mats.size(); ++i) {
+          const int64_t rows = specs[i].n_out - specs[i].begin;
+          alone.emplace_back(size_t(rows * n_tok));
+          grouped.emplace_back(size_t(rows * n_tok), -1.0f);
+          matmul_rows(mats[i], specs[i].begin, specs[i].n_out, x.data(), n_tok, alone.back().data(), pool, invariant);
+        }
+        for (size_t i = 0; i < mats.size(); ++i)
+          targets.push_back({&mats[i], specs[i].begin, specs[i].n_out, grouped[i].data()});
+        matmul_group(targets, x.data(), n_tok, pool, invariant);
+        for (size_t i = 0; i < mats.size(); ++i)
+          for (size_t k = 0; k < alone[i].size(); ++k)
+            ASSERT_EQ(f32_to_bits(alone[i][k]), f32_to_bits(grouped[i][k]))
+                << "product " << i << " (" << dtype_name(specs[i].t) << ") element " << k << " n_tok=" << n_tok
+                << " invariant=" << invariant << " avx512=" << avx512;
+      }
+    }
   }
   set_avx512_tiles_enabled(true);
 }

@@ -2,9 +2,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
+#include <span>
+#include <utility>
 #include <vector>
 
+#include "core/error.h"
 #include "kernels/cpu/dot_avx2.h"
 #include "kernels/cpu/matmul_avx2.h"
 #include "kernels/cpu/ops_avx2.h"
@@ -45,87 +49,202 @@ const uint8_t* WeightMatrix::read_row(int64_t r, uint8_t* scratch) const {
   return scratch;
 }
 
-void matmul_rows(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const float* x, int64_t n_tok,
-                 float* y, ThreadPool& pool, bool row_invariant) {
-  // The SIMD kernels give bit-identical results, so they replace the reference whenever they exist.
-  const bool simd = use_simd_kernels();
-  const bool tiled = simd && has_tiled_avx2(w.type) && g_tiles_enabled.load(std::memory_order_relaxed);
-  const DType vec_dot_type = dtype_info(w.type).vec_dot_type;
-  const DType act_type = tiled ? tiled_act_type(w.type) : vec_dot_type;
-  const int64_t act_row = row_bytes(act_type, w.n_in);
-  // Scratch reused across calls on this thread: one encoded copy of the activations.
-  // (A thread_local is not captured by the lambdas below: take its pointer on this thread.)
-  thread_local std::vector<uint8_t> act_storage;
-  if (act_storage.size() < size_t(n_tok * act_row)) act_storage.resize(size_t(n_tok * act_row));
-  uint8_t* act = act_storage.data();
-  pool.parallel_for(n_tok, [&](int64_t b, int64_t e) {
-    for (int64_t t = b; t < e; ++t) encode_activation(act_type, vec_dot_type, x + t * w.n_in, act + t * act_row, w.n_in);
-  });
-  // Interleaved weights are read by their own tiles, in whole groups of eight rows; anything else
-  // (tiles off, a row range that splits a group) reads rows copied out of their groups.
-  const bool interleaved_tiles = tiled && w.interleaved && row_begin % kInterleavedRows == 0 &&
-                                 (row_end - row_begin) % kInterleavedRows == 0;
-  thread_local std::vector<int32_t> sums_storage;
-  const ActSums sums_kind = tiled ? tiled_act_sums(w.type, interleaved_tiles) : ActSums::kNone;
-  const int64_t sums_stride = (w.n_in / QK) * (sums_kind == ActSums::kLanesTimes16 ? 8 : 1);
-  if (sums_kind != ActSums::kNone) {
-    if (sums_storage.size() < size_t(n_tok * sums_stride)) sums_storage.resize(size_t(n_tok * sums_stride));
-    for (int64_t t = 0; t < n_tok; ++t)
-      compute_act_sums(sums_kind, act + t * act_row, w.n_in / QK, sums_storage.data() + t * sums_stride);
+namespace {
+
+// How one product of a group reads its activations: the encoded copy (one per distinct encoding in
+// the group) and, where its tiles want them, the activation blocks' precomputed sums.
+struct ActEncoding {
+  DType act_type;
+  DType vec_dot_type;
+  ActSums sums_kind;
+  int64_t act_row = 0;      // bytes per encoded token
+  int64_t sums_stride = 0;  // int32 per token
+  size_t act_offset = 0;    // into the group's activation scratch
+  size_t sums_offset = 0;   // into the group's sums scratch
+  bool same_as(const ActEncoding& o) const {
+    return act_type == o.act_type && vec_dot_type == o.vec_dot_type && sums_kind == o.sums_kind;
   }
-  const int32_t* sums = sums_storage.data();
-  const int64_t n_rows = row_end - row_begin;
-  const uint8_t* a = act;
+};
+
+// Encoded activations start on a cache line: the F16 kernels' 32-byte loads then never straddle
+// two lines (a split load costs twice; unaligned heap buffers split half of them).
+constexpr size_t kActAlign = 64;
+uint8_t* align_up(uint8_t* p) {
+  return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + kActAlign - 1) & ~uintptr_t(kActAlign - 1));
+}
+
+// One product of a group as the tiles run it: its rows in chunks handed out from one counter.
+struct TilePlan {
+  const MatmulTarget* target;
+  bool interleaved_tiles = false;
+  int encoding = 0;
+  int64_t chunk = 0;        // rows per chunk
+  int64_t first_chunk = 0;  // index of this product's first chunk in the group's counter
+  int64_t n_chunks = 0;
+};
+
+// Rows [b, e) of plan's product (relative to its row_begin), every token.
+void run_tile_chunk(const TilePlan& plan, const ActEncoding& enc, const uint8_t* act, const int32_t* sums,
+                    int64_t n_tok, bool row_invariant, int64_t b, int64_t e) {
+  const MatmulTarget& tg = *plan.target;
+  const WeightMatrix& w = *tg.w;
+  const int64_t n_rows = tg.row_end - tg.row_begin;
+  const int64_t group_bytes = plan.interleaved_tiles ? interleaved_group_bytes(w.type, w.n_in) : 0;
   // Each token's place in the batch picks the reference's summation variant (see dot_variant).
   const int64_t batch = row_invariant ? 1 : n_tok;
   auto place = [&](int64_t t) { return row_invariant ? 0 : t; };
-
-  if (interleaved_tiles || (tiled && !w.interleaved)) {
-    // About 8 chunks per thread, in multiples of the tiles' height, taken dynamically.
-    const int64_t height = interleaved_tiles ? interleaved_chunk_rows() : 4;
-    const int64_t chunk = std::max<int64_t>(16, (n_rows / (8 * pool.size()) + height - 1) / height * height);
-    const int64_t group_bytes = interleaved_tiles ? interleaved_group_bytes(w.type, w.n_in) : 0;
-    pool.parallel_for_dynamic(n_rows, chunk, [&](int64_t b, int64_t e) {
-      // Consecutive tokens with the same variant form one tile problem.
-      for (int64_t t0 = 0; t0 < n_tok;) {
-        const DotVariant v = dot_variant(w.n_in, batch, place(t0));
-        int64_t t1 = t0 + 1;
-        while (t1 < n_tok) {
-          const DotVariant v1 = dot_variant(w.n_in, batch, place(t1));
-          if (v1.tiny_blas != v.tiny_blas || v1.repack_gemm != v.repack_gemm) break;
-          ++t1;
-        }
-        TileProblem p;
-        p.w = interleaved_tiles ? w.data + (row_begin + b) / kInterleavedRows * group_bytes : w.row(row_begin + b);
-        p.w_stride = interleaved_tiles ? group_bytes : w.row_stride();
-        p.n_rows = e - b;
-        p.act = a + t0 * act_row;
-        p.act_stride = act_row;
-        p.n_tok = t1 - t0;
-        p.n = w.n_in;
-        p.y = y + t0 * n_rows + b;
-        p.y_stride = n_rows;
-        p.variant = v;
-        p.act_sums = sums + t0 * sums_stride;
-        p.act_sums_stride = sums_stride;
-        if (interleaved_tiles) matmul_interleaved_avx2(w.type, p);
-        else matmul_tiles_avx2(w.type, p);
-        t0 = t1;
-      }
-    });
-    return;
+  // Consecutive tokens with the same variant form one tile problem.
+  for (int64_t t0 = 0; t0 < n_tok;) {
+    const DotVariant v = dot_variant(w.n_in, batch, place(t0));
+    int64_t t1 = t0 + 1;
+    while (t1 < n_tok) {
+      const DotVariant v1 = dot_variant(w.n_in, batch, place(t1));
+      if (v1.tiny_blas != v.tiny_blas || v1.repack_gemm != v.repack_gemm) break;
+      ++t1;
+    }
+    TileProblem p;
+    p.w = plan.interleaved_tiles ? w.data + (tg.row_begin + b) / kInterleavedRows * group_bytes : w.row(tg.row_begin + b);
+    p.w_stride = plan.interleaved_tiles ? group_bytes : w.row_stride();
+    p.n_rows = e - b;
+    p.act = act + t0 * enc.act_row;
+    p.act_stride = enc.act_row;
+    p.n_tok = t1 - t0;
+    p.n = w.n_in;
+    p.y = tg.y + t0 * n_rows + b;
+    p.y_stride = n_rows;
+    p.variant = v;
+    p.act_sums = sums + t0 * enc.sums_stride;
+    p.act_sums_stride = enc.sums_stride;
+    if (plan.interleaved_tiles) matmul_interleaved_avx2(w.type, p);
+    else matmul_tiles_avx2(w.type, p);
+    t0 = t1;
   }
+}
+
+// The products without tiles: one dot product per (row, token), rows split across the threads.
+void run_dot_path(const MatmulTarget& tg, const uint8_t* act, int64_t act_row, int64_t n_tok, bool row_invariant,
+                  bool simd, ThreadPool& pool) {
+  const WeightMatrix& w = *tg.w;
+  const int64_t n_rows = tg.row_end - tg.row_begin;
+  const int64_t batch = row_invariant ? 1 : n_tok;
   pool.parallel_for(n_rows, [&](int64_t b, int64_t e) {
     std::vector<uint8_t> scratch(w.interleaved ? size_t(w.row_stride()) : 0);
     for (int64_t r = b; r < e; ++r) {
-      const uint8_t* wr = w.read_row(row_begin + r, scratch.data());
+      const uint8_t* wr = w.read_row(tg.row_begin + r, scratch.data());
       for (int64_t t = 0; t < n_tok; ++t) {
-        float& out = y[t * n_rows + r];
-        if (!simd || !vec_dot_avx2(w.type, wr, a + t * act_row, w.n_in, batch, place(t), &out))
-          out = vec_dot(w.type, wr, a + t * act_row, w.n_in, batch, place(t));
+        const int64_t place = row_invariant ? 0 : t;
+        float& out = tg.y[t * n_rows + r];
+        if (!simd || !vec_dot_avx2(w.type, wr, act + t * act_row, w.n_in, batch, place, &out))
+          out = vec_dot(w.type, wr, act + t * act_row, w.n_in, batch, place);
       }
     }
   });
+}
+
+}  // namespace
+
+void matmul_group(std::span<const MatmulTarget> targets, const float* x, int64_t n_tok, ThreadPool& pool,
+                  bool row_invariant) {
+  if (targets.empty() || n_tok <= 0) return;
+  // The SIMD kernels give bit-identical results, so they replace the reference whenever they exist.
+  const bool simd = use_simd_kernels();
+  const bool tiles_on = simd && g_tiles_enabled.load(std::memory_order_relaxed);
+  const int64_t n_in = targets[0].w->n_in;
+
+  // Each product's encoding of the activations, shared by the products that read the same one.
+  std::vector<ActEncoding> encodings;
+  std::vector<TilePlan> plans;
+  std::vector<std::pair<const MatmulTarget*, int>> dot_targets;  // (target, encoding)
+  size_t act_bytes = 0, sums_count = 0;
+  for (const MatmulTarget& tg : targets) {
+    const WeightMatrix& w = *tg.w;
+    if (w.n_in != n_in) throw Error("matmul_group: the products do not share one input width");
+    // Interleaved weights are read by their own tiles, in whole groups of eight rows; anything else
+    // (tiles off, a row range that splits a group) reads rows copied out of their groups, one dot
+    // product at a time.
+    const bool whole_groups = tg.row_begin % kInterleavedRows == 0 && (tg.row_end - tg.row_begin) % kInterleavedRows == 0;
+    const bool tiled = tiles_on && has_tiled_avx2(w.type) && (!w.interleaved || whole_groups);
+    const bool interleaved_tiles = tiled && w.interleaved;
+    ActEncoding enc;
+    enc.vec_dot_type = dtype_info(w.type).vec_dot_type;
+    enc.act_type = tiled ? tiled_act_type(w.type) : enc.vec_dot_type;
+    enc.sums_kind = tiled ? tiled_act_sums(w.type, interleaved_tiles) : ActSums::kNone;
+    int index = 0;
+    while (index < int(encodings.size()) && !encodings[index].same_as(enc)) ++index;
+    if (index == int(encodings.size())) {
+      enc.act_row = row_bytes(enc.act_type, n_in);
+      enc.sums_stride = enc.sums_kind == ActSums::kNone ? 0 : (n_in / QK) * (enc.sums_kind == ActSums::kLanesTimes16 ? 8 : 1);
+      enc.act_offset = act_bytes;
+      enc.sums_offset = sums_count;
+      act_bytes += size_t(n_tok * enc.act_row + kActAlign - 1) / kActAlign * kActAlign;
+      sums_count += size_t(n_tok * enc.sums_stride);
+      encodings.push_back(enc);
+    }
+    if (!tiled) {
+      dot_targets.emplace_back(&tg, index);
+      continue;
+    }
+    TilePlan plan;
+    plan.target = &tg;
+    plan.interleaved_tiles = interleaved_tiles;
+    plan.encoding = index;
+    plans.push_back(plan);
+  }
+
+  // Scratch reused across calls on this thread. (A thread_local is not captured by the lambdas
+  // below: take its pointer on this thread.)
+  thread_local std::vector<uint8_t> act_storage;
+  thread_local std::vector<int32_t> sums_storage;
+  if (act_storage.size() < act_bytes + kActAlign) act_storage.resize(act_bytes + kActAlign);
+  if (sums_storage.size() < sums_count) sums_storage.resize(sums_count);
+  uint8_t* act = align_up(act_storage.data());
+  int32_t* sums = sums_storage.data();
+  pool.parallel_for(n_tok, [&](int64_t b, int64_t e) {
+    for (const ActEncoding& enc : encodings)
+      for (int64_t t = b; t < e; ++t)
+        encode_activation(enc.act_type, enc.vec_dot_type, x + t * n_in, act + enc.act_offset + t * enc.act_row, n_in);
+  });
+  for (const ActEncoding& enc : encodings) {
+    if (enc.sums_kind == ActSums::kNone) continue;
+    for (int64_t t = 0; t < n_tok; ++t)
+      compute_act_sums(enc.sums_kind, act + enc.act_offset + t * enc.act_row, n_in / QK,
+                       sums + enc.sums_offset + t * enc.sums_stride);
+  }
+
+  // Every tiled product's chunks from one counter, in the group's order: one parallel region for the
+  // group, and a thread done with one product's rows goes on to the next product's.
+  int64_t total_chunks = 0;
+  for (TilePlan& plan : plans) {
+    const int64_t n_rows = plan.target->row_end - plan.target->row_begin;
+    // About 8 chunks per thread, in multiples of the tiles' height, taken dynamically.
+    const int64_t height = plan.interleaved_tiles ? interleaved_chunk_rows() : 4;
+    plan.chunk = std::max<int64_t>(16, (n_rows / (8 * pool.size()) + height - 1) / height * height);
+    plan.n_chunks = (n_rows + plan.chunk - 1) / plan.chunk;
+    plan.first_chunk = total_chunks;
+    total_chunks += plan.n_chunks;
+  }
+  if (total_chunks > 0) {
+    pool.parallel_for_dynamic(total_chunks, 1, [&](int64_t cb, int64_t ce) {
+      for (int64_t c = cb; c < ce; ++c) {
+        size_t k = 0;
+        while (c >= plans[k].first_chunk + plans[k].n_chunks) ++k;
+        const TilePlan& plan = plans[k];
+        const ActEncoding& enc = encodings[size_t(plan.encoding)];
+        const int64_t n_rows = plan.target->row_end - plan.target->row_begin;
+        const int64_t b = (c - plan.first_chunk) * plan.chunk, e = std::min(n_rows, b + plan.chunk);
+        run_tile_chunk(plan, enc, act + enc.act_offset, sums + enc.sums_offset, n_tok, row_invariant, b, e);
+      }
+    });
+  }
+  for (const auto& [tg, index] : dot_targets)
+    run_dot_path(*tg, act + encodings[size_t(index)].act_offset, encodings[size_t(index)].act_row, n_tok,
+                 row_invariant, simd, pool);
+}
+
+void matmul_rows(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const float* x, int64_t n_tok,
+                 float* y, ThreadPool& pool, bool row_invariant) {
+  const MatmulTarget target{&w, row_begin, row_end, y};
+  matmul_group(std::span<const MatmulTarget>(&target, 1), x, n_tok, pool, row_invariant);
 }
 
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool, bool row_invariant) {

@@ -3,6 +3,7 @@
 // does, so results match the reference's rounding.
 #pragma once
 #include <cstdint>
+#include <span>
 
 #include "core/dtype.h"
 #include "core/thread_pool.h"
@@ -36,6 +37,21 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tok, float* y, Thre
 // Same, for output rows [row_begin, row_end) only; y is (n_tok, row_end - row_begin).
 void matmul_rows(const WeightMatrix& w, int64_t row_begin, int64_t row_end, const float* x, int64_t n_tok,
                  float* y, ThreadPool& pool, bool row_invariant = false);
+
+// One product of a group: y (n_tok, row_end - row_begin) = x * W[row_begin, row_end)^T.
+struct MatmulTarget {
+  const WeightMatrix* w = nullptr;
+  int64_t row_begin = 0;
+  int64_t row_end = 0;
+  float* y = nullptr;
+};
+
+// Several products of one input (a layer's q, k and v; gate and up), each exactly as matmul_rows
+// computes it, in one parallel region: the input is encoded once per encoding the weights need, and
+// a thread done with one product's rows goes on to the next one's instead of waiting at a barrier
+// (a decode step is a few hundred short regions; k and v are small ones). All share n_in.
+void matmul_group(std::span<const MatmulTarget> targets, const float* x, int64_t n_tok, ThreadPool& pool,
+                  bool row_invariant = false);
 
 // Whether matmul reads weights of this type faster interleaved eight rows at a time (kernels/
 // interleave.h): they can be, and the SIMD kernels that read them are in use on this CPU.

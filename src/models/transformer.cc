@@ -65,6 +65,10 @@ void Transformer::mul(const WeightMatrix& w, const float* x, int64_t n, float* y
   matmul(w, x, n, y, pool_, row_invariant_);
 }
 
+void Transformer::mul_group(std::initializer_list<MatmulTarget> targets, const float* x, int64_t n) {
+  matmul_group(std::span<const MatmulTarget>(targets.begin(), targets.size()), x, n, pool_, row_invariant_);
+}
+
 void Transformer::check_rows(int64_t n) const {
   for (int64_t i = 0; i < n; ++i) {
     if (tokens_[i] < 0 || tokens_[i] >= cfg_.n_vocab)
@@ -212,9 +216,8 @@ void Transformer::attention_block(int64_t il, int64_t n) {
       std::memcpy(v_.data() + t * KV, qkv_.data() + t * W + Q + KV, KV * sizeof(float));
     }
   } else {
-    mul(L.wq, xn, n, q_.data());  // q (n, Q)
-    mul(L.wk, xn, n, k_.data());  // k (n, KV)
-    mul(L.wv, xn, n, v_.data());  // v (n, KV)
+    // q (n, Q), k (n, KV), v (n, KV)
+    mul_group({{&L.wq, 0, Q, q_.data()}, {&L.wk, 0, KV, k_.data()}, {&L.wv, 0, KV, v_.data()}}, xn, n);
     for (int64_t t = 0; t < n; ++t) {
       if (L.bq) for (int64_t i = 0; i < Q; ++i) q_[t * Q + i] += L.bq.data[i];
       if (L.bk) for (int64_t i = 0; i < KV; ++i) k_[t * KV + i] += L.bk.data[i];
@@ -312,8 +315,8 @@ void Transformer::ffn_block(int64_t il, int64_t n) {
     mul(L.ffn_up, xn, n, gate_.data());  // (n, 2F): gate | up
     gated_activation(gate_.data(), gate_.data() + F, 2 * F, n, F);
   } else {
-    mul(L.ffn_gate, xn, n, gate_.data());  // (n, F)
-    mul(L.ffn_up, xn, n, up_.data());      // (n, F)
+    // gate (n, F), up (n, F)
+    mul_group({{&L.ffn_gate, 0, F, gate_.data()}, {&L.ffn_up, 0, F, up_.data()}}, xn, n);
     gated_activation(gate_.data(), up_.data(), F, n, F);
   }
   trace("ffn_act", il, act_.data(), n, F);
@@ -371,8 +374,8 @@ void Transformer::moe_ffn(int64_t il, int64_t n) {
     const float* weights = &expert_weights_[begin];
     for (int64_t i = 0; i < m; ++i)  // xe (m, E): the rows routed to expert e
       std::memcpy(&xe_[i * E], &xn_[rows[i] * E], size_t(E) * sizeof(float));
-    mul(L.ffn_gate_exps[e], xe_.data(), m, gate_.data());  // (m, F)
-    mul(L.ffn_up_exps[e], xe_.data(), m, up_.data());      // (m, F)
+    // gate (m, F), up (m, F)
+    mul_group({{&L.ffn_gate_exps[e], 0, F, gate_.data()}, {&L.ffn_up_exps[e], 0, F, up_.data()}}, xe_.data(), m);
     gated_activation(gate_.data(), up_.data(), F, m, F);
     mul(L.ffn_down_exps[e], act_.data(), m, ye_.data());   // (m, E)
     for (int64_t i = 0; i < m; ++i) {

@@ -5,6 +5,7 @@
 //   logits = lm_head(RMSNorm(x))                        (softcapped for gemma2)
 #pragma once
 #include <cstdint>
+#include <initializer_list>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -59,6 +60,8 @@ class Transformer {
   void output(int64_t n, float* logits);
   void attention(int64_t il, int64_t n);
   void mul(const WeightMatrix& w, const float* x, int64_t n, float* y);
+  // Products of one input in one parallel region (see matmul_group).
+  void mul_group(std::initializer_list<MatmulTarget> targets, const float* x, int64_t n);
   void trace(const char* name, int64_t il, const float* data, int64_t n, int64_t width);
 
   const ModelConfig& cfg_;

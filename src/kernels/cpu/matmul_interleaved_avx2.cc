@@ -150,8 +150,9 @@ CHASSIS_AVX2 inline __m256 hsum8_across(const __m256 (&acc)[8]) {
 }
 
 // Q5_0 quants unpacked once per block for several tokens: the eight lanes' registers, in order.
-// (Plain bytes read and written unaligned: a vector of __m256i is not reliably 32-byte aligned.)
-struct Q5Unpacked {
+// Staging buffers are cache-line aligned (C++17's aligned new gives std::vector that): a load that
+// straddles two lines costs two, and a 16-byte-aligned heap buffer split most of them.
+struct alignas(64) Q5Unpacked {
   uint8_t lane[8][32];
 };
 
@@ -220,7 +221,7 @@ struct TileQ5_0x8 {
 
 // Prefill with 512-bit registers over two adjacent groups (16 rows): the pair's quants unpacked once
 // (lane l: the first group's 32 bytes, then the second's), then each token as TileQ5_0x8 does it.
-struct Q5UnpackedPair {
+struct alignas(64) Q5UnpackedPair {
   uint8_t lane[8][64];
 };
 struct TileQ5_0x16 {
@@ -293,7 +294,7 @@ struct TileQ8_0x8 {
 // Prefill with 512-bit registers over two adjacent groups (16 rows). AVX-512 has no vpsignb: the
 // quants' magnitudes and sign masks are staged once per pair, and each token's activation is negated
 // under the mask (the sign trick's two operands, exactly).
-struct Q8StagedPair {
+struct alignas(64) Q8StagedPair {
   uint8_t magnitude[8][64];
   uint64_t negative[8];
 };
