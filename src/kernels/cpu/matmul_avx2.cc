@@ -460,6 +460,10 @@ CHASSIS_AVX2 void compute_act_sums(ActSums kind, const void* q8_0_blocks, int64_
 
 DType tiled_act_type(DType wt) { return wt == DType::F16 ? DType::F32 : dtype_info(wt).vec_dot_type; }
 
+int64_t tiled_chunk_rows(DType wt, int64_t n_tok) {
+  return wt == DType::F16 && n_tok > 1 && use_avx512_tiles() ? f16_batch_block_rows() : 16;
+}
+
 void matmul_tiles_avx2(DType wt, const TileProblem& p) {
   switch (wt) {
     case DType::F16:

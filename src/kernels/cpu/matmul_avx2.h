@@ -62,6 +62,13 @@ void matmul_tiles_avx2(DType wt, const TileProblem& p);
 // tiles; only when use_avx512_tiles().
 void matmul_f16_batch_avx512(const TileProblem& p);
 
+// The rows of one block of matmul_f16_batch_avx512 (chunks of whole blocks keep its tiles full).
+int64_t f16_batch_block_rows();
+
+// The row count that chunks of a file-layout problem of n_tok tokens should be a multiple of: 16
+// (a multiple of every tile's height), or the batched F16 kernel's block.
+int64_t tiled_chunk_rows(DType wt, int64_t n_tok);
+
 // The same for weights interleaved eight rows at a time (kernels/interleave.h; only types for which
 // can_interleave() holds): every element equals the vec_dot() of the original row.
 void matmul_interleaved_avx2(DType wt, const TileProblem& p);

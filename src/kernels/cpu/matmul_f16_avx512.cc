@@ -113,6 +113,8 @@ constexpr auto tile_table(std::integer_sequence<int, Ps...>) {
 
 }  // namespace
 
+int64_t f16_batch_block_rows() { return kBlockRows; }
+
 void matmul_f16_batch_avx512(const TileProblem& p) {
   static constexpr std::array tiles{tile_table<false>(std::make_integer_sequence<int, kPairs>{}),
                                      tile_table<true>(std::make_integer_sequence<int, kPairs>{})};
