@@ -219,8 +219,27 @@ struct TileQ5_0x8 {
   }
 };
 
-// Prefill with 512-bit registers over two adjacent groups (16 rows): the pair's quants unpacked once
+// One lane of sixteen rows: acc = fma(d, sum(q * y) - 16 * sum(y), acc), as q5_lane_fma.
+CHASSIS_AVX512 inline __m512 q5_lane_fma512(__m512i q, const int8_t* y, int32_t offset, __m512 d, __m512 acc) {
+  const __m512i sums = _mm512_madd_epi16(_mm512_maddubs_epi16(q, broadcast_lane512(y)), _mm512_set1_epi16(1));
+  return _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(_mm512_sub_epi32(sums, _mm512_set1_epi32(offset))), acc);
+}
+// q5_lanes<K> and its two lanes on both groups of a pair at once (qh: the first group's, then the
+// second's).
+template <int K>
+CHASSIS_AVX512 inline void q5_pair_lanes(const BlockQ5_0x8& b0, const BlockQ5_0x8& b1, __m512i qh, const BlockQ8_0& a,
+                                         const int32_t* off, __m512 d, __m512 (&acc)[8]) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10);
+  const __m512i raw = _mm512_inserti64x4(_mm512_castsi256_si512(load256(b0.qs[K])), load256(b1.qs[K]), 1);
+  const __m512i low = _mm512_or_si512(_mm512_and_si512(raw, low4), _mm512_and_si512(_mm512_slli_epi16(qh, 4 - K), bit4));
+  const __m512i high = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(raw, 4), low4), _mm512_and_si512(_mm512_srli_epi16(qh, K), bit4));
+  acc[K] = q5_lane_fma512(low, a.qs + 4 * K, off[K], d, acc[K]);
+  acc[K + 4] = q5_lane_fma512(high, a.qs + 16 + 4 * K, off[K + 4], d, acc[K + 4]);
+}
+
+// Two adjacent groups (16 rows) in 512-bit registers. Prefill: the pair's quants unpacked once
 // (lane l: the first group's 32 bytes, then the second's), then each token as TileQ5_0x8 does it.
+// Decode: unpacked as they stream in, each half doing TileQ5_0x8::one_token's operations.
 struct alignas(64) Q5UnpackedPair {
   uint8_t lane[8][64];
 };
@@ -241,6 +260,34 @@ struct TileQ5_0x16 {
       }
     }
   }
+  // Decode: one token over the pair, the quants unpacked as they stream in (as TileQ5_0x8::one_token,
+  // each half doing its group's 256-bit operations).
+  CHASSIS_AVX512 static void one_token_streaming(const TileProblem& p, int t) {
+    const auto* w0 = reinterpret_cast<const BlockQ5_0x8*>(p.w);
+    const auto* w1 = reinterpret_cast<const BlockQ5_0x8*>(p.w + p.w_stride);
+    __m512 acc[8];
+    for (auto& a : acc) a = _mm512_setzero_ps();
+    const int64_t nb = p.n / QK;
+    const int32_t* offsets = p.act_sums + t * p.act_sums_stride;
+    for (int64_t i = 0; i < nb; ++i) {
+      prefetch_ahead(p.w, i * int64_t(sizeof(BlockQ5_0x8)), int64_t(sizeof(BlockQ5_0x8)));
+      prefetch_ahead(p.w + p.w_stride, i * int64_t(sizeof(BlockQ5_0x8)), int64_t(sizeof(BlockQ5_0x8)));
+      const BlockQ8_0& a = act_block(p, t, i);
+      const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(w1[i].d),
+                                                                         reinterpret_cast<const __m128i*>(w0[i].d))),
+                                     _mm512_set1_ps(h2f(a.d)));
+      const __m512i qh = _mm512_inserti64x4(_mm512_castsi256_si512(load256(w0[i].qh)), load256(w1[i].qh), 1);
+      const int32_t* off = offsets + 8 * i;
+      q5_pair_lanes<0>(w0[i], w1[i], qh, a, off, d, acc);
+      q5_pair_lanes<1>(w0[i], w1[i], qh, a, off, d, acc);
+      q5_pair_lanes<2>(w0[i], w1[i], qh, a, off, d, acc);
+      q5_pair_lanes<3>(w0[i], w1[i], qh, a, off, d, acc);
+    }
+    __m512 r[4];  // hsum8 of each row across acc[0..7], as hsum8_across
+    for (int l = 0; l < 4; ++l) r[l] = _mm512_add_ps(acc[l + 4], acc[l]);
+    _mm512_storeu_ps(p.y + t * p.y_stride, _mm512_add_ps(_mm512_add_ps(r[0], r[2]), _mm512_add_ps(r[1], r[3])));
+  }
+
   CHASSIS_AVX512 static void one_token(const TileProblem& p, const Q5UnpackedPair* unpacked, int t) {
     const auto* w0 = reinterpret_cast<const BlockQ5_0x8*>(p.w);
     const auto* w1 = reinterpret_cast<const BlockQ5_0x8*>(p.w + p.w_stride);
@@ -555,6 +602,10 @@ void matmul_interleaved_avx2(DType wt, const TileProblem& p) {
     return;
   }
   if (wt == DType::Q5_0) {
+    // Decode: pairs of groups streamed through 512-bit registers (Q5_0's unpacking is the most work
+    // per byte of any type here: the 256-bit tile was instruction-bound at ~6 GB/s per core).
+    if (p.n_tok == 1 && use_avx512_tiles())
+      for (; k + 1 < n_groups; k += 2) TileQ5_0x16::one_token_streaming(group_problem(p, k), 0);
     if (pairs) {
       thread_local std::vector<Q5UnpackedPair> staged;
       if (staged.size() < size_t(nb)) staged.resize(size_t(nb));
