@@ -6,7 +6,7 @@
 // once for T tokens, reads each activation block once for R rows, and keeps R*T independent chains
 // in flight. Where a reference reduces to one float per block (Q4_0, Q4_K), the R rows' chains sit
 // in the lanes of one SSE register: lane r performs row r's scalar FMA, the same operation.
-#include "kernels/cpu/matmul_avx2.h"
+#include "kernels/cpu/avx512_util.h"  // first: see there
 
 #include <algorithm>
 #include <array>
@@ -14,8 +14,8 @@
 #include <cstring>
 #include <utility>
 
-#include "kernels/cpu/avx2_util.h"
 #include "kernels/cpu/dot_avx2.h"
+#include "kernels/cpu/matmul_avx2.h"
 
 namespace chassis {
 namespace {
@@ -344,6 +344,61 @@ struct TileQ6_K {
   }
 };
 
+// Q6_K decode with 512-bit registers (AVX-512BW): a super-block's two halves side by side, j = 0 in
+// the low 256 bits and j = 1 in the high, so each instruction unpacks and multiplies twice the
+// quants. The two halves' integer lane sums are added at the end of the super-block (exact integer
+// arithmetic: the same sums TileQ6_K accumulates), then the float operations are TileQ6_K's.
+struct TileQ6_KAvx512 {
+  static constexpr int kRows = 2, kToks = 1;
+  // Two 32-byte runs, lo at bits 0..255 and hi at 256..511.
+  CHASSIS_AVX512 static __m512i join(const void* lo, const void* hi) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(load256(lo)), load256(hi), 1);
+  }
+  template <int R, int T>
+  CHASSIS_AVX512 static void tile(const TileProblem& p) {
+    static_assert(T == 1);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
+    __m256 acc[R][1];
+    zero(acc);
+    const int64_t nb = p.n / QK_K;
+    for (int64_t i = 0; i < nb; ++i) {
+      prefetch_ahead(p.w, i * R * int64_t(sizeof(BlockQ6_K)), R * int64_t(sizeof(BlockQ6_K)));
+      const BlockQ8_K& a = blocks<BlockQ8_K>(p.act, p.act_stride, 0)[i];
+      for (int r = 0; r < R; ++r) {
+        const BlockQ6_K& w = blocks<BlockQ6_K>(p.w, p.w_stride, r)[i];
+        // Each half's 8 scales as int16 in both of its 128-bit lanes (as TileQ6_K's sc8 per half).
+        const __m128i lo8 = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.scales)));
+        const __m128i hi8 = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.scales + 8)));
+        const __m512i sc8 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(lo8)),
+                                               _mm256_broadcastsi128_si256(hi8), 1);
+        const __m512i b1 = join(w.ql, w.ql + 64), b2 = join(w.ql + 32, w.ql + 96);
+        const __m512i bh = _mm512_loadu_si512(w.qh);
+        __m512i q[4];
+        q[0] = _mm512_or_si512(_mm512_and_si512(b1, m4), _mm512_slli_epi16(_mm512_and_si512(bh, m3), 4));
+        q[1] = _mm512_or_si512(_mm512_and_si512(b2, m4), _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(bh, 2), m3), 4));
+        q[2] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(b1, 4), m4),
+                               _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(bh, 4), m3), 4));
+        q[3] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(b2, 4), m4),
+                               _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(bh, 6), m3), 4));
+        __m512i sumi = _mm512_setzero_si512();
+        for (int k = 0; k < 4; ++k) {
+          const int16_t pick_a = int16_t(0x0100 + 0x0202 * (2 * k)), pick_b = int16_t(0x0100 + 0x0202 * (2 * k + 1));
+          const __m256i pick = _mm256_setr_epi16(pick_a, pick_a, pick_a, pick_a, pick_a, pick_a, pick_a, pick_a,
+                                                 pick_b, pick_b, pick_b, pick_b, pick_b, pick_b, pick_b, pick_b);
+          const __m512i scale = _mm512_shuffle_epi8(sc8, _mm512_broadcast_i64x4(pick));
+          const __m512i y = join(a.qs + 32 * k, a.qs + 128 + 32 * k);
+          sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(scale, _mm512_maddubs_epi16(q[k], y)));
+        }
+        const __m256i sum = _mm256_add_epi32(_mm512_castsi512_si256(sumi), _mm512_extracti64x4_epi64(sumi, 1));
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales)));
+        const __m256i s = _mm256_sub_epi32(sum, _mm256_slli_epi32(_mm256_madd_epi16(load256(a.bsums), sc16), 5));
+        acc[r][0] = _mm256_fmadd_ps(_mm256_set1_ps(a.d * h2f(w.d)), _mm256_cvtepi32_ps(s), acc[r][0]);
+      }
+    }
+    store_hsums(p, acc);
+  }
+};
+
 // ---- F16 weights against f16-rounded activations (widened to f32: the same values).
 // Batched (tinyBLAS): one 8-lane accumulator per output over steps of 8, hsum8.
 struct TileF16Batch {
@@ -477,7 +532,9 @@ void matmul_tiles_avx2(DType wt, const TileProblem& p) {
       return run_tiles<TileLanes<TileQ5_0>>(p);
     case DType::Q4_0: return run_tiles<TileQ4_0>(p);
     case DType::Q4_K: return run_tiles<TileQ4_K>(p);
-    case DType::Q6_K: return run_tiles<TileQ6_K>(p);
+    case DType::Q6_K:
+      if (p.n_tok == 1 && use_avx512_tiles()) return run_tiles<TileQ6_KAvx512>(p);
+      return run_tiles<TileQ6_K>(p);
     default: return;
   }
 }
