@@ -1,0 +1,45 @@
+#!/usr/bin/env python3
+"""Alternating A/B of two `chassis bench` runs, run by hand (never by the tests):
+
+    python3 bench/ab_bench.py [--a BIN_A] [--b BIN_B] [--env-a K=V ...] [--env-b K=V ...]
+                              [--turns 5] [--key decode_tok_s] MODEL [bench args...]
+
+Runs A then B, `--turns` times, and prints each turn and the medians. On a shared machine whose
+speed drifts by 10-30 % within the hour, only runs taken turn about in one sitting compare.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--a", default="build/chassis", help="binary A")
+    ap.add_argument("--b", default="build/chassis", help="binary B")
+    ap.add_argument("--env-a", nargs="*", default=[], help="K=V set for A")
+    ap.add_argument("--env-b", nargs="*", default=[], help="K=V set for B")
+    ap.add_argument("--turns", type=int, default=5)
+    ap.add_argument("--key", default="decode_tok_s", help="decode_tok_s or prefill_tok_s")
+    ap.add_argument("model")
+    ap.add_argument("bench_args", nargs=argparse.REMAINDER)
+    args = ap.parse_args()
+    runs = []
+    for binary, extra in ((args.a, args.env_a), (args.b, args.env_b)):
+        env = dict(os.environ)
+        env.update(kv.split("=", 1) for kv in extra)
+        runs.append((binary, env, []))
+    for turn in range(args.turns):
+        for binary, env, out in runs:
+            r = subprocess.run([binary, "bench", args.model, *args.bench_args, "--json"], env=env,
+                               capture_output=True, text=True, check=True)
+            out.append(json.loads(r.stdout)[args.key]["median"])
+        print(f"turn {turn}: A {runs[0][2][-1]:.1f}  B {runs[1][2][-1]:.1f}", flush=True)
+    a, b = statistics.median(runs[0][2]), statistics.median(runs[1][2])
+    print(f"{args.key}: A median {a:.2f} (max {max(runs[0][2]):.2f}) | B median {b:.2f} "
+          f"(max {max(runs[1][2]):.2f}) | B/A {b / a:.3f}")
+
+
+if __name__ == "__main__":
+    main()
