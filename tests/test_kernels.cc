@@ -211,13 +211,22 @@ TEST(Kernels, ThreadPoolCoversEveryIndexOnce) {
       });
       for (int h : aligned_hits) EXPECT_EQ(h, 1);
     }
-    for (int64_t chunk : {1, 7, 2000}) {
-      std::vector<std::atomic<int>> dyn_hits(static_cast<size_t>(n));
-      pool.parallel_for_dynamic(n, chunk, [&](int64_t b, int64_t e) {
-        EXPECT_LE(e - b, chunk);
-        for (int64_t i = b; i < e; ++i) dyn_hits[size_t(i)]++;
-      });
-      for (auto& h : dyn_hits) EXPECT_EQ(h.load(), 1);
+    // Guided: every index once; no take over a share (1 / (2 x 4)) of what was left; the last takes
+    // are single units.
+    std::vector<std::atomic<int>> guided_hits(static_cast<size_t>(n));
+    std::atomic<int64_t> largest{0}, smallest{n};
+    pool.parallel_for_guided(n, [&](int64_t b, int64_t e) {
+      EXPECT_LE(e - b, std::max<int64_t>(1, (n - b) / 8)) << "take [" << b << ", " << e << ") of " << n;
+      for (int64_t i = b; i < e; ++i) guided_hits[size_t(i)]++;
+      int64_t l = largest.load();
+      while (e - b > l && !largest.compare_exchange_weak(l, e - b)) {}
+      int64_t s = smallest.load();
+      while (e - b < s && !smallest.compare_exchange_weak(s, e - b)) {}
+    });
+    for (auto& h : guided_hits) EXPECT_EQ(h.load(), 1);
+    if (n == 1000) {
+      EXPECT_EQ(smallest.load(), 1);
+      EXPECT_GT(largest.load(), 1);
     }
   }
 }

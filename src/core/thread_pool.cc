@@ -95,19 +95,23 @@ void ThreadPool::parallel_for_aligned(int64_t n, int64_t align, const std::funct
   });
 }
 
-void ThreadPool::parallel_for_dynamic(int64_t n, int64_t chunk, const std::function<void(int64_t, int64_t)>& fn) {
+void ThreadPool::parallel_for_guided(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
-  chunk = std::max<int64_t>(1, chunk);
-  if (n_threads_ == 1 || n <= chunk) {
+  if (n_threads_ == 1 || n == 1) {
     fn(0, n);
     return;
   }
   std::atomic<int64_t> next{0};
-  run([&](int, int) {
+  run([&](int, int nth) {
+    int64_t begin = next.load(std::memory_order_relaxed);
     for (;;) {
-      const int64_t b = next.fetch_add(chunk, std::memory_order_relaxed);
-      if (b >= n) return;
-      fn(b, std::min(n, b + chunk));
+      int64_t take = 0;
+      do {
+        if (begin >= n) return;
+        take = std::min(n - begin, std::max<int64_t>(1, (n - begin) / (2 * nth)));
+      } while (!next.compare_exchange_weak(begin, begin + take, std::memory_order_relaxed));
+      fn(begin, begin + take);
+      begin = next.load(std::memory_order_relaxed);
     }
   });
 }

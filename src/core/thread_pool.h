@@ -36,10 +36,12 @@ class ThreadPool {
   // groups of rows.
   void parallel_for_aligned(int64_t n, int64_t align, const std::function<void(int64_t, int64_t)>& fn);
 
-  // Splits [0, n) into chunks of `chunk` (the last may be shorter) that threads take in turn as they
-  // finish: a slower core (a busy neighbour on a shared machine) then does less, instead of the
-  // whole region waiting for it. Which thread computes a chunk must not change its result.
-  void parallel_for_dynamic(int64_t n, int64_t chunk, const std::function<void(int64_t, int64_t)>& fn);
+  // Splits [0, n) into chunks that threads take in turn as they finish, guided: each take is a share
+  // of what is left, 1 / (2 x threads), and at least one. A slower core (a busy neighbour on a
+  // shared machine) then does less instead of the whole region waiting for it, a region starts with
+  // few large chunks (few atomic takes) and ends with single units (the first thread done waits for
+  // one unit, not for a large fixed chunk). Which thread computes a chunk must not change its result.
+  void parallel_for_guided(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
 
  private:
   void worker(int index);

@@ -213,10 +213,9 @@ void matmul_group(std::span<const MatmulTarget> targets, const float* x, int64_t
 
   // Every tiled product's rows from one counter, in the group's order: one parallel region for the
   // group, and a thread done with one product's rows goes on to the next product's. Rows go out in
-  // units (a multiple of the tiles' height), guided: each take is a share of what is left, 1 / (2 x
-  // threads), and at least one unit. A region starts with a few large chunks and ends with small
-  // ones, so the thread that finishes first waits for one unit, not for a fixed chunk sized for the
-  // whole matrix (an eighth of a thread's share of Qwen's output matrix is 9 MB, ~0.8 ms).
+  // units (a multiple of the tiles' height), guided (ThreadPool::parallel_for_guided): the thread
+  // that finishes first waits for one unit, not for a fixed chunk sized for the whole matrix (the
+  // eighth of a thread's share used before was 9 MB of Qwen's output matrix, ~0.8 ms).
   int64_t total_units = 0;
   for (TilePlan& plan : plans) {
     const int64_t n_rows = plan.target->row_end - plan.target->row_begin;
@@ -241,22 +240,7 @@ void matmul_group(std::span<const MatmulTarget> targets, const float* x, int64_t
       u = end;
     }
   };
-  if (pool.size() == 1 || total_units <= 1) {
-    if (total_units > 0) run_units(0, total_units);
-  } else {
-    std::atomic<int64_t> next{0};
-    pool.run([&](int, int nth) {
-      int64_t begin = next.load(std::memory_order_relaxed), take = 0;
-      for (;;) {
-        do {
-          if (begin >= total_units) return;
-          take = std::min(total_units - begin, std::max<int64_t>(1, (total_units - begin) / (2 * nth)));
-        } while (!next.compare_exchange_weak(begin, begin + take, std::memory_order_relaxed));
-        run_units(begin, begin + take);
-        begin = next.load(std::memory_order_relaxed);
-      }
-    });
-  }
+  pool.parallel_for_guided(total_units, run_units);
   for (const auto& [tg, index] : dot_targets)
     run_dot_path(*tg, act + encodings[size_t(index)].act_offset, encodings[size_t(index)].act_row, n_tok,
                  row_invariant, simd, pool);
