@@ -219,9 +219,7 @@ void matmul_group(std::span<const MatmulTarget> targets, const float* x, int64_t
   int64_t total_units = 0;
   for (TilePlan& plan : plans) {
     const int64_t n_rows = plan.target->row_end - plan.target->row_begin;
-    // Interleaved: 16 rows, a multiple of a group and of a 512-bit tile's pair of groups.
-    plan.unit_rows = plan.interleaved_tiles ? std::max<int64_t>(16, interleaved_chunk_rows())
-                                            : tiled_chunk_rows(plan.target->w->type, n_tok);
+    plan.unit_rows = tiled_chunk_rows(plan.target->w->type, n_tok);
     plan.n_units = (n_rows + plan.unit_rows - 1) / plan.unit_rows;
     plan.first_unit = total_units;
     total_units += plan.n_units;

@@ -18,6 +18,18 @@ namespace chassis::avx2 {
 // fp16 -> f32 by the F16C instruction (exact, same result as core/fp16.h's software conversion).
 CHASSIS_AVX2 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
+// Q6_K's 6-bit quants (0..63) of one half super-block: from 64 bytes of ql (b1, b2) and 32 of qh
+// (bh), the four 32-quant runs in the reference's order.
+CHASSIS_AVX2 inline void q6_k_quants(__m256i b1, __m256i b2, __m256i bh, __m256i (&q)[4]) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+  q[0] = _mm256_or_si256(_mm256_and_si256(b1, m4), _mm256_slli_epi16(_mm256_and_si256(bh, m3), 4));
+  q[1] = _mm256_or_si256(_mm256_and_si256(b2, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 2), m3), 4));
+  q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b1, 4), m4),
+                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 4), m3), 4));
+  q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b2, 4), m4),
+                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 6), m3), 4));
+}
+
 // hsum_float_8: lanes l and l+4, then (0+2) + (1+3).
 CHASSIS_AVX2 inline float hsum8(__m256 v) {
   __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));

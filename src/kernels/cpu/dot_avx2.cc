@@ -109,7 +109,6 @@ CHASSIS_AVX2 float dot_q4_k(const BlockQ4_K* w, const BlockQ8_K* a, int64_t nb, 
 // Q6_K: per-lane integer sums over the super-block (unsigned 6-bit quants, scales per 16), the -32
 // offset through the activation sums, one FMA with d per super-block, hsum8 at the end.
 CHASSIS_AVX2 float dot_q6_k(const BlockQ6_K* w, const BlockQ8_K* a, int64_t nb) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
     const float d = a[i].d * h2f(w[i].d);
@@ -122,12 +121,7 @@ CHASSIS_AVX2 float dot_q6_k(const BlockQ6_K* w, const BlockQ8_K* a, int64_t nb) 
       const __m256i b2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
       const __m256i bh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
       __m256i q[4];
-      q[0] = _mm256_or_si256(_mm256_and_si256(b1, m4), _mm256_slli_epi16(_mm256_and_si256(bh, m3), 4));
-      q[1] = _mm256_or_si256(_mm256_and_si256(b2, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 2), m3), 4));
-      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b1, 4), m4),
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 4), m3), 4));
-      q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b2, 4), m4),
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 6), m3), 4));
+      q6_k_quants(b1, b2, bh, q);
       for (int k = 0; k < 4; ++k) {
         const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32 * k));
         const __m256i p16 = _mm256_maddubs_epi16(q[k], y);

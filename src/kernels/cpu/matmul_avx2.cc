@@ -291,7 +291,6 @@ struct TileQ6_K {
   static constexpr int kRows = 2, kToks = 2;
   template <int R, int T>
   CHASSIS_AVX2 static void tile(const TileProblem& p) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
     __m256 acc[R][T];
     zero(acc);
     const int64_t nb = p.n / QK_K;
@@ -310,13 +309,7 @@ struct TileQ6_K {
           const __m256i b1 = load256(w.ql + 64 * j), b2 = load256(w.ql + 64 * j + 32);
           const __m256i bh = load256(w.qh + 32 * j);
           __m256i q[4];
-          q[0] = _mm256_or_si256(_mm256_and_si256(b1, m4), _mm256_slli_epi16(_mm256_and_si256(bh, m3), 4));
-          q[1] = _mm256_or_si256(_mm256_and_si256(b2, m4),
-                                 _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 2), m3), 4));
-          q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b1, 4), m4),
-                                 _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 4), m3), 4));
-          q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b2, 4), m4),
-                                 _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 6), m3), 4));
+          q6_k_quants(b1, b2, bh, q);
           for (int k = 0; k < 4; ++k) {
             const int16_t pick_a = int16_t(0x0100 + 0x0202 * (2 * k)), pick_b = int16_t(0x0100 + 0x0202 * (2 * k + 1));
             const __m256i scale = _mm256_shuffle_epi8(sc8, _mm256_setr_epi16(pick_a, pick_a, pick_a, pick_a, pick_a, pick_a, pick_a, pick_a,

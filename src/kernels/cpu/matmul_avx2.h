@@ -65,17 +65,13 @@ void matmul_f16_batch_avx512(const TileProblem& p);
 // The rows of one block of matmul_f16_batch_avx512 (chunks of whole blocks keep its tiles full).
 int64_t f16_batch_block_rows();
 
-// The row count that chunks of a file-layout problem of n_tok tokens should be a multiple of: 16
-// (a multiple of every tile's height), or the batched F16 kernel's block.
+// The row count that chunks of a problem of n_tok tokens should be a multiple of: 16, a multiple of
+// every tile's height and of a pair of interleaved groups (a chunk of an odd number of groups would
+// leave one to the 256-bit tiles); for batched F16, the 512-bit kernel's row block.
 int64_t tiled_chunk_rows(DType wt, int64_t n_tok);
 
 // The same for weights interleaved eight rows at a time (kernels/interleave.h; only types for which
 // can_interleave() holds): every element equals the vec_dot() of the original row.
 void matmul_interleaved_avx2(DType wt, const TileProblem& p);
-
-// The row count that chunks of an interleaved problem should be a multiple of: a group, or a pair
-// of groups where the 512-bit tiles take two at once (a chunk of an odd number of groups would
-// leave one to the 256-bit tiles).
-int64_t interleaved_chunk_rows();
 
 }  // namespace chassis

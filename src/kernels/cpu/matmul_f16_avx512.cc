@@ -81,12 +81,11 @@ CHASSIS_AVX512 void tile(const TileProblem& p, const float* staged, int64_t stag
     for (int t = 0; t < T; ++t) _mm512_storeu_ps(parked + 16 * (k * T + t), acc[k][t]);
 }
 
-// The tile's outputs from its parked accumulators (laid out as `tile` leaves them, kToks tokens
-// wide): each half's hsum8.
-CHASSIS_AVX512 void write_sums(const TileProblem& p, const float* parked, int n_rows, int64_t t0, int toks, int tile_toks) {
+// The tile's outputs from its parked accumulators (as tile<P, toks> leaves them): each half's hsum8.
+CHASSIS_AVX512 void write_sums(const TileProblem& p, const float* parked, int n_rows, int64_t t0, int toks) {
   for (int k = 0; 2 * k < n_rows; ++k)
     for (int t = 0; t < toks; ++t) {
-      const __m512 acc = _mm512_loadu_ps(parked + 16 * (k * tile_toks + t));
+      const __m512 acc = _mm512_loadu_ps(parked + 16 * (k * toks + t));
       float* y = p.y + (t0 + t) * p.y_stride + 2 * k;
       y[0] = hsum8(_mm512_castps512_ps256(acc));
       if (2 * k + 1 < n_rows) y[1] = hsum8(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
@@ -143,7 +142,7 @@ void matmul_f16_batch_avx512(const TileProblem& p) {
           const int toks = int(std::min<int64_t>(kToks, p.n_tok - t));
           float* tile_tok_parked = tile_parked + (t / kToks) * parked_per_tile;
           tiles[j0 == 0][size_t((n_rows + 1) / 2 - 1)][size_t(toks - 1)](sub, staged, steps, t, j0, tile_tok_parked);
-          if (j0 + steps == n_steps) write_sums(sub, tile_tok_parked, n_rows, t, toks, toks);
+          if (j0 + steps == n_steps) write_sums(sub, tile_tok_parked, n_rows, t, toks);
         }
       }
     }

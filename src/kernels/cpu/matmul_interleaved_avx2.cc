@@ -39,6 +39,19 @@ CHASSIS_AVX2 inline __m256 row_times_act_scales(const uint16_t (&d)[8], const Bl
   return _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d))), _mm256_set1_ps(h2f(a.d)));
 }
 
+// The same for a pair of groups (16 rows: the first group's eight, then the second's).
+CHASSIS_AVX512 inline __m512 pair_times_act_scales(const uint16_t (&d0)[8], const uint16_t (&d1)[8], const BlockQ8_0& a) {
+  return _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(d1),
+                                                          reinterpret_cast<const __m128i*>(d0))),
+                       _mm512_set1_ps(h2f(a.d)));
+}
+// hsum8 of each of 16 rows whose lanes are acc[0..7] (hsum8_across, both halves at once).
+CHASSIS_AVX512 inline __m512 hsum8_across512(const __m512 (&acc)[8]) {
+  __m512 r[4];
+  for (int l = 0; l < 4; ++l) r[l] = _mm512_add_ps(acc[l + 4], acc[l]);
+  return _mm512_add_ps(_mm512_add_ps(r[0], r[2]), _mm512_add_ps(r[1], r[3]));
+}
+
 // ---- Q4_0 (reference: one exact integer sum per block, then acc = fma(sum, d_w*d_a, acc) in block
 // order). Quants are read unsigned (0..15); the offset of 8 comes back through the activation block's
 // sum. Lane r of every vector is row r.
@@ -275,9 +288,7 @@ struct TileQ5_0x16 {
       prefetch_ahead(p.w, i * int64_t(sizeof(BlockQ5_0x8)), int64_t(sizeof(BlockQ5_0x8)));
       prefetch_ahead(p.w + p.w_stride, i * int64_t(sizeof(BlockQ5_0x8)), int64_t(sizeof(BlockQ5_0x8)));
       const BlockQ8_0& a = act_block(p, t, i);
-      const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(w1[i].d),
-                                                                         reinterpret_cast<const __m128i*>(w0[i].d))),
-                                     _mm512_set1_ps(h2f(a.d)));
+      const __m512 d = pair_times_act_scales(w0[i].d, w1[i].d, a);
       const __m512i qh = _mm512_inserti64x4(_mm512_castsi256_si512(load256(w0[i].qh)), load256(w1[i].qh), 1);
       const int32_t* off = offsets + 8 * i;
       q5_pair_lanes<0>(w0[i], w1[i], qh, a, off, d, acc);
@@ -285,9 +296,7 @@ struct TileQ5_0x16 {
       q5_pair_lanes<2>(w0[i], w1[i], qh, a, off, d, acc);
       q5_pair_lanes<3>(w0[i], w1[i], qh, a, off, d, acc);
     }
-    __m512 r[4];  // hsum8 of each row across acc[0..7], as hsum8_across
-    for (int l = 0; l < 4; ++l) r[l] = _mm512_add_ps(acc[l + 4], acc[l]);
-    _mm512_storeu_ps(p.y + t * p.y_stride, _mm512_add_ps(_mm512_add_ps(r[0], r[2]), _mm512_add_ps(r[1], r[3])));
+    _mm512_storeu_ps(p.y + t * p.y_stride, hsum8_across512(acc));
   }
 
   CHASSIS_AVX512 static void one_token(const TileProblem& p, const Q5UnpackedPair* unpacked, int t) {
@@ -295,24 +304,16 @@ struct TileQ5_0x16 {
     const auto* w1 = reinterpret_cast<const BlockQ5_0x8*>(p.w + p.w_stride);
     __m512 acc[8];
     for (auto& a : acc) a = _mm512_setzero_ps();
-    const __m512i ones = _mm512_set1_epi16(1);
     const int64_t nb = p.n / QK;
     const int32_t* offsets = p.act_sums + t * p.act_sums_stride;
     for (int64_t i = 0; i < nb; ++i) {
       const BlockQ8_0& a = act_block(p, t, i);
-      const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(w1[i].d),
-                                                                         reinterpret_cast<const __m128i*>(w0[i].d))),
-                                     _mm512_set1_ps(h2f(a.d)));
+      const __m512 d = pair_times_act_scales(w0[i].d, w1[i].d, a);
       const int32_t* off = offsets + 8 * i;
-      for (int l = 0; l < 8; ++l) {
-        const __m512i q = _mm512_loadu_si512(unpacked[i].lane[l]);
-        const __m512i sums = _mm512_madd_epi16(_mm512_maddubs_epi16(q, broadcast_lane512(a.qs + 4 * l)), ones);
-        acc[l] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(_mm512_sub_epi32(sums, _mm512_set1_epi32(off[l]))), acc[l]);
-      }
+      for (int l = 0; l < 8; ++l)
+        acc[l] = q5_lane_fma512(_mm512_loadu_si512(unpacked[i].lane[l]), a.qs + 4 * l, off[l], d, acc[l]);
     }
-    __m512 r[4];  // hsum8 of each row across acc[0..7], as hsum8_across
-    for (int l = 0; l < 4; ++l) r[l] = _mm512_add_ps(acc[l + 4], acc[l]);
-    _mm512_storeu_ps(p.y + t * p.y_stride, _mm512_add_ps(_mm512_add_ps(r[0], r[2]), _mm512_add_ps(r[1], r[3])));
+    _mm512_storeu_ps(p.y + t * p.y_stride, hsum8_across512(acc));
   }
 };
 
@@ -368,9 +369,7 @@ struct TileQ8_0x16 {
     const int64_t nb = p.n / QK;
     for (int64_t i = 0; i < nb; ++i) {
       const BlockQ8_0& a = act_block(p, t, i);
-      const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(w1[i].d),
-                                                                         reinterpret_cast<const __m128i*>(w0[i].d))),
-                                     _mm512_set1_ps(h2f(a.d)));
+      const __m512 d = pair_times_act_scales(w0[i].d, w1[i].d, a);
       for (int l = 0; l < 8; ++l) {
         const __m512i y = broadcast_lane512(a.qs + 4 * l);
         const __m512i signed_y = _mm512_mask_sub_epi8(y, staged[i].negative[l], zero, y);
@@ -378,9 +377,7 @@ struct TileQ8_0x16 {
         acc[l] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(_mm512_madd_epi16(dot, ones)), acc[l]);
       }
     }
-    __m512 r[4];  // hsum8 of each row across acc[0..7], as hsum8_across
-    for (int l = 0; l < 4; ++l) r[l] = _mm512_add_ps(acc[l + 4], acc[l]);
-    _mm512_storeu_ps(p.y + t * p.y_stride, _mm512_add_ps(_mm512_add_ps(r[0], r[2]), _mm512_add_ps(r[1], r[3])));
+    _mm512_storeu_ps(p.y + t * p.y_stride, hsum8_across512(acc));
   }
 };
 
@@ -575,8 +572,6 @@ void run_groups(const TileProblem& p) {
 }
 
 }  // namespace
-
-int64_t interleaved_chunk_rows() { return use_avx512_tiles() ? 2 * kInterleavedRows : kInterleavedRows; }
 
 void matmul_interleaved_avx2(DType wt, const TileProblem& p) {
   if (wt == DType::Q4_0) return run_groups<TileQ4_0x16, TileQ4_0x8>(p);
