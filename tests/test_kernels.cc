@@ -414,10 +414,24 @@ TEST(Kernels, F32KvAttentionMatchesNaiveSoftmaxAttention) {
 namespace chassis {
 namespace {
 
-// The tile sets to test: AVX2 only, and with AVX-512BW where the CPU has it.
-std::vector<bool> avx512_modes() {
-  if (cpu_has_avx512bw()) return {false, true};
-  return {false};
+// The tile sets to test: AVX2 only, with AVX-512BW where the CPU has it, and with AVX512-VNNI too.
+enum class TileSet { kAvx2, kAvx512, kVnni };
+std::vector<TileSet> tile_sets() {
+  std::vector<TileSet> sets{TileSet::kAvx2};
+  if (cpu_has_avx512bw()) sets.push_back(TileSet::kAvx512);
+  if (cpu_has_avx512vnni()) sets.push_back(TileSet::kVnni);
+  return sets;
+}
+void use_tile_set(TileSet set) {
+  set_avx512_tiles_enabled(set != TileSet::kAvx2);
+  set_vnni_tiles_enabled(set == TileSet::kVnni);
+}
+void restore_tile_sets() {
+  set_avx512_tiles_enabled(true);
+  set_vnni_tiles_enabled(true);
+}
+const char* tile_set_name(TileSet set) {
+  return set == TileSet::kAvx2 ? "avx2" : set == TileSet::kAvx512 ? "avx512" : "avx512-vnni";
 }
 
 // y as matmul_rows writes rows [begin, n_out) x n_tok of it, against the reference dot product of
@@ -446,9 +460,9 @@ TEST(Kernels, Avx2MatmulTilesAreBitIdenticalToTheReferenceDots) {
   if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
   std::mt19937 rng(91);
   ThreadPool pool(2);
-  // Both tile sets where the CPU has AVX-512BW/VL (Q5_0 then unpacks through a mask register).
-  for (bool avx512 : avx512_modes()) {
-  set_avx512_tiles_enabled(avx512);
+  // Every tile set the CPU has (AVX2, 512-bit AVX-512BW, and AVX512-VNNI integer sums).
+  for (TileSet set : tile_sets()) {
+  use_tile_set(set);
   for (DType t : {DType::F16, DType::Q8_0, DType::Q5_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
     ASSERT_TRUE(has_tiled_avx2(t)) << dtype_name(t);
     const DTypeInfo& info = dtype_info(t);
@@ -464,14 +478,14 @@ TEST(Kernels, Avx2MatmulTilesAreBitIdenticalToTheReferenceDots) {
             matmul(m, x.data(), n_tok, y.data(), pool, invariant);
             ASSERT_TRUE(matches_reference_dots(t, w.data(), n_in, 0, n_out, x.data(), n_tok, y, invariant))
                 << dtype_name(t) << " n_in=" << n_in << " n_out=" << n_out << " n_tok=" << n_tok
-                << " invariant=" << invariant << " avx512=" << avx512;
+                << " invariant=" << invariant << " tiles=" << tile_set_name(set);
           }
         }
       }
     }
   }
   }
-  set_avx512_tiles_enabled(true);
+  restore_tile_sets();
 }
 
 // Batched F16 on shapes large enough for the 512-bit kernel's blocking to split the rows (40 at a
@@ -482,8 +496,8 @@ TEST(Kernels, BatchedF16IsBitIdenticalAcrossRowAndInnerBlocks) {
   if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
   std::mt19937 rng(95);
   ThreadPool pool(2);
-  for (bool avx512 : avx512_modes()) {
-    set_avx512_tiles_enabled(avx512);
+  for (TileSet set : tile_sets()) {
+    use_tile_set(set);
     for (auto [n_in, n_out, n_tok] : {std::array<int64_t, 3>{1200, 101, 21}, {1024, 48, 9}, {520, 7, 17}}) {
       const auto w = random_rows(DType::F16, n_in, n_out, rng);
       const WeightMatrix m{DType::F16, w.data(), n_in, n_out};
@@ -491,10 +505,10 @@ TEST(Kernels, BatchedF16IsBitIdenticalAcrossRowAndInnerBlocks) {
       std::vector<float> y(size_t(n_out * n_tok));
       matmul(m, x.data(), n_tok, y.data(), pool, /*row_invariant=*/false);
       ASSERT_TRUE(matches_reference_dots(DType::F16, w.data(), n_in, 0, n_out, x.data(), n_tok, y, false))
-          << "n_in=" << n_in << " n_out=" << n_out << " n_tok=" << n_tok << " avx512=" << avx512;
+          << "n_in=" << n_in << " n_out=" << n_out << " n_tok=" << n_tok << " tiles=" << tile_set_name(set);
     }
   }
-  set_avx512_tiles_enabled(true);
+  restore_tile_sets();
 }
 
 // Rows interleaved eight at a time give back every original row, and every matmul over them (the
@@ -503,9 +517,9 @@ TEST(Kernels, BatchedF16IsBitIdenticalAcrossRowAndInnerBlocks) {
 TEST(Kernels, InterleavedMatmulIsBitIdenticalToTheReferenceDots) {
   std::mt19937 rng(93);
   ThreadPool pool(2);
-  // Both tile sets where the CPU has AVX-512BW (pairs of groups in 512-bit registers).
-  for (bool avx512 : avx512_modes()) {
-  set_avx512_tiles_enabled(avx512);
+  // Every tile set the CPU has (pairs of groups in 512-bit registers; VNNI integer sums).
+  for (TileSet set : tile_sets()) {
+  use_tile_set(set);
   for (DType t : {DType::Q4_0, DType::Q5_0, DType::Q8_0, DType::Q4_K}) {
     ASSERT_TRUE(can_interleave(t));
     const int64_t bs = dtype_info(t).block_size;
@@ -533,14 +547,14 @@ TEST(Kernels, InterleavedMatmulIsBitIdenticalToTheReferenceDots) {
             set_matmul_tiles_enabled(true);
             ASSERT_TRUE(matches_reference_dots(t, w.data(), n_in, begin, n_out, x.data(), n_tok, y, invariant))
                 << dtype_name(t) << " n_in=" << n_in << " n_out=" << n_out << " n_tok=" << n_tok << " mode=" << mode
-                << " avx512=" << avx512;
+                << " tiles=" << tile_set_name(set);
           }
         }
       }
     }
   }
   }
-  set_avx512_tiles_enabled(true);
+  restore_tile_sets();
 }
 
 // A group of products of one input (matmul_group: one region, the input encoded once per encoding,
@@ -575,8 +589,8 @@ TEST(Kernels, MatmulGroupGivesEveryProductItsReferenceDots) {
     m.data = stored.back().data();
     mats.push_back(m);
   }
-  for (bool avx512 : avx512_modes()) {
-    set_avx512_tiles_enabled(avx512);
+  for (TileSet set : tile_sets()) {
+    use_tile_set(set);
     for (int64_t n_tok : {1, 3, 9}) {
       for (bool invariant : {false, true}) {
         auto x = test::random_floats(size_t(n_in * n_tok), uint32_t(rng()));
@@ -589,11 +603,11 @@ TEST(Kernels, MatmulGroupGivesEveryProductItsReferenceDots) {
           ASSERT_TRUE(matches_reference_dots(specs[i].t, rows[i].data(), n_in, specs[i].begin, specs[i].n_out, x.data(),
                                              n_tok, y[i], invariant))
               << "product " << i << " (" << dtype_name(specs[i].t) << ") n_tok=" << n_tok << " invariant=" << invariant
-              << " avx512=" << avx512;
+              << " tiles=" << tile_set_name(set);
       }
     }
   }
-  set_avx512_tiles_enabled(true);
+  restore_tile_sets();
 }
 
 }  // namespace

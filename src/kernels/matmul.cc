@@ -173,7 +173,7 @@ void matmul_group(std::span<const MatmulTarget> targets, const float* x, int64_t
     while (index < int(encodings.size()) && !encodings[index].same_as(enc)) ++index;
     if (index == int(encodings.size())) {
       enc.act_row = row_bytes(enc.act_type, n_in);
-      enc.sums_stride = enc.sums_kind == ActSums::kNone ? 0 : (n_in / QK) * (enc.sums_kind == ActSums::kLanesTimes16 ? 8 : 1);
+      enc.sums_stride = (n_in / QK) * act_sums_per_block(enc.sums_kind);
       enc.act_offset = act_bytes;
       enc.sums_offset = sums_count;
       act_bytes += size_t(n_tok * enc.act_row + kActAlign - 1) / kActAlign * kActAlign;

@@ -12,6 +12,9 @@
 // AVX2 plus AVX-512BW/VL at 256-bit width (mask registers, byte-granular masked ops; no 512-bit
 // vectors, so no frequency penalty). Only after cpu_has_avx512bw().
 #define CHASSIS_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl")))
+// The same plus AVX512-VNNI (vpdpbusd: four unsigned x signed byte products summed into an int32
+// lane in one instruction). Only after cpu_has_avx512vnni().
+#define CHASSIS_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 
 namespace chassis::avx2 {
 

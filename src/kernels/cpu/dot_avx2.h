@@ -10,6 +10,8 @@ namespace chassis {
 bool cpu_has_avx2();
 // Whether it also has AVX-512F/BW/VL with the OS saving the mask and upper registers (checked once).
 bool cpu_has_avx512bw();
+// Whether it also has AVX512-VNNI (checked once).
+bool cpu_has_avx512vnni();
 // Whether to use them: the CPU can, and CHASSIS_REFERENCE_KERNELS is not set (which forces the scalar
 // reference everywhere, to rule the SIMD kernels out when debugging).
 bool use_simd_kernels();

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -337,26 +338,25 @@ struct TileQ6_K {
   }
 };
 
-// Q6_K decode with 512-bit registers (AVX-512BW): a super-block's two halves side by side, j = 0 in
-// the low 256 bits and j = 1 in the high, so each instruction unpacks and multiplies twice the
-// quants. The two halves' integer lane sums are added at the end of the super-block (exact integer
-// arithmetic: the same sums TileQ6_K accumulates), then the float operations are TileQ6_K's.
+// Q6_K with 512-bit registers (AVX-512BW): a super-block's two halves side by side, j = 0 in the low
+// 256 bits and j = 1 in the high, so each instruction unpacks and multiplies twice the quants, and a
+// row's quants are unpacked once for the tile's tokens. The two halves' integer lane sums are added
+// at the end of the super-block (exact integer arithmetic: the same sums TileQ6_K accumulates), then
+// the float operations are TileQ6_K's.
 struct TileQ6_KAvx512 {
-  static constexpr int kRows = 2, kToks = 1;
+  static constexpr int kRows = 2, kToks = 3;
   // Two 32-byte runs, lo at bits 0..255 and hi at 256..511.
   CHASSIS_AVX512 static __m512i join(const void* lo, const void* hi) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(load256(lo)), load256(hi), 1);
   }
   template <int R, int T>
   CHASSIS_AVX512 static void tile(const TileProblem& p) {
-    static_assert(T == 1);
     const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
-    __m256 acc[R][1];
+    __m256 acc[R][T];
     zero(acc);
     const int64_t nb = p.n / QK_K;
     for (int64_t i = 0; i < nb; ++i) {
       prefetch_ahead(p.w, i * R * int64_t(sizeof(BlockQ6_K)), R * int64_t(sizeof(BlockQ6_K)));
-      const BlockQ8_K& a = blocks<BlockQ8_K>(p.act, p.act_stride, 0)[i];
       for (int r = 0; r < R; ++r) {
         const BlockQ6_K& w = blocks<BlockQ6_K>(p.w, p.w_stride, r)[i];
         // Each half's 8 scales as int16 in both of its 128-bit lanes (as TileQ6_K's sc8 per half).
@@ -373,19 +373,27 @@ struct TileQ6_KAvx512 {
                                _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(bh, 4), m3), 4));
         q[3] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(b2, 4), m4),
                                _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(bh, 6), m3), 4));
-        __m512i sumi = _mm512_setzero_si512();
+        __m512i sumi[T];
+        for (auto& s : sumi) s = _mm512_setzero_si512();
         for (int k = 0; k < 4; ++k) {
           const int16_t pick_a = int16_t(0x0100 + 0x0202 * (2 * k)), pick_b = int16_t(0x0100 + 0x0202 * (2 * k + 1));
           const __m256i pick = _mm256_setr_epi16(pick_a, pick_a, pick_a, pick_a, pick_a, pick_a, pick_a, pick_a,
                                                  pick_b, pick_b, pick_b, pick_b, pick_b, pick_b, pick_b, pick_b);
           const __m512i scale = _mm512_shuffle_epi8(sc8, _mm512_broadcast_i64x4(pick));
-          const __m512i y = join(a.qs + 32 * k, a.qs + 128 + 32 * k);
-          sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(scale, _mm512_maddubs_epi16(q[k], y)));
+          for (int t = 0; t < T; ++t) {
+            const BlockQ8_K& a = blocks<BlockQ8_K>(p.act, p.act_stride, t)[i];
+            const __m512i y = join(a.qs + 32 * k, a.qs + 128 + 32 * k);
+            sumi[t] = _mm512_add_epi32(sumi[t], _mm512_madd_epi16(scale, _mm512_maddubs_epi16(q[k], y)));
+          }
         }
-        const __m256i sum = _mm256_add_epi32(_mm512_castsi512_si256(sumi), _mm512_extracti64x4_epi64(sumi, 1));
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales)));
-        const __m256i s = _mm256_sub_epi32(sum, _mm256_slli_epi32(_mm256_madd_epi16(load256(a.bsums), sc16), 5));
-        acc[r][0] = _mm256_fmadd_ps(_mm256_set1_ps(a.d * h2f(w.d)), _mm256_cvtepi32_ps(s), acc[r][0]);
+        const float dw = h2f(w.d);
+        for (int t = 0; t < T; ++t) {
+          const BlockQ8_K& a = blocks<BlockQ8_K>(p.act, p.act_stride, t)[i];
+          const __m256i sum = _mm256_add_epi32(_mm512_castsi512_si256(sumi[t]), _mm512_extracti64x4_epi64(sumi[t], 1));
+          const __m256i s = _mm256_sub_epi32(sum, _mm256_slli_epi32(_mm256_madd_epi16(load256(a.bsums), sc16), 5));
+          acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(a.d * dw), _mm256_cvtepi32_ps(s), acc[r][t]);
+        }
       }
     }
     store_hsums(p, acc);
@@ -483,6 +491,12 @@ std::atomic<bool> g_avx512_tiles{true};
 bool use_avx512_tiles() { return cpu_has_avx512bw() && g_avx512_tiles.load(std::memory_order_relaxed); }
 void set_avx512_tiles_enabled(bool on) { g_avx512_tiles.store(on); }
 
+namespace {
+std::atomic<bool> g_vnni_tiles{std::getenv("CHASSIS_NO_VNNI") == nullptr};
+}  // namespace
+bool use_vnni_tiles() { return use_avx512_tiles() && cpu_has_avx512vnni() && g_vnni_tiles.load(std::memory_order_relaxed); }
+void set_vnni_tiles_enabled(bool on) { g_vnni_tiles.store(on); }
+
 bool has_tiled_avx2(DType wt) {
   switch (wt) {
     case DType::F16: case DType::Q8_0: case DType::Q5_0: case DType::Q4_0: case DType::Q4_K: case DType::Q6_K:
@@ -494,16 +508,30 @@ bool has_tiled_avx2(DType wt) {
 
 ActSums tiled_act_sums(DType wt, bool interleaved) {
   if (wt == DType::Q4_0) return ActSums::kBlock;
-  if (wt == DType::Q5_0 && interleaved) return ActSums::kLanesTimes16;
+  if (wt == DType::Q5_0 && interleaved) return ActSums::kLanesTimesMinus16;
+  if (wt == DType::Q8_0 && interleaved && use_vnni_tiles()) return ActSums::kLanesTimesMinus128;
   return ActSums::kNone;
+}
+
+int64_t act_sums_per_block(ActSums kind) {
+  switch (kind) {
+    case ActSums::kNone: return 0;
+    case ActSums::kBlock: return 1;
+    case ActSums::kLanesTimesMinus16: case ActSums::kLanesTimesMinus128: return 8;
+  }
+  return 0;
 }
 
 CHASSIS_AVX2 void compute_act_sums(ActSums kind, const void* q8_0_blocks, int64_t nb, int32_t* sums) {
   const auto* b = static_cast<const BlockQ8_0*>(q8_0_blocks);
   if (kind == ActSums::kBlock)
     for (int64_t i = 0; i < nb; ++i) sums[i] = hsum_i32(lane_sums_shifted<0>(load256(b[i].qs)));
-  else if (kind == ActSums::kLanesTimes16)
-    for (int64_t i = 0; i < nb; ++i) _mm256_storeu_si256(reinterpret_cast<__m256i*>(sums + 8 * i), lane_sums_shifted<4>(load256(b[i].qs)));
+  else if (kind == ActSums::kLanesTimesMinus16 || kind == ActSums::kLanesTimesMinus128)
+    for (int64_t i = 0; i < nb; ++i) {
+      const __m256i lanes = kind == ActSums::kLanesTimesMinus16 ? lane_sums_shifted<4>(load256(b[i].qs))
+                                                                : lane_sums_shifted<7>(load256(b[i].qs));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(sums + 8 * i), _mm256_sub_epi32(_mm256_setzero_si256(), lanes));
+    }
 }
 
 DType tiled_act_type(DType wt) { return wt == DType::F16 ? DType::F32 : dtype_info(wt).vec_dot_type; }
@@ -526,7 +554,7 @@ void matmul_tiles_avx2(DType wt, const TileProblem& p) {
     case DType::Q4_0: return run_tiles<TileQ4_0>(p);
     case DType::Q4_K: return run_tiles<TileQ4_K>(p);
     case DType::Q6_K:
-      if (p.n_tok == 1 && use_avx512_tiles()) return run_tiles<TileQ6_KAvx512>(p);
+      if (use_avx512_tiles()) return run_tiles<TileQ6_KAvx512>(p);
       return run_tiles<TileQ6_K>(p);
     default: return;
   }

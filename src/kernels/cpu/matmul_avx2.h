@@ -43,8 +43,14 @@ struct TileProblem {
 enum class ActSums {
   kNone,
   kBlock,       // one per block: the sum of its 32 quants (Q4_0)
-  kLanesTimes16 // eight per block: 16 x the sum of each 4-byte lane (Q5_0 interleaved: its offset of 16)
+  // Eight per block: -16 x the sum of each 4-byte lane, where a lane's integer sum starts when the
+  // quants are read unsigned (Q5_0 interleaved: its offset of 16).
+  kLanesTimesMinus16,
+  // The same with -128: Q8_0 interleaved on the VNNI tiles, which read its quants with 128 added.
+  kLanesTimesMinus128
 };
+// The int32 values per activation block of a kind (0, 1 or 8).
+int64_t act_sums_per_block(ActSums kind);
 ActSums tiled_act_sums(DType wt, bool interleaved);
 // Fills sums (nb or 8 * nb values, see ActSums) from nb Q8_0 activation blocks.
 void compute_act_sums(ActSums kind, const void* q8_0_blocks, int64_t nb, int32_t* sums);
@@ -53,6 +59,11 @@ void compute_act_sums(ActSums kind, const void* q8_0_blocks, int64_t nb, int32_t
 // switched off. Tests switch them off to check the AVX2-only tiles too.
 bool use_avx512_tiles();
 void set_avx512_tiles_enabled(bool on);
+// Whether the tiles that also use AVX512-VNNI run: use_avx512_tiles(), the CPU has VNNI, and neither
+// the tests nor CHASSIS_NO_VNNI (for A/B measurements) switched them off. Their integer sums are the
+// same exact integers, so results stay bit-identical.
+bool use_vnni_tiles();
+void set_vnni_tiles_enabled(bool on);
 
 // Computes the whole problem; every element equals the vec_dot() of its row and token under the
 // problem's variant.

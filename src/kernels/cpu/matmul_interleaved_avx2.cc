@@ -90,6 +90,21 @@ struct TileQ4_0x8 {
   }
 };
 
+// Block i of a pair of Q4_0 groups (prefetching ahead): the unsigned quants of lanes k (low
+// nibbles) and k + 4 (high) of the 16 rows, and the rows' scales.
+CHASSIS_AVX512 inline __m512 q4_0_pair_block(const TileProblem& p, const BlockQ4_0x8& b0, const BlockQ4_0x8& b1, int64_t i,
+                                              __m512i (&lo)[4], __m512i (&hi)[4]) {
+  prefetch_ahead(p.w, i * int64_t(sizeof(BlockQ4_0x8)), int64_t(sizeof(BlockQ4_0x8)));
+  prefetch_ahead(p.w + p.w_stride, i * int64_t(sizeof(BlockQ4_0x8)), int64_t(sizeof(BlockQ4_0x8)));
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  for (int k = 0; k < 4; ++k) {
+    const __m512i raw = _mm512_inserti64x4(_mm512_castsi256_si512(load256(b0.qs[k])), load256(b1.qs[k]), 1);
+    lo[k] = _mm512_and_si512(raw, low4);
+    hi[k] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
+  }
+  return _mm512_cvtph_ps(_mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(b1.d), reinterpret_cast<const __m128i*>(b0.d)));
+}
+
 // The same with 512-bit registers over two adjacent groups (16 rows: lanes 0..7 the first group's
 // rows, 8..15 the second's). Each row's integer sum and float operations are unchanged; one
 // instruction now does the work of two (this CPU has two 512-bit FMA/ALU ports).
@@ -104,19 +119,11 @@ struct TileQ4_0x16 {
     const auto* w1 = reinterpret_cast<const BlockQ4_0x8*>(p.w + p.w_stride);
     __m512 acc[T];
     for (auto& a : acc) a = _mm512_setzero_ps();
-    const __m512i low4 = _mm512_set1_epi8(0x0F), ones = _mm512_set1_epi16(1);
+    const __m512i ones = _mm512_set1_epi16(1);
     const int64_t nb = p.n / QK;
     for (int64_t i = 0; i < nb; ++i) {
-      prefetch_ahead(p.w, i * int64_t(sizeof(BlockQ4_0x8)), int64_t(sizeof(BlockQ4_0x8)));
-      prefetch_ahead(p.w + p.w_stride, i * int64_t(sizeof(BlockQ4_0x8)), int64_t(sizeof(BlockQ4_0x8)));
       __m512i lo[4], hi[4];
-      for (int k = 0; k < 4; ++k) {
-        const __m512i raw = _mm512_inserti64x4(_mm512_castsi256_si512(load256(w0[i].qs[k])), load256(w1[i].qs[k]), 1);
-        lo[k] = _mm512_and_si512(raw, low4);
-        hi[k] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
-      }
-      const __m512 dw = _mm512_cvtph_ps(_mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(w1[i].d),
-                                                            reinterpret_cast<const __m128i*>(w0[i].d)));
+      const __m512 dw = q4_0_pair_block(p, w0[i], w1[i], i, lo, hi);
       for (int t = 0; t < T; ++t) {
         const BlockQ8_0& a = act_block(p, t, i);
         __m512i s16[4];
@@ -134,11 +141,42 @@ struct TileQ4_0x16 {
   }
 };
 
+// The same with VNNI: each token's block sum is eight vpdpbusd in two chains, the first starting at
+// -8 x the activation block's sum (the same exact integer as the maddubs tree).
+struct TileQ4_0x16Vnni {
+  static constexpr int kToks = 4;
+  static constexpr bool kOneToken = false;
+  template <int T>
+  CHASSIS_VNNI static void tile(const TileProblem& p) {
+    const auto* w0 = reinterpret_cast<const BlockQ4_0x8*>(p.w);
+    const auto* w1 = reinterpret_cast<const BlockQ4_0x8*>(p.w + p.w_stride);
+    __m512 acc[T];
+    for (auto& a : acc) a = _mm512_setzero_ps();
+    const int64_t nb = p.n / QK;
+    for (int64_t i = 0; i < nb; ++i) {
+      __m512i lo[4], hi[4];
+      const __m512 dw = q4_0_pair_block(p, w0[i], w1[i], i, lo, hi);
+      for (int t = 0; t < T; ++t) {
+        const BlockQ8_0& a = act_block(p, t, i);
+        __m512i s_lo = _mm512_set1_epi32(-8 * p.act_sums[t * p.act_sums_stride + i]), s_hi = _mm512_setzero_si512();
+        for (int k = 0; k < 4; ++k) {
+          s_lo = _mm512_dpbusd_epi32(s_lo, lo[k], broadcast_lane512(a.qs + 4 * k));
+          s_hi = _mm512_dpbusd_epi32(s_hi, hi[k], broadcast_lane512(a.qs + 16 + 4 * k));
+        }
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s_lo, s_hi)),
+                                 _mm512_mul_ps(dw, _mm512_set1_ps(h2f(a.d))), acc[t]);
+      }
+    }
+    for (int t = 0; t < T; ++t) _mm512_storeu_ps(p.y + t * p.y_stride, acc[t]);
+  }
+};
+
 // ---- Q5_0 (reference: eight lanes of 4-element integer sums per block, lane l's acc = fma(d_w*d_a,
 // sum, acc) in block order, hsum8 at the end). Lane l of a row is elements 4l..4l+3: low nibbles of
 // qs bytes 4l.. for l < 4, high nibbles of bytes 4(l-4).. for l >= 4, so qs[k] gives lanes k and k+4.
 // Here acc[l] holds lane l of all eight rows, and hsum8's tree runs across the eight vectors.
-// Quants are read unsigned (0..31); the offset of 16 returns through the activation's lane sums.
+// Quants are read unsigned (0..31); the offset of 16 returns through the activation's lane sums
+// (each lane's sum starts at -16 x the activation lane's sum).
 
 // The unsigned 5-bit quants of lanes k (low) and k + 4 (high) of the eight rows.
 template <int K>
@@ -151,10 +189,10 @@ CHASSIS_AVX2 inline void q5_lanes(const BlockQ5_0x8& b, __m256i qh, __m256i& low
   high = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(raw, 4), low4), _mm256_and_si256(_mm256_srli_epi16(qh, K), bit4));
 }
 
-// One lane of the eight rows: acc = fma(d, sum(q * y) - 16 * sum(y), acc).
-CHASSIS_AVX2 inline __m256 q5_lane_fma(__m256i q, const int8_t* y, int32_t offset, __m256 d, __m256 acc) {
+// One lane of the eight rows: acc = fma(d, start + sum(q * y), acc), start = -16 * sum(y).
+CHASSIS_AVX2 inline __m256 q5_lane_fma(__m256i q, const int8_t* y, int32_t start, __m256 d, __m256 acc) {
   const __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(q, broadcast_lane(y)), _mm256_set1_epi16(1));
-  return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(sums, _mm256_set1_epi32(offset))), acc);
+  return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_add_epi32(sums, _mm256_set1_epi32(start))), acc);
 }
 
 // hsum8 of each row, its lanes being acc[0..7]: (l, l+4) first, then (0+2) + (1+3).
@@ -178,26 +216,26 @@ struct TileQ5_0x8 {
     __m256 acc[8];
     for (auto& a : acc) a = _mm256_setzero_ps();
     const int64_t nb = p.n / QK;
-    const int32_t* offsets = p.act_sums + t * p.act_sums_stride;
+    const int32_t* starts = p.act_sums + t * p.act_sums_stride;
     for (int64_t i = 0; i < nb; ++i) {
       prefetch_ahead(p.w, i * int64_t(sizeof(BlockQ5_0x8)), int64_t(sizeof(BlockQ5_0x8)));
       const BlockQ8_0& a = act_block(p, t, i);
       const __m256 d = row_times_act_scales(w[i].d, a);
       const __m256i qh = load256(w[i].qh);
-      const int32_t* off = offsets + 8 * i;
+      const int32_t* start = starts + 8 * i;
       __m256i low, high;
       q5_lanes<0>(w[i], qh, low, high);
-      acc[0] = q5_lane_fma(low, a.qs + 0, off[0], d, acc[0]);
-      acc[4] = q5_lane_fma(high, a.qs + 16, off[4], d, acc[4]);
+      acc[0] = q5_lane_fma(low, a.qs + 0, start[0], d, acc[0]);
+      acc[4] = q5_lane_fma(high, a.qs + 16, start[4], d, acc[4]);
       q5_lanes<1>(w[i], qh, low, high);
-      acc[1] = q5_lane_fma(low, a.qs + 4, off[1], d, acc[1]);
-      acc[5] = q5_lane_fma(high, a.qs + 20, off[5], d, acc[5]);
+      acc[1] = q5_lane_fma(low, a.qs + 4, start[1], d, acc[1]);
+      acc[5] = q5_lane_fma(high, a.qs + 20, start[5], d, acc[5]);
       q5_lanes<2>(w[i], qh, low, high);
-      acc[2] = q5_lane_fma(low, a.qs + 8, off[2], d, acc[2]);
-      acc[6] = q5_lane_fma(high, a.qs + 24, off[6], d, acc[6]);
+      acc[2] = q5_lane_fma(low, a.qs + 8, start[2], d, acc[2]);
+      acc[6] = q5_lane_fma(high, a.qs + 24, start[6], d, acc[6]);
       q5_lanes<3>(w[i], qh, low, high);
-      acc[3] = q5_lane_fma(low, a.qs + 12, off[3], d, acc[3]);
-      acc[7] = q5_lane_fma(high, a.qs + 28, off[7], d, acc[7]);
+      acc[3] = q5_lane_fma(low, a.qs + 12, start[3], d, acc[3]);
+      acc[7] = q5_lane_fma(high, a.qs + 28, start[7], d, acc[7]);
     }
     _mm256_storeu_ps(p.y + t * p.y_stride, hsum8_across(acc));
   }
@@ -223,33 +261,38 @@ struct TileQ5_0x8 {
     __m256 acc[8];
     for (auto& a : acc) a = _mm256_setzero_ps();
     const int64_t nb = p.n / QK;
-    const int32_t* offsets = p.act_sums + t * p.act_sums_stride;
+    const int32_t* starts = p.act_sums + t * p.act_sums_stride;
     for (int64_t i = 0; i < nb; ++i) {
       const BlockQ8_0& a = act_block(p, t, i);
       const __m256 d = row_times_act_scales(w[i].d, a);
-      const int32_t* off = offsets + 8 * i;
-      for (int l = 0; l < 8; ++l) acc[l] = q5_lane_fma(load256(unpacked[i].lane[l]), a.qs + 4 * l, off[l], d, acc[l]);
+      const int32_t* start = starts + 8 * i;
+      for (int l = 0; l < 8; ++l) acc[l] = q5_lane_fma(load256(unpacked[i].lane[l]), a.qs + 4 * l, start[l], d, acc[l]);
     }
     _mm256_storeu_ps(p.y + t * p.y_stride, hsum8_across(acc));
   }
 };
 
-// One lane of sixteen rows: acc = fma(d, sum(q * y) - 16 * sum(y), acc), as q5_lane_fma.
-CHASSIS_AVX512 inline __m512 q5_lane_fma512(__m512i q, const int8_t* y, int32_t offset, __m512 d, __m512 acc) {
+// One lane of sixteen rows: acc = fma(d, start + sum(q * y), acc), as q5_lane_fma.
+CHASSIS_AVX512 inline __m512 q5_lane_fma512(__m512i q, const int8_t* y, int32_t start, __m512 d, __m512 acc) {
   const __m512i sums = _mm512_madd_epi16(_mm512_maddubs_epi16(q, broadcast_lane512(y)), _mm512_set1_epi16(1));
-  return _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(_mm512_sub_epi32(sums, _mm512_set1_epi32(offset))), acc);
+  return _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(_mm512_add_epi32(sums, _mm512_set1_epi32(start))), acc);
+}
+// The same by one vpdpbusd that starts at `start`.
+CHASSIS_VNNI inline __m512 q5_lane_fma_vnni(__m512i q, const int8_t* y, int32_t start, __m512 d, __m512 acc) {
+  const __m512i sums = _mm512_dpbusd_epi32(_mm512_set1_epi32(start), q, broadcast_lane512(y));
+  return _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(sums), acc);
 }
 // q5_lanes<K> and its two lanes on both groups of a pair at once (qh: the first group's, then the
 // second's).
 template <int K>
 CHASSIS_AVX512 inline void q5_pair_lanes(const BlockQ5_0x8& b0, const BlockQ5_0x8& b1, __m512i qh, const BlockQ8_0& a,
-                                         const int32_t* off, __m512 d, __m512 (&acc)[8]) {
+                                         const int32_t* start, __m512 d, __m512 (&acc)[8]) {
   const __m512i low4 = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10);
   const __m512i raw = _mm512_inserti64x4(_mm512_castsi256_si512(load256(b0.qs[K])), load256(b1.qs[K]), 1);
   const __m512i low = _mm512_or_si512(_mm512_and_si512(raw, low4), _mm512_and_si512(_mm512_slli_epi16(qh, 4 - K), bit4));
   const __m512i high = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(raw, 4), low4), _mm512_and_si512(_mm512_srli_epi16(qh, K), bit4));
-  acc[K] = q5_lane_fma512(low, a.qs + 4 * K, off[K], d, acc[K]);
-  acc[K + 4] = q5_lane_fma512(high, a.qs + 16 + 4 * K, off[K + 4], d, acc[K + 4]);
+  acc[K] = q5_lane_fma512(low, a.qs + 4 * K, start[K], d, acc[K]);
+  acc[K + 4] = q5_lane_fma512(high, a.qs + 16 + 4 * K, start[K + 4], d, acc[K + 4]);
 }
 
 // Two adjacent groups (16 rows) in 512-bit registers. Prefill: the pair's quants unpacked once
@@ -283,38 +326,43 @@ struct TileQ5_0x16 {
     __m512 acc[8];
     for (auto& a : acc) a = _mm512_setzero_ps();
     const int64_t nb = p.n / QK;
-    const int32_t* offsets = p.act_sums + t * p.act_sums_stride;
+    const int32_t* starts = p.act_sums + t * p.act_sums_stride;
     for (int64_t i = 0; i < nb; ++i) {
       prefetch_ahead(p.w, i * int64_t(sizeof(BlockQ5_0x8)), int64_t(sizeof(BlockQ5_0x8)));
       prefetch_ahead(p.w + p.w_stride, i * int64_t(sizeof(BlockQ5_0x8)), int64_t(sizeof(BlockQ5_0x8)));
       const BlockQ8_0& a = act_block(p, t, i);
       const __m512 d = pair_times_act_scales(w0[i].d, w1[i].d, a);
       const __m512i qh = _mm512_inserti64x4(_mm512_castsi256_si512(load256(w0[i].qh)), load256(w1[i].qh), 1);
-      const int32_t* off = offsets + 8 * i;
-      q5_pair_lanes<0>(w0[i], w1[i], qh, a, off, d, acc);
-      q5_pair_lanes<1>(w0[i], w1[i], qh, a, off, d, acc);
-      q5_pair_lanes<2>(w0[i], w1[i], qh, a, off, d, acc);
-      q5_pair_lanes<3>(w0[i], w1[i], qh, a, off, d, acc);
+      const int32_t* start = starts + 8 * i;
+      q5_pair_lanes<0>(w0[i], w1[i], qh, a, start, d, acc);
+      q5_pair_lanes<1>(w0[i], w1[i], qh, a, start, d, acc);
+      q5_pair_lanes<2>(w0[i], w1[i], qh, a, start, d, acc);
+      q5_pair_lanes<3>(w0[i], w1[i], qh, a, start, d, acc);
     }
     _mm512_storeu_ps(p.y + t * p.y_stride, hsum8_across512(acc));
   }
 
-  CHASSIS_AVX512 static void one_token(const TileProblem& p, const Q5UnpackedPair* unpacked, int t) {
-    const auto* w0 = reinterpret_cast<const BlockQ5_0x8*>(p.w);
-    const auto* w1 = reinterpret_cast<const BlockQ5_0x8*>(p.w + p.w_stride);
-    __m512 acc[8];
-    for (auto& a : acc) a = _mm512_setzero_ps();
-    const int64_t nb = p.n / QK;
-    const int32_t* offsets = p.act_sums + t * p.act_sums_stride;
-    for (int64_t i = 0; i < nb; ++i) {
-      const BlockQ8_0& a = act_block(p, t, i);
-      const __m512 d = pair_times_act_scales(w0[i].d, w1[i].d, a);
-      const int32_t* off = offsets + 8 * i;
-      for (int l = 0; l < 8; ++l)
-        acc[l] = q5_lane_fma512(_mm512_loadu_si512(unpacked[i].lane[l]), a.qs + 4 * l, off[l], d, acc[l]);
-    }
-    _mm512_storeu_ps(p.y + t * p.y_stride, hsum8_across512(acc));
+  // Prefill: one token over the pair's unpacked quants, each lane by LANE_FMA (the same body for
+  // two targets: a target attribute cannot be a template parameter).
+#define CHASSIS_Q5_PAIR_TOKEN(NAME, TARGET, LANE_FMA) \
+  TARGET static void NAME(const TileProblem& p, const Q5UnpackedPair* unpacked, int t) { \
+    const auto* w0 = reinterpret_cast<const BlockQ5_0x8*>(p.w); \
+    const auto* w1 = reinterpret_cast<const BlockQ5_0x8*>(p.w + p.w_stride); \
+    __m512 acc[8]; \
+    for (auto& a : acc) a = _mm512_setzero_ps(); \
+    const int64_t nb = p.n / QK; \
+    const int32_t* starts = p.act_sums + t * p.act_sums_stride; \
+    for (int64_t i = 0; i < nb; ++i) { \
+      const BlockQ8_0& a = act_block(p, t, i); \
+      const __m512 d = pair_times_act_scales(w0[i].d, w1[i].d, a); \
+      for (int l = 0; l < 8; ++l) \
+        acc[l] = LANE_FMA(_mm512_load_si512(unpacked[i].lane[l]), a.qs + 4 * l, starts[8 * i + l], d, acc[l]); \
+    } \
+    _mm512_storeu_ps(p.y + t * p.y_stride, hsum8_across512(acc)); \
   }
+  CHASSIS_Q5_PAIR_TOKEN(one_token, CHASSIS_AVX512, q5_lane_fma512)
+  CHASSIS_Q5_PAIR_TOKEN(one_token_vnni, CHASSIS_VNNI, q5_lane_fma_vnni)
+#undef CHASSIS_Q5_PAIR_TOKEN
 };
 
 // ---- Q8_0 (reference: as Q5_0, eight lanes with one FMA each per block, hsum8 at the end), signed
@@ -375,6 +423,44 @@ struct TileQ8_0x16 {
         const __m512i signed_y = _mm512_mask_sub_epi8(y, staged[i].negative[l], zero, y);
         const __m512i dot = _mm512_maddubs_epi16(_mm512_loadu_si512(staged[i].magnitude[l]), signed_y);
         acc[l] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(_mm512_madd_epi16(dot, ones)), acc[l]);
+      }
+    }
+    _mm512_storeu_ps(p.y + t * p.y_stride, hsum8_across512(acc));
+  }
+};
+
+// The same with VNNI: the quants are staged with 128 added (unsigned, as vpdpbusd wants them), and
+// each lane's int32 sum starts at -128 x the activation lane's sum (ActSums::kLanesTimesMinus128), so
+// one vpdpbusd leaves exactly the integer the sign trick's maddubs + madd gives.
+struct alignas(64) Q8BiasedPair {
+  uint8_t biased[8][64];
+};
+struct TileQ8_0x16Vnni {
+  CHASSIS_VNNI static void stage_pair(const TileProblem& p, Q8BiasedPair* staged) {
+    const auto* w0 = reinterpret_cast<const BlockQ8_0x8*>(p.w);
+    const auto* w1 = reinterpret_cast<const BlockQ8_0x8*>(p.w + p.w_stride);
+    const __m512i bias = _mm512_set1_epi8(int8_t(0x80));
+    const int64_t nb = p.n / QK;
+    for (int64_t i = 0; i < nb; ++i)
+      for (int l = 0; l < 8; ++l) {
+        const __m512i x = _mm512_inserti64x4(_mm512_castsi256_si512(load256(w0[i].qs[l])), load256(w1[i].qs[l]), 1);
+        _mm512_store_si512(staged[i].biased[l], _mm512_xor_si512(x, bias));
+      }
+  }
+  CHASSIS_VNNI static void one_token(const TileProblem& p, const Q8BiasedPair* staged, int t) {
+    const auto* w0 = reinterpret_cast<const BlockQ8_0x8*>(p.w);
+    const auto* w1 = reinterpret_cast<const BlockQ8_0x8*>(p.w + p.w_stride);
+    __m512 acc[8];
+    for (auto& a : acc) a = _mm512_setzero_ps();
+    const int64_t nb = p.n / QK;
+    const int32_t* starts = p.act_sums + t * p.act_sums_stride;
+    for (int64_t i = 0; i < nb; ++i) {
+      const BlockQ8_0& a = act_block(p, t, i);
+      const __m512 d = pair_times_act_scales(w0[i].d, w1[i].d, a);
+      for (int l = 0; l < 8; ++l) {
+        const __m512i sums = _mm512_dpbusd_epi32(_mm512_set1_epi32(starts[8 * i + l]), _mm512_load_si512(staged[i].biased[l]),
+                                                 broadcast_lane512(a.qs + 4 * l));
+        acc[l] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(sums), acc[l]);
       }
     }
     _mm512_storeu_ps(p.y + t * p.y_stride, hsum8_across512(acc));
@@ -453,16 +539,75 @@ struct TileQ4_Kx8 {
   }
 };
 
-// The same with 512-bit registers over two adjacent groups (16 rows), as TileQ4_0x16.
+// 16 bytes of each group's record side by side.
+CHASSIS_AVX512 inline __m256i both_groups(const void* a, const void* b) {
+  return _mm256_loadu2_m128i(static_cast<const __m128i*>(b), static_cast<const __m128i*>(a));
+}
+
+// Q4_K's integer work on a pair of groups for sub-blocks 2q (low nibbles) and 2q + 1 (high nibbles)
+// of super-block i: sums[t] (lane r: row r) += s_2q * dot_2q + s_2q+1 * dot_2q+1 for T tokens.
+// With maddubs: eight int16 terms per row, each |x| <= 2 * 15 * 128, their sum below 2^15, then one
+// madd by the duplicated scales.
+struct Q4_KPairSums {
+  template <int T>
+  CHASSIS_AVX512 static void add(const TileProblem& p, const BlockQ4_Kx8& b0, const BlockQ4_Kx8& b1, int64_t i, int q,
+                                 __m512i (&sums)[T]) {
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    // From lane r = int16 {s_2q, s_2q+1}: {s_2q, s_2q} and {s_2q+1, s_2q+1} (byte indices within each
+    // 128-bit quarter, as vpshufb reads them).
+    const __m512i dup_even = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13));
+    const __m512i dup_odd = _mm512_add_epi8(dup_even, _mm512_set1_epi8(2));
+    const __m512i sc = _mm512_cvtepu8_epi16(both_groups(b0.scales[q], b1.scales[q]));
+    __m512i s_lo[T], s_hi[T];
+    for (int t = 0; t < T; ++t) s_lo[t] = s_hi[t] = _mm512_setzero_si512();
+    for (int m = 0; m < 8; ++m) {
+      const __m512i raw = _mm512_inserti64x4(_mm512_castsi256_si512(load256(b0.qs[8 * q + m])), load256(b1.qs[8 * q + m]), 1);
+      const __m512i lo = _mm512_and_si512(raw, low4), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
+      for (int t = 0; t < T; ++t) {
+        const int8_t* y = reinterpret_cast<const BlockQ8_K*>(p.act + t * p.act_stride)[i].qs + 64 * q + 4 * m;
+        s_lo[t] = _mm512_add_epi16(s_lo[t], _mm512_maddubs_epi16(lo, broadcast_lane512(y)));
+        s_hi[t] = _mm512_add_epi16(s_hi[t], _mm512_maddubs_epi16(hi, broadcast_lane512(y + 32)));
+      }
+    }
+    const __m512i sc_even = _mm512_shuffle_epi8(sc, dup_even), sc_odd = _mm512_shuffle_epi8(sc, dup_odd);
+    for (int t = 0; t < T; ++t)
+      sums[t] = _mm512_add_epi32(sums[t], _mm512_add_epi32(_mm512_madd_epi16(s_lo[t], sc_even), _mm512_madd_epi16(s_hi[t], sc_odd)));
+  }
+};
+// The same with VNNI: each sub-block's dot in int32 lanes by vpdpbusd, then times its scale (the
+// same exact integers). Not inlined into the AVX-512 tile (GCC inlines only into a superset
+// target): one call per 64 elements and T tokens.
+struct Q4_KPairSumsVnni {
+  template <int T>
+  CHASSIS_VNNI __attribute__((noinline)) static void add(const TileProblem& p, const BlockQ4_Kx8& b0, const BlockQ4_Kx8& b1,
+                                                         int64_t i, int q, __m512i (&sums)[T]) {
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    const __m512i sc = _mm512_cvtepu8_epi16(both_groups(b0.scales[q], b1.scales[q]));
+    const __m512i sc_even = _mm512_and_si512(sc, _mm512_set1_epi32(0xFFFF)), sc_odd = _mm512_srli_epi32(sc, 16);
+    __m512i s_lo[T], s_hi[T];
+    for (int t = 0; t < T; ++t) s_lo[t] = s_hi[t] = _mm512_setzero_si512();
+    for (int m = 0; m < 8; ++m) {
+      const __m512i raw = _mm512_inserti64x4(_mm512_castsi256_si512(load256(b0.qs[8 * q + m])), load256(b1.qs[8 * q + m]), 1);
+      const __m512i lo = _mm512_and_si512(raw, low4), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
+      for (int t = 0; t < T; ++t) {
+        const int8_t* y = reinterpret_cast<const BlockQ8_K*>(p.act + t * p.act_stride)[i].qs + 64 * q + 4 * m;
+        s_lo[t] = _mm512_dpbusd_epi32(s_lo[t], lo, broadcast_lane512(y));
+        s_hi[t] = _mm512_dpbusd_epi32(s_hi[t], hi, broadcast_lane512(y + 32));
+      }
+    }
+    for (int t = 0; t < T; ++t)
+      sums[t] = _mm512_add_epi32(sums[t], _mm512_add_epi32(_mm512_mullo_epi32(s_lo[t], sc_even), _mm512_mullo_epi32(s_hi[t], sc_odd)));
+  }
+};
+
+// The same with 512-bit registers over two adjacent groups (16 rows), as TileQ4_0x16; the integer
+// sums by Sums (Q4_KPairSums, or Q4_KPairSumsVnni).
+template <class Sums>
 struct TileQ4_Kx16 {
   static constexpr int kToks = 4;
   // Decode (one token) reads each block once: the 256-bit tiles do it in fewer instructions here
   // (bench, Llama-3.2-1B Q4_K_M tg48, alternating: 18.8 / 18.4 / 20.9 -> 19.7 / 20.6 / 22.6 tok/s).
   static constexpr bool kOneToken = false;
-  // 16 bytes of each group's record side by side.
-  CHASSIS_AVX512 static __m256i both(const void* a, const void* b) {
-    return _mm256_loadu2_m128i(static_cast<const __m128i*>(b), static_cast<const __m128i*>(a));
-  }
   template <int T>
   CHASSIS_AVX512 static void tile(const TileProblem& p) {
     const auto* w0 = reinterpret_cast<const BlockQ4_Kx8*>(p.w);
@@ -470,16 +615,13 @@ struct TileQ4_Kx16 {
     const bool gemm = p.variant.repack_gemm;
     __m512 acc[T], acc_min[T];
     for (int t = 0; t < T; ++t) acc[t] = acc_min[t] = _mm512_setzero_ps();
-    const __m512i low4 = _mm512_set1_epi8(0x0F);
-    const __m512i dup_even = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13));
-    const __m512i dup_odd = _mm512_add_epi8(dup_even, _mm512_set1_epi8(2));
     const int64_t nb = p.n / QK_K;
     for (int64_t i = 0; i < nb; ++i) {
       const BlockQ4_Kx8& b0 = w0[i];
       const BlockQ4_Kx8& b1 = w1[i];
       prefetch_ahead(p.w, i * int64_t(sizeof(BlockQ4_Kx8)), int64_t(sizeof(BlockQ4_Kx8)));
       prefetch_ahead(p.w + p.w_stride, i * int64_t(sizeof(BlockQ4_Kx8)), int64_t(sizeof(BlockQ4_Kx8)));
-      const __m512 dw = _mm512_cvtph_ps(both(b0.d, b1.d)), mw = _mm512_cvtph_ps(both(b0.dmin, b1.dmin));
+      const __m512 dw = _mm512_cvtph_ps(both_groups(b0.d, b1.d)), mw = _mm512_cvtph_ps(both_groups(b0.dmin, b1.dmin));
       __m512 d[T], dmin[T];
       __m512i isum[T], imin[T];
       alignas(16) int32_t sub_sums[T][4];
@@ -493,23 +635,9 @@ struct TileQ4_Kx16 {
         isum[t] = imin[t] = _mm512_setzero_si512();
       }
       for (int q = 0; q < 4; ++q) {
-        const __m512i sc = _mm512_cvtepu8_epi16(both(b0.scales[q], b1.scales[q]));
-        const __m512i mn = _mm512_cvtepu8_epi16(both(b0.mins[q], b1.mins[q]));
-        __m512i s_lo[T], s_hi[T];
-        for (int t = 0; t < T; ++t) s_lo[t] = s_hi[t] = _mm512_setzero_si512();
-        for (int m = 0; m < 8; ++m) {
-          const __m512i raw = _mm512_inserti64x4(_mm512_castsi256_si512(load256(b0.qs[8 * q + m])), load256(b1.qs[8 * q + m]), 1);
-          const __m512i lo = _mm512_and_si512(raw, low4), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
-          for (int t = 0; t < T; ++t) {
-            const int8_t* y = reinterpret_cast<const BlockQ8_K*>(p.act + t * p.act_stride)[i].qs + 64 * q + 4 * m;
-            s_lo[t] = _mm512_add_epi16(s_lo[t], _mm512_maddubs_epi16(lo, broadcast_lane512(y)));
-            s_hi[t] = _mm512_add_epi16(s_hi[t], _mm512_maddubs_epi16(hi, broadcast_lane512(y + 32)));
-          }
-        }
-        const __m512i sc_even = _mm512_shuffle_epi8(sc, dup_even), sc_odd = _mm512_shuffle_epi8(sc, dup_odd);
+        Sums::template add<T>(p, b0, b1, i, q, isum);
+        const __m512i mn = _mm512_cvtepu8_epi16(both_groups(b0.mins[q], b1.mins[q]));
         for (int t = 0; t < T; ++t) {
-          isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_madd_epi16(s_lo[t], sc_even),
-                                                               _mm512_madd_epi16(s_hi[t], sc_odd)));
           const __m512i mins = _mm512_madd_epi16(mn, _mm512_set1_epi32(sub_sums[t][q]));
           if (gemm) {
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), d[t], acc[t]);
@@ -574,8 +702,14 @@ void run_groups(const TileProblem& p) {
 }  // namespace
 
 void matmul_interleaved_avx2(DType wt, const TileProblem& p) {
-  if (wt == DType::Q4_0) return run_groups<TileQ4_0x16, TileQ4_0x8>(p);
-  if (wt == DType::Q4_K) return run_groups<TileQ4_Kx16, TileQ4_Kx8>(p);
+  if (wt == DType::Q4_0) {
+    if (use_vnni_tiles()) return run_groups<TileQ4_0x16Vnni, TileQ4_0x8>(p);
+    return run_groups<TileQ4_0x16, TileQ4_0x8>(p);
+  }
+  if (wt == DType::Q4_K) {
+    if (use_vnni_tiles()) return run_groups<TileQ4_Kx16<Q4_KPairSumsVnni>, TileQ4_Kx8>(p);
+    return run_groups<TileQ4_Kx16<Q4_KPairSums>, TileQ4_Kx8>(p);
+  }
   // Q8_0 and Q5_0: one token at a time over a group (eight accumulators per token fill the
   // registers); for several tokens, pairs of groups through the 512-bit tiles with their quants
   // staged once per pair, then any group left through the 256-bit ones.
@@ -583,6 +717,15 @@ void matmul_interleaved_avx2(DType wt, const TileProblem& p) {
   const bool pairs = p.n_tok > 1 && use_avx512_tiles();
   int64_t k = 0;
   if (wt == DType::Q8_0) {
+    if (pairs && use_vnni_tiles()) {
+      thread_local std::vector<Q8BiasedPair> staged;
+      if (staged.size() < size_t(nb)) staged.resize(size_t(nb));
+      for (; k + 1 < n_groups; k += 2) {
+        const TileProblem g = group_problem(p, k);
+        TileQ8_0x16Vnni::stage_pair(g, staged.data());
+        for (int t = 0; t < p.n_tok; ++t) TileQ8_0x16Vnni::one_token(g, staged.data(), t);
+      }
+    }
     if (pairs) {
       thread_local std::vector<Q8StagedPair> staged;
       if (staged.size() < size_t(nb)) staged.resize(size_t(nb));
@@ -609,7 +752,10 @@ void matmul_interleaved_avx2(DType wt, const TileProblem& p) {
       for (; k + 1 < n_groups; k += 2) {
         const TileProblem g = group_problem(p, k);
         TileQ5_0x16::unpack_pair(g, staged.data());
-        for (int t = 0; t < p.n_tok; ++t) TileQ5_0x16::one_token(g, staged.data(), t);
+        if (use_vnni_tiles())
+          for (int t = 0; t < p.n_tok; ++t) TileQ5_0x16::one_token_vnni(g, staged.data(), t);
+        else
+          for (int t = 0; t < p.n_tok; ++t) TileQ5_0x16::one_token(g, staged.data(), t);
       }
     }
     thread_local std::vector<Q5Unpacked> unpacked;
