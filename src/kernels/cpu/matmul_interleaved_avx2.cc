@@ -55,40 +55,62 @@ CHASSIS_AVX512 inline __m512 hsum8_across512(const __m512 (&acc)[8]) {
 // ---- Q4_0 (reference: one exact integer sum per block, then acc = fma(sum, d_w*d_a, acc) in block
 // order). Quants are read unsigned (0..15); the offset of 8 comes back through the activation block's
 // sum. Lane r of every vector is row r.
-struct TileQ4_0x8 {
-  static constexpr int kToks = 3;
-  template <int T>
-  CHASSIS_AVX2 static void tile(const TileProblem& p) {
-    const auto* w = reinterpret_cast<const BlockQ4_0x8*>(p.w);
-    __m256 acc[T];
-    for (auto& a : acc) a = _mm256_setzero_ps();
-    const __m256i low4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
-    const int64_t nb = p.n / QK;
-    for (int64_t i = 0; i < nb; ++i) {
-      prefetch_ahead(p.w, i * int64_t(sizeof(BlockQ4_0x8)), int64_t(sizeof(BlockQ4_0x8)));
-      __m256i lo[4], hi[4];  // lane bytes (r, j): row r's element 4k + j / 16 + 4k + j
-      for (int k = 0; k < 4; ++k) {
-        const __m256i raw = load256(w[i].qs[k]);
-        lo[k] = _mm256_and_si256(raw, low4);
-        hi[k] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
-      }
-      const uint16_t(&d)[8] = w[i].d;
-      for (int t = 0; t < T; ++t) {
-        const BlockQ8_0& a = act_block(p, t, i);
-        // Eight int16 terms per row, each |x| <= 2 * 15 * 128: their sum stays below 2^15.
-        __m256i s16[4];
-        for (int k = 0; k < 4; ++k)
-          s16[k] = _mm256_add_epi16(_mm256_maddubs_epi16(lo[k], broadcast_lane(a.qs + 4 * k)),
-                                    _mm256_maddubs_epi16(hi[k], broadcast_lane(a.qs + 16 + 4 * k)));
-        const __m256i sums = _mm256_madd_epi16(
-            _mm256_add_epi16(_mm256_add_epi16(s16[0], s16[1]), _mm256_add_epi16(s16[2], s16[3])), ones);
-        const __m256i offset = _mm256_set1_epi32(8 * p.act_sums[t * p.act_sums_stride + i]);
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sums, offset)), row_times_act_scales(d, a), acc[t]);
-      }
-    }
-    for (int t = 0; t < T; ++t) _mm256_storeu_ps(p.y + t * p.y_stride, acc[t]);
+
+// The eight rows' exact sums of (q - 8) * y over a block, from the unsigned quants of lanes k (lo)
+// and k + 4 (hi) and the activation block's sum: eight int16 terms per row by maddubs, each
+// |x| <= 2 * 15 * 128 (their sum stays below 2^15), one madd; or (VNNI) eight vpdpbusd in two
+// chains, the first starting at -8 x the block's sum.
+CHASSIS_AVX2 inline __m256i q4_0_block_sums(const __m256i (&lo)[4], const __m256i (&hi)[4], const int8_t* y, int32_t block_sum) {
+  __m256i s16[4];
+  for (int k = 0; k < 4; ++k)
+    s16[k] = _mm256_add_epi16(_mm256_maddubs_epi16(lo[k], broadcast_lane(y + 4 * k)),
+                              _mm256_maddubs_epi16(hi[k], broadcast_lane(y + 16 + 4 * k)));
+  const __m256i sums = _mm256_madd_epi16(_mm256_add_epi16(_mm256_add_epi16(s16[0], s16[1]), _mm256_add_epi16(s16[2], s16[3])),
+                                         _mm256_set1_epi16(1));
+  return _mm256_sub_epi32(sums, _mm256_set1_epi32(8 * block_sum));
+}
+CHASSIS_VNNI inline __m256i q4_0_block_sums_vnni(const __m256i (&lo)[4], const __m256i (&hi)[4], const int8_t* y,
+                                                  int32_t block_sum) {
+  __m256i s_lo = _mm256_set1_epi32(-8 * block_sum), s_hi = _mm256_setzero_si256();
+  for (int k = 0; k < 4; ++k) {
+    s_lo = _mm256_dpbusd_epi32(s_lo, lo[k], broadcast_lane(y + 4 * k));
+    s_hi = _mm256_dpbusd_epi32(s_hi, hi[k], broadcast_lane(y + 16 + 4 * k));
   }
+  return _mm256_add_epi32(s_lo, s_hi);
+}
+
+// The tile body for two targets, its block sums by SUMS.
+#define CHASSIS_DEFINE_Q4_0_GROUP_TILE(NAME, TARGET, SUMS) \
+struct NAME { \
+  static constexpr int kToks = 3; \
+  template <int T> \
+  TARGET static void tile(const TileProblem& p) { \
+    const auto* w = reinterpret_cast<const BlockQ4_0x8*>(p.w); \
+    __m256 acc[T]; \
+    for (auto& a : acc) a = _mm256_setzero_ps(); \
+    const __m256i low4 = _mm256_set1_epi8(0x0F); \
+    const int64_t nb = p.n / QK; \
+    for (int64_t i = 0; i < nb; ++i) { \
+      prefetch_ahead(p.w, i * int64_t(sizeof(BlockQ4_0x8)), int64_t(sizeof(BlockQ4_0x8))); \
+      __m256i lo[4], hi[4];  /* lane bytes (r, j): row r's element 4k + j / 16 + 4k + j */ \
+      for (int k = 0; k < 4; ++k) { \
+        const __m256i raw = load256(w[i].qs[k]); \
+        lo[k] = _mm256_and_si256(raw, low4); \
+        hi[k] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4); \
+      } \
+      const uint16_t(&d)[8] = w[i].d; \
+      for (int t = 0; t < T; ++t) { \
+        const BlockQ8_0& a = act_block(p, t, i); \
+        const __m256i sums = SUMS(lo, hi, a.qs, p.act_sums[t * p.act_sums_stride + i]); \
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), row_times_act_scales(d, a), acc[t]); \
+      } \
+    } \
+    for (int t = 0; t < T; ++t) _mm256_storeu_ps(p.y + t * p.y_stride, acc[t]); \
+  } \
 };
+CHASSIS_DEFINE_Q4_0_GROUP_TILE(TileQ4_0x8, CHASSIS_AVX2, q4_0_block_sums)
+CHASSIS_DEFINE_Q4_0_GROUP_TILE(TileQ4_0x8Vnni, CHASSIS_VNNI, q4_0_block_sums_vnni)
+#undef CHASSIS_DEFINE_Q4_0_GROUP_TILE
 
 // Block i of a pair of Q4_0 groups (prefetching ahead): the unsigned quants of lanes k (low
 // nibbles) and k + 4 (high) of the 16 rows, and the rows' scales.
@@ -365,28 +387,41 @@ struct TileQ5_0x16 {
 #undef CHASSIS_Q5_PAIR_TOKEN
 };
 
-// ---- Q8_0 (reference: as Q5_0, eight lanes with one FMA each per block, hsum8 at the end), signed
-// quants through the sign trick. Several tokens simply pass over the group again (it stays in L1/L2;
-// there is nothing to unpack).
+// ---- Q8_0 (reference: as Q5_0, eight lanes with one FMA each per block, hsum8 at the end).
+// Several tokens simply pass over the group again (it stays in L1/L2; there is nothing to unpack).
+// One lane of the eight rows' integer sums: the sign trick's maddubs + madd, or (VNNI) one vpdpbusd
+// over the quants with 128 added, starting at -128 x the activation lane's sum (the same integer).
+CHASSIS_AVX2 inline __m256i q8_lane_sums(__m256i x, const int8_t* y, const int32_t*, int64_t) {
+  const __m256i dot = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(broadcast_lane(y), x));
+  return _mm256_madd_epi16(dot, _mm256_set1_epi16(1));
+}
+CHASSIS_VNNI inline __m256i q8_lane_sums_vnni(__m256i x, const int8_t* y, const int32_t* starts, int64_t k) {
+  return _mm256_dpbusd_epi32(_mm256_set1_epi32(starts[k]), _mm256_xor_si256(x, _mm256_set1_epi8(int8_t(0x80))),
+                             broadcast_lane(y));
+}
 struct TileQ8_0x8 {
-  CHASSIS_AVX2 static void one_token(const TileProblem& p, int t) {
-    const auto* w = reinterpret_cast<const BlockQ8_0x8*>(p.w);
-    __m256 acc[8];
-    for (auto& a : acc) a = _mm256_setzero_ps();
-    const __m256i ones = _mm256_set1_epi16(1);
-    const int64_t nb = p.n / QK;
-    for (int64_t i = 0; i < nb; ++i) {
-      prefetch_ahead(p.w, i * int64_t(sizeof(BlockQ8_0x8)), int64_t(sizeof(BlockQ8_0x8)));
-      const BlockQ8_0& a = act_block(p, t, i);
-      const __m256 d = row_times_act_scales(w[i].d, a);
-      for (int l = 0; l < 8; ++l) {
-        const __m256i x = load256(w[i].qs[l]);
-        const __m256i dot = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(broadcast_lane(a.qs + 4 * l), x));
-        acc[l] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_madd_epi16(dot, ones)), acc[l]);
-      }
-    }
-    _mm256_storeu_ps(p.y + t * p.y_stride, hsum8_across(acc));
+  // One token over a group, each lane's sums by LANE (the same body for two targets).
+#define CHASSIS_Q8_GROUP_TOKEN(NAME, TARGET, LANE) \
+  TARGET static void NAME(const TileProblem& p, int t) { \
+    const auto* w = reinterpret_cast<const BlockQ8_0x8*>(p.w); \
+    __m256 acc[8]; \
+    for (auto& a : acc) a = _mm256_setzero_ps(); \
+    const int64_t nb = p.n / QK; \
+    const int32_t* starts = p.act_sums ? p.act_sums + t * p.act_sums_stride : nullptr; /* VNNI only */ \
+    for (int64_t i = 0; i < nb; ++i) { \
+      prefetch_ahead(p.w, i * int64_t(sizeof(BlockQ8_0x8)), int64_t(sizeof(BlockQ8_0x8))); \
+      const BlockQ8_0& a = act_block(p, t, i); \
+      const __m256 d = row_times_act_scales(w[i].d, a); \
+      for (int l = 0; l < 8; ++l) { \
+        const __m256i sums = LANE(load256(w[i].qs[l]), a.qs + 4 * l, starts, 8 * i + l); \
+        acc[l] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sums), acc[l]); \
+      } \
+    } \
+    _mm256_storeu_ps(p.y + t * p.y_stride, hsum8_across(acc)); \
   }
+  CHASSIS_Q8_GROUP_TOKEN(one_token, CHASSIS_AVX2, q8_lane_sums)
+  CHASSIS_Q8_GROUP_TOKEN(one_token_vnni, CHASSIS_VNNI, q8_lane_sums_vnni)
+#undef CHASSIS_Q8_GROUP_TOKEN
 };
 
 // Prefill with 512-bit registers over two adjacent groups (16 rows). AVX-512 has no vpsignb: the
@@ -703,7 +738,7 @@ void run_groups(const TileProblem& p) {
 
 void matmul_interleaved_avx2(DType wt, const TileProblem& p) {
   if (wt == DType::Q4_0) {
-    if (use_vnni_tiles()) return run_groups<TileQ4_0x16Vnni, TileQ4_0x8>(p);
+    if (use_vnni_tiles()) return run_groups<TileQ4_0x16Vnni, TileQ4_0x8Vnni>(p);
     return run_groups<TileQ4_0x16, TileQ4_0x8>(p);
   }
   if (wt == DType::Q4_K) {
@@ -737,7 +772,10 @@ void matmul_interleaved_avx2(DType wt, const TileProblem& p) {
     }
     for (; k < n_groups; ++k) {
       const TileProblem g = group_problem(p, k);
-      for (int t = 0; t < p.n_tok; ++t) TileQ8_0x8::one_token(g, t);
+      for (int t = 0; t < p.n_tok; ++t) {
+        if (use_vnni_tiles()) TileQ8_0x8::one_token_vnni(g, t);
+        else TileQ8_0x8::one_token(g, t);
+      }
     }
     return;
   }
