@@ -83,7 +83,7 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
   if (!m->weights_) return m;
   const int threads = options.threads > 0 ? options.threads : int(std::max(1u, std::thread::hardware_concurrency()));
   if (options.quant) quantize_loaded_weights(*m->weights_, *options.quant, threads);
-  if (options.interleave) interleave_weights(*m->weights_, threads);
+  if (options.pack) pack_weights(*m->weights_, threads);
   return m;
 }
 

@@ -27,10 +27,11 @@ class Model {
     // Load-time quantization of F32/F16/BF16 weights (`--quant`), with llama-quantize's per-tensor
     // rules for the preset.
     std::optional<QuantPreset> quant;
-    // Regroup the weights the matmul kernels read faster interleaved (kernels/interleave.h); the
-    // results are the same either way. Off only to measure what it gains.
-    bool interleave = true;
-    // Threads for quantizing and interleaving at load (0: every hardware thread).
+    // Pack the weight matrices into huge-page memory, interleaved where the matmul kernels read them
+    // faster (pack_weights in models/weights.h); the results are the same either way. Off (the
+    // weights read in place from the mapped file) only to measure what it gains.
+    bool pack = true;
+    // Threads for quantizing and packing at load (0: every hardware thread).
     int threads = 0;
   };
   // A GGUF file, or a Hugging Face folder (config.json, safetensors, tokenizer.json).

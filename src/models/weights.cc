@@ -1,6 +1,7 @@
 #include "models/weights.h"
 
 #include <algorithm>
+#include <cstring>
 #include <optional>
 #include <sstream>
 
@@ -201,24 +202,32 @@ void for_each_matrix(ModelWeights& w, const std::function<void(const std::string
   }
 }
 
-void interleave_weights(ModelWeights& w, int n_threads) {
-  // Every interleaved matrix goes into one buffer, so huge pages can back it (most matrices are
-  // smaller than one), each matrix starting on a cache line.
+void pack_weights(ModelWeights& w, int n_threads) {
+  // Every packed matrix goes into one buffer, so huge pages can back it (most matrices are smaller
+  // than one), each matrix starting on a cache line.
   struct Job {
     std::string name;
     WeightMatrix* m;
     size_t offset;
+    bool interleave;
+  };
+  auto owned = [&](const uint8_t* p) {
+    for (const auto& b : w.owned)
+      if (p >= b->data() && p < b->data() + b->size()) return true;
+    return false;
   };
   std::vector<Job> jobs;
   size_t total = 0;
   for_each_matrix(w, [&](const std::string& name, WeightMatrix& m, int) {
-    // The embedding matrix is read by rows (copied out of their group when interleaved): worth it
-    // only when it is also the output matrix, which every decoded token reads whole.
-    if ((&m == &w.token_embd && !w.tied_output) || m.interleaved || !matmul_prefers_interleaved(m.type) ||
-        m.n_out % kInterleavedRows != 0)
-      return;
-    jobs.push_back({name, &m, total});
-    total += (size_t(interleaved_group_bytes(m.type, m.n_in) * (m.n_out / kInterleavedRows)) + 63) / 64 * 64;
+    // The embedding matrix is read by rows, a few per token: packing it pays only when it is also
+    // the output matrix, which every decoded token reads whole. Matrices already in an owned buffer
+    // (load-time quantization) stay where they are.
+    if ((&m == &w.token_embd && !w.tied_output) || m.interleaved || owned(m.data)) return;
+    const bool interleave = matmul_prefers_interleaved(m.type) && m.n_out % kInterleavedRows == 0;
+    const size_t bytes = interleave ? size_t(interleaved_group_bytes(m.type, m.n_in) * (m.n_out / kInterleavedRows))
+                                    : size_t(m.row_stride() * m.n_out);
+    jobs.push_back({name, &m, total, interleave});
+    total += (bytes + 63) / 64 * 64;
   });
   if (jobs.empty()) return;
   auto arena = std::make_shared<PageBuffer>(total);
@@ -226,18 +235,24 @@ void interleave_weights(ModelWeights& w, int n_threads) {
   for (const Job& job : jobs) {
     WeightMatrix& m = *job.m;
     const int64_t bytes = m.row_stride() * m.n_out;
-    const int64_t group_bytes = interleaved_group_bytes(m.type, m.n_in);
     uint8_t* dst = arena->data() + job.offset;
-    pool.parallel_for(m.n_out / kInterleavedRows, [&](int64_t b, int64_t e) {
-      interleave_rows(m.type, m.data, m.n_in, b, e, dst + b * group_bytes);
-    });
+    if (job.interleave) {
+      const int64_t group_bytes = interleaved_group_bytes(m.type, m.n_in);
+      pool.parallel_for(m.n_out / kInterleavedRows, [&](int64_t b, int64_t e) {
+        interleave_rows(m.type, m.data, m.n_in, b, e, dst + b * group_bytes);
+      });
+      // What a token reads (and what memory holds) grows by the layout's extra bytes, if any.
+      const uint64_t extra = uint64_t(group_bytes * (m.n_out / kInterleavedRows)) - uint64_t(bytes);
+      w.n_bytes += extra;
+      if (job.name.find("_exps.") != std::string::npos) w.n_expert_bytes += extra;
+      m.interleaved = true;
+    } else {
+      pool.parallel_for(m.n_out, [&](int64_t b, int64_t e) {
+        std::memcpy(dst + b * m.row_stride(), m.data + b * m.row_stride(), size_t((e - b) * m.row_stride()));
+      });
+    }
     release_mapped_pages(m.data, size_t(bytes));
-    // What a token reads (and what memory holds) grows by the layout's extra bytes, if any.
-    const uint64_t extra = uint64_t(group_bytes * (m.n_out / kInterleavedRows)) - uint64_t(bytes);
-    w.n_bytes += extra;
-    if (job.name.find("_exps.") != std::string::npos) w.n_expert_bytes += extra;
     m.data = dst;
-    m.interleaved = true;
   }
   w.owned.push_back(std::move(arena));
   if (w.tied_output) w.output = w.token_embd;

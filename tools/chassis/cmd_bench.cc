@@ -20,7 +20,7 @@ struct BenchCliOptions {
   std::string model, synthetic, type = "q8_0", cache_dir, quant;
   BenchOptions bench;
   bool json = false;
-  bool no_interleave = false;
+  bool no_pack = false;
 };
 
 std::string default_cache_dir() {
@@ -35,7 +35,7 @@ int bench(BenchCliOptions o) {
     o.model = ensure_synthetic_model(o.synthetic, o.type, o.cache_dir.empty() ? default_cache_dir() : o.cache_dir);
   Model::LoadOptions load_options;
   if (!o.quant.empty()) load_options.quant = load_quant_preset(o.quant);
-  load_options.interleave = !o.no_interleave;
+  load_options.pack = !o.no_pack;
   load_options.threads = o.bench.threads;
   auto model = Model::load(o.model, load_options);
   const BenchResult r = run_bench(*model, o.bench);
@@ -51,7 +51,7 @@ int bench(BenchCliOptions o) {
                      {"n_prompt", o.bench.n_prompt},
                      {"n_gen", o.bench.n_gen},
                      {"repetitions", o.bench.repetitions},
-                     {"interleaved_weights", !o.no_interleave},
+                     {"packed_weights", !o.no_pack},
                      {"prefill_tok_s", spread(r.prefill_tok_s)},
                      {"decode_tok_s", spread(r.decode_tok_s)},
                      {"bytes_per_token", r.bytes_per_token},
@@ -100,9 +100,9 @@ std::function<int()> add_bench(CLI::App& app) {
   app.add_option("--type", o->type, "weight type of the synthetic model: f16, q8_0, q4_0, q4_k_m, q6_k");
   app.add_option("--cache-dir", o->cache_dir, "where synthetic models are written (default ~/.cache/chassis/synthetic)");
   app.add_flag("--json", o->json, "print one JSON object");
-  app.add_flag("--no-interleave", o->no_interleave,
-               "keep the weights in their file order (the Q4_0/Q5_0 kernels read them interleaved by default; "
-               "same results, to measure the difference)");
+  app.add_flag("--no-pack,--no-interleave", o->no_pack,
+               "read the weights in place from the mapped file, in its order (by default they are packed into "
+               "huge-page memory, interleaved for the Q4_0/Q4_K/Q5_0/Q8_0 kernels; same results, to measure the difference)");
   return [o] {
     if (!o->model.empty()) o->model = store::resolve_model_arg(o->model);
     return bench(*o);

@@ -182,7 +182,7 @@ int run(const RunOptions& o) {
   const auto mib = [](uint64_t b) { return std::to_string(b >> 20) + " MiB"; };
   const uint64_t owned = model->weights().owned_bytes();
   log_info("memory: weights " + mib(model->weights().n_bytes) + " (" + mib(model->weights().n_bytes - std::min(owned, model->weights().n_bytes)) +
-           " mmapped, " + mib(owned) + (o.quant.empty() ? " interleaved" : " quantized or interleaved") + " at load)" +
+           " mmapped, " + mib(owned) + (o.quant.empty() ? " packed" : " quantized or packed") + " at load)" +
            ", KV cache " + mib(session.kv_bytes()) +
            ", scratch " + mib(session.scratch_bytes()) + "; peak resident " + mib(peak_resident_bytes()));
   return 0;
