@@ -2,6 +2,7 @@
 """Alternating A/B of two `chassis bench` runs, run by hand (never by the tests):
 
     python3 bench/ab_bench.py [--a BIN_A] [--b BIN_B] [--env-a K=V ...] [--env-b K=V ...]
+                              [--flags-a "--no-pack"] [--flags-b ...]
                               [--turns 5] [--key decode_tok_s] MODEL [bench args...]
 
 Runs A then B, `--turns` times, and prints each turn and the medians. On a shared machine whose
@@ -20,19 +21,21 @@ def main():
     ap.add_argument("--b", default="build/chassis", help="binary B")
     ap.add_argument("--env-a", nargs="*", default=[], help="K=V set for A")
     ap.add_argument("--env-b", nargs="*", default=[], help="K=V set for B")
+    ap.add_argument("--flags-a", default="", help="extra bench flags for A (one string)")
+    ap.add_argument("--flags-b", default="", help="extra bench flags for B (one string)")
     ap.add_argument("--turns", type=int, default=5)
     ap.add_argument("--key", default="decode_tok_s", help="decode_tok_s or prefill_tok_s")
     ap.add_argument("model")
     ap.add_argument("bench_args", nargs=argparse.REMAINDER)
     args = ap.parse_args()
     runs = []
-    for binary, extra in ((args.a, args.env_a), (args.b, args.env_b)):
+    for binary, extra, flags in ((args.a, args.env_a, args.flags_a), (args.b, args.env_b, args.flags_b)):
         env = dict(os.environ)
         env.update(kv.split("=", 1) for kv in extra)
-        runs.append((binary, env, []))
+        runs.append((binary, env, [], flags.split()))
     for turn in range(args.turns):
-        for binary, env, out in runs:
-            r = subprocess.run([binary, "bench", args.model, *args.bench_args, "--json"], env=env,
+        for binary, env, out, flags in runs:
+            r = subprocess.run([binary, "bench", args.model, *args.bench_args, *flags, "--json"], env=env,
                                capture_output=True, text=True, check=True)
             out.append(json.loads(r.stdout)[args.key]["median"])
         print(f"turn {turn}: A {runs[0][2][-1]:.1f}  B {runs[1][2][-1]:.1f}", flush=True)

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <optional>
 
 #include <immintrin.h>
 
@@ -58,26 +59,31 @@ uint64_t read_range(const uint64_t* p, size_t n) {
 }
 }  // namespace
 
-double measure_read_bandwidth(int threads) {
-  const size_t n = (size_t(1) << 30) / sizeof(uint64_t);
-  std::vector<uint64_t> buf(n);
-  for (size_t i = 0; i < n; ++i) buf[i] = i;  // touch every page
-  ThreadPool pool(threads);
+ReadBandwidthProbe::ReadBandwidthProbe(int threads, size_t bytes) : threads_(threads), buf_(bytes / sizeof(uint64_t)) {
+  for (size_t i = 0; i < buf_.size(); ++i) buf_[i] = i;  // touch every page
+}
+
+double ReadBandwidthProbe::measure(int passes) {
+  const size_t n = buf_.size();
+  // A pool of its own, gone when the probe is done: its workers must not spin while a run is timed.
+  ThreadPool pool(threads_);
   const bool avx2 = cpu_has_avx2();
   double best = 0;
-  std::vector<uint64_t> sums(size_t(threads), 0);
-  for (int pass = 0; pass < 5; ++pass) {
+  std::vector<uint64_t> sums(size_t(threads_), 0);
+  for (int pass = 0; pass < passes; ++pass) {
     const auto t0 = std::chrono::steady_clock::now();
     pool.run([&](int ith, int nth) {
       const size_t b = n * size_t(ith) / size_t(nth), e = n * size_t(ith + 1) / size_t(nth);
       // the sum keeps the loads from being optimised away
-      sums[size_t(ith)] += avx2 ? read_range_avx2(buf.data() + b, e - b) : read_range(buf.data() + b, e - b);
+      sums[size_t(ith)] += avx2 ? read_range_avx2(buf_.data() + b, e - b) : read_range(buf_.data() + b, e - b);
     });
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     best = std::max(best, double(n * sizeof(uint64_t)) / s / 1e9);
   }
   return best;
 }
+
+double measure_read_bandwidth(int threads) { return ReadBandwidthProbe(threads, size_t(1) << 30).measure(5); }
 
 BenchResult run_bench(const Model& model, const BenchOptions& opt) {
   const ModelConfig& c = model.config();
@@ -97,24 +103,37 @@ BenchResult run_bench(const Model& model, const BenchOptions& opt) {
   std::vector<int32_t> warm(prompt.begin(), prompt.begin() + std::min<int64_t>(opt.n_prompt, 8));
   if (warm.empty()) warm.push_back(0);
   session.evaluate(warm, 0);
-  std::vector<double> pp, tg;
-  for (int rep = 0; rep < opt.repetitions; ++rep) {
-    auto t0 = std::chrono::steady_clock::now();
-    if (opt.n_prompt > 0) session.evaluate(prompt, 0);
-    auto t1 = std::chrono::steady_clock::now();
-    for (int64_t i = 0; i < opt.n_gen; ++i) session.evaluate({int32_t((i * 31 + 7) % c.n_vocab)}, opt.n_prompt + i);
-    auto t2 = std::chrono::steady_clock::now();
-    if (opt.n_prompt > 0) pp.push_back(double(opt.n_prompt) / std::chrono::duration<double>(t1 - t0).count());
-    if (opt.n_gen > 0) tg.push_back(double(opt.n_gen) / std::chrono::duration<double>(t2 - t1).count());
+  std::vector<double> pp, tg, bandwidth, fraction;
+  {
+    // The bandwidth is probed right before each decode measurement, and each measurement's roofline
+    // fraction taken against its own probe: on a shared host the bandwidth left to us moves by half
+    // within minutes, and one probe after all the runs made the fraction a draw (35 to 58 GB/s
+    // probed around the same decode speed).
+    std::optional<ReadBandwidthProbe> probe;
+    if (opt.n_gen > 0) probe.emplace(opt.threads);
+    for (int rep = 0; rep < opt.repetitions; ++rep) {
+      auto t0 = std::chrono::steady_clock::now();
+      if (opt.n_prompt > 0) session.evaluate(prompt, 0);
+      auto t1 = std::chrono::steady_clock::now();
+      if (opt.n_prompt > 0) pp.push_back(double(opt.n_prompt) / std::chrono::duration<double>(t1 - t0).count());
+      if (opt.n_gen == 0) continue;
+      bandwidth.push_back(probe->measure(3));
+      t1 = std::chrono::steady_clock::now();
+      for (int64_t i = 0; i < opt.n_gen; ++i) session.evaluate({int32_t((i * 31 + 7) % c.n_vocab)}, opt.n_prompt + i);
+      auto t2 = std::chrono::steady_clock::now();
+      tg.push_back(double(opt.n_gen) / std::chrono::duration<double>(t2 - t1).count());
+      fraction.push_back(tg.back() * double(r.bytes_per_token) / (bandwidth.back() * 1e9));
+    }
   }
   r.prefill_tok_s = spread_of(pp);
   r.decode_tok_s = spread_of(tg);
   r.weights_bytes = w.n_bytes;
   r.kv_bytes = session.kv_bytes();
   r.scratch_bytes = session.scratch_bytes();
-  r.rss_bytes = resident_bytes();
-  r.bandwidth_gb_s = measure_read_bandwidth(opt.threads);
-  r.roofline_fraction = r.bandwidth_gb_s > 0 ? r.decode_tok_s.median * double(r.bytes_per_token) / (r.bandwidth_gb_s * 1e9) : 0;
+  r.rss_bytes = resident_bytes();  // the probe's buffer is freed by now
+  if (bandwidth.empty()) bandwidth.push_back(measure_read_bandwidth(opt.threads));
+  r.bandwidth_gb_s = spread_of(bandwidth).median;
+  r.roofline_fraction = spread_of(fraction).median;
   return r;
 }
 

@@ -1,6 +1,7 @@
 // Throughput measurement: prefill and decode tokens/s over repetitions, the weight bytes a decoded
 // token reads, and the machine's read bandwidth, so speed can be stated as a fraction of the roofline.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -24,14 +25,25 @@ struct BenchOptions {
 struct BenchResult {
   Spread prefill_tok_s, decode_tok_s;
   uint64_t bytes_per_token = 0;  // weights read per decoded token (KV cache reads not included)
-  double bandwidth_gb_s = 0;
-  double roofline_fraction = 0;  // median decode tok/s * bytes_per_token / bandwidth
-  // The memory plan, and what the run really held (resident set after the timed runs, before the
-  // bandwidth probe allocates its buffer).
+  double bandwidth_gb_s = 0;      // median of the probes taken before each decode measurement
+  double roofline_fraction = 0;  // median over repetitions of decode tok/s * bytes_per_token / that one's probe
+  // The memory plan, and what the run really held (resident set after the timed runs, without the
+  // bandwidth probe's buffer).
   uint64_t weights_bytes = 0, kv_bytes = 0, scratch_bytes = 0, rss_bytes = 0;
 };
 
-// Read bandwidth of this machine with `threads` threads, in GB/s (best of a few passes over 1 GiB).
+// Read bandwidth of this machine with `threads` threads, in GB/s: the best of `passes` passes over a
+// buffer larger than any cache (touched once, at construction).
+class ReadBandwidthProbe {
+ public:
+  explicit ReadBandwidthProbe(int threads, size_t bytes = size_t(512) << 20);
+  double measure(int passes);
+
+ private:
+  int threads_;
+  std::vector<uint64_t> buf_;
+};
+// One probe: best of five passes over 1 GiB.
 double measure_read_bandwidth(int threads);
 
 BenchResult run_bench(const Model& model, const BenchOptions& opt);
