@@ -20,11 +20,11 @@
 #include "kernels/cpu/avx512_util.h"  // first: see there
 
 #include <algorithm>
-#include <array>
 #include <utility>
 #include <vector>
 
 #include "kernels/cpu/matmul_avx2.h"
+#include "kernels/cpu/tile_dispatch.h"
 
 namespace chassis {
 namespace {
@@ -98,25 +98,11 @@ float* cache_aligned(std::vector<float>& v, size_t n) {
   return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(v.data()) + 63) & ~uintptr_t(63));
 }
 
-using TileFn = void (*)(const TileProblem&, const float*, int64_t, int64_t, int64_t, float*);
-template <int P, bool First, int... Ts>
-constexpr std::array<TileFn, sizeof...(Ts)> tiles_for_pairs(std::integer_sequence<int, Ts...>) {
-  return {&tile<P, Ts + 1, First>...};
-}
-
-// tiles[first][pairs - 1][tokens - 1]
-template <bool First, int... Ps>
-constexpr auto tile_table(std::integer_sequence<int, Ps...>) {
-  return std::array{tiles_for_pairs<Ps + 1, First>(std::make_integer_sequence<int, kToks>{})...};
-}
-
 }  // namespace
 
 int64_t f16_batch_block_rows() { return kBlockRows; }
 
 void matmul_f16_batch_avx512(const TileProblem& p) {
-  static constexpr std::array tiles{tile_table<false>(std::make_integer_sequence<int, kPairs>{}),
-                                     tile_table<true>(std::make_integer_sequence<int, kPairs>{})};
   constexpr int kTileRows = 2 * kPairs;
   const int64_t n_steps = p.n / 8;
   const int64_t block = std::min(kBlockSteps, n_steps);
@@ -141,7 +127,12 @@ void matmul_f16_batch_avx512(const TileProblem& p) {
         for (int64_t t = 0; t < p.n_tok; t += kToks) {
           const int toks = int(std::min<int64_t>(kToks, p.n_tok - t));
           float* tile_tok_parked = tile_parked + (t / kToks) * parked_per_tile;
-          tiles[j0 == 0][size_t((n_rows + 1) / 2 - 1)][size_t(toks - 1)](sub, staged, steps, t, j0, tile_tok_parked);
+          with_constant<kPairs>((n_rows + 1) / 2, [&]<int P>() {
+            with_constant<kToks>(toks, [&]<int T>() {
+              if (j0 == 0) tile<P, T, true>(sub, staged, steps, t, j0, tile_tok_parked);
+              else tile<P, T, false>(sub, staged, steps, t, j0, tile_tok_parked);
+            });
+          });
           if (j0 + steps == n_steps) write_sums(sub, tile_tok_parked, n_rows, t, toks);
         }
       }

@@ -8,12 +8,12 @@
 #include "kernels/cpu/avx512_util.h"  // first: see there
 
 #include <algorithm>
-#include <array>
 #include <cstring>
 #include <utility>
 #include <vector>
 
 #include "kernels/cpu/matmul_avx2.h"
+#include "kernels/cpu/tile_dispatch.h"
 #include "kernels/interleave.h"
 
 namespace chassis {
@@ -701,16 +701,10 @@ TileProblem group_problem(const TileProblem& p, int64_t k) {
   return g;
 }
 
-template <class K, int... Ts>
-constexpr auto token_tiles(std::integer_sequence<int, Ts...>) {
-  return std::array<void (*)(const TileProblem&), sizeof...(Ts)>{&K::template tile<Ts + 1>...};
-}
-
 // Groups [k_begin, k_end), kGroups at a time, through K's token tiles; tokens innermost, so the
 // groups' blocks stay in L1/L2 while every token passes over them.
 template <class K, int kGroups>
 void run_token_tiles(const TileProblem& p, int64_t k_begin, int64_t k_end) {
-  static constexpr auto tiles = token_tiles<K>(std::make_integer_sequence<int, K::kToks>{});
   for (int64_t k = k_begin; k + kGroups <= k_end; k += kGroups) {
     const TileProblem groups = group_problem(p, k);
     for (int64_t t = 0; t < p.n_tok; t += K::kToks) {
@@ -718,7 +712,7 @@ void run_token_tiles(const TileProblem& p, int64_t k_begin, int64_t k_end) {
       g.act = p.act + t * p.act_stride;
       if (p.act_sums) g.act_sums = p.act_sums + t * p.act_sums_stride;
       g.y = groups.y + t * p.y_stride;
-      tiles[size_t(std::min<int64_t>(K::kToks, p.n_tok - t) - 1)](g);
+      with_constant<K::kToks>(int(std::min<int64_t>(K::kToks, p.n_tok - t)), [&]<int T>() { K::template tile<T>(g); });
     }
   }
 }
