@@ -400,6 +400,11 @@ struct TileQ6_KAvx512 {
   }
 };
 
+// Decode: one row at a time, so the weights stream as one linear run (as TileF16Single).
+struct TileQ6_KAvx512Decode : TileQ6_KAvx512 {
+  static constexpr int kRows = 1, kToks = 1;
+};
+
 // ---- F16 weights against f16-rounded activations (widened to f32: the same values).
 // Batched (tinyBLAS): one 8-lane accumulator per output over steps of 8, hsum8.
 struct TileF16Batch {
@@ -547,7 +552,10 @@ void matmul_tiles_avx2(DType wt, const TileProblem& p) {
     case DType::Q4_0: return run_tiles<TileQ4_0>(p);
     case DType::Q4_K: return run_tiles<TileQ4_K>(p);
     case DType::Q6_K:
-      if (use_avx512_tiles()) return run_tiles<TileQ6_KAvx512>(p);
+      if (use_avx512_tiles()) {
+        if (p.n_tok == 1) return run_tiles<TileQ6_KAvx512Decode>(p);
+        return run_tiles<TileQ6_KAvx512>(p);
+      }
       return run_tiles<TileQ6_K>(p);
     default: return;
   }
