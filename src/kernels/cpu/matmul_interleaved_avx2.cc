@@ -505,74 +505,108 @@ struct TileQ8_0x16Vnni {
 // ---- Q4_K (reference: per super-block, isum = the sum over sub-blocks of scale * integer dot and
 // imin = the sum of min * the activation's sub-block sum, each flushed with one FMA per super-block,
 // or per 64 elements in the batched GEMM variant; y = acc - acc_min). Quants unsigned (0..15).
-struct TileQ4_Kx8 {
-  static constexpr int kToks = 4;
-  template <int T>
-  CHASSIS_AVX2 static void tile(const TileProblem& p) {
-    const auto* w = reinterpret_cast<const BlockQ4_Kx8*>(p.w);
-    const bool gemm = p.variant.repack_gemm;
-    __m256 acc[T], acc_min[T];
-    for (int t = 0; t < T; ++t) acc[t] = acc_min[t] = _mm256_setzero_ps();
-    const __m256i low4 = _mm256_set1_epi8(0x0F);
-    // From lane r = int16 {s_2q, s_2q+1}: {s_2q, s_2q} and {s_2q+1, s_2q+1} (byte indices within each
-    // 128-bit half, as vpshufb reads them).
-    const __m256i dup_even = _mm256_broadcastsi128_si256(_mm_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13));
-    const __m256i dup_odd = _mm256_add_epi8(dup_even, _mm256_set1_epi8(2));
-    const int64_t nb = p.n / QK_K;
-    for (int64_t i = 0; i < nb; ++i) {
-      const BlockQ4_Kx8& b = w[i];
-      prefetch_ahead(p.w, i * int64_t(sizeof(BlockQ4_Kx8)), int64_t(sizeof(BlockQ4_Kx8)));
-      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.d)));
-      const __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.dmin)));
-      __m256 d[T], dmin[T];
-      __m256i isum[T], imin[T];
-      alignas(16) int32_t sub_sums[T][4];  // int16 pairs {sum of sub-block 2p, of 2p+1} of the activation
-      for (int t = 0; t < T; ++t) {
-        const BlockQ8_K& a = reinterpret_cast<const BlockQ8_K*>(p.act + t * p.act_stride)[i];
-        d[t] = _mm256_mul_ps(dw, _mm256_set1_ps(a.d));
-        dmin[t] = _mm256_mul_ps(mw, _mm256_set1_ps(a.d));
-        _mm_store_si128(reinterpret_cast<__m128i*>(sub_sums[t]),
-                        _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums)),
-                                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums + 8))));
-        isum[t] = imin[t] = _mm256_setzero_si256();
-      }
-      for (int q = 0; q < 4; ++q) {  // sub-blocks 2q (low nibbles) and 2q + 1 (high nibbles)
-        const __m256i sc = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales[q])));
-        const __m256i mn = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.mins[q])));
-        __m256i s_lo[T], s_hi[T];  // eight int16 terms per row, each |x| <= 2 * 15 * 128: below 2^15
-        for (int t = 0; t < T; ++t) s_lo[t] = s_hi[t] = _mm256_setzero_si256();
-        for (int m = 0; m < 8; ++m) {
-          const __m256i raw = load256(b.qs[8 * q + m]);
-          const __m256i lo = _mm256_and_si256(raw, low4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
-          for (int t = 0; t < T; ++t) {
-            const int8_t* y = reinterpret_cast<const BlockQ8_K*>(p.act + t * p.act_stride)[i].qs + 64 * q + 4 * m;
-            s_lo[t] = _mm256_add_epi16(s_lo[t], _mm256_maddubs_epi16(lo, broadcast_lane(y)));
-            s_hi[t] = _mm256_add_epi16(s_hi[t], _mm256_maddubs_epi16(hi, broadcast_lane(y + 32)));
-          }
-        }
-        const __m256i sc_even = _mm256_shuffle_epi8(sc, dup_even), sc_odd = _mm256_shuffle_epi8(sc, dup_odd);
-        for (int t = 0; t < T; ++t) {
-          isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_madd_epi16(s_lo[t], sc_even),
-                                                               _mm256_madd_epi16(s_hi[t], sc_odd)));
-          const __m256i mins = _mm256_madd_epi16(mn, _mm256_set1_epi32(sub_sums[t][q]));
-          if (gemm) {
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), d[t], acc[t]);
-            acc_min[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins), dmin[t], acc_min[t]);
-            isum[t] = _mm256_setzero_si256();
-          } else {
-            imin[t] = _mm256_add_epi32(imin[t], mins);
-          }
-        }
-      }
-      if (!gemm)
-        for (int t = 0; t < T; ++t) {
-          acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), d[t], acc[t]);
-          acc_min[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(imin[t]), dmin[t], acc_min[t]);
-        }
+// The eight rows' integer work for sub-blocks 2q (low nibbles) and 2q + 1 (high nibbles) of
+// super-block i: sums[t] (lane r: row r) += s_2q * dot_2q + s_2q+1 * dot_2q+1 for T tokens. With
+// maddubs: eight int16 terms per row, each |x| <= 2 * 15 * 128 (their sum below 2^15), then one
+// madd by the duplicated scales; with VNNI, each dot in int32 lanes by vpdpbusd, then times its
+// scale (the same exact integers).
+template <int T>
+CHASSIS_AVX2 inline void q4_k_group_sums(const TileProblem& p, const BlockQ4_Kx8& b, int64_t i, int q, __m256i (&sums)[T]) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  // From lane r = int16 {s_2q, s_2q+1}: {s_2q, s_2q} and {s_2q+1, s_2q+1} (byte indices within each
+  // 128-bit half, as vpshufb reads them).
+  const __m256i dup_even = _mm256_broadcastsi128_si256(_mm_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13));
+  const __m256i dup_odd = _mm256_add_epi8(dup_even, _mm256_set1_epi8(2));
+  const __m256i sc = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales[q])));
+  __m256i s_lo[T], s_hi[T];
+  for (int t = 0; t < T; ++t) s_lo[t] = s_hi[t] = _mm256_setzero_si256();
+  for (int m = 0; m < 8; ++m) {
+    const __m256i raw = load256(b.qs[8 * q + m]);
+    const __m256i lo = _mm256_and_si256(raw, low4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+    for (int t = 0; t < T; ++t) {
+      const int8_t* y = reinterpret_cast<const BlockQ8_K*>(p.act + t * p.act_stride)[i].qs + 64 * q + 4 * m;
+      s_lo[t] = _mm256_add_epi16(s_lo[t], _mm256_maddubs_epi16(lo, broadcast_lane(y)));
+      s_hi[t] = _mm256_add_epi16(s_hi[t], _mm256_maddubs_epi16(hi, broadcast_lane(y + 32)));
     }
-    for (int t = 0; t < T; ++t) _mm256_storeu_ps(p.y + t * p.y_stride, _mm256_sub_ps(acc[t], acc_min[t]));
   }
+  const __m256i sc_even = _mm256_shuffle_epi8(sc, dup_even), sc_odd = _mm256_shuffle_epi8(sc, dup_odd);
+  for (int t = 0; t < T; ++t)
+    sums[t] = _mm256_add_epi32(sums[t], _mm256_add_epi32(_mm256_madd_epi16(s_lo[t], sc_even), _mm256_madd_epi16(s_hi[t], sc_odd)));
+}
+template <int T>
+CHASSIS_VNNI inline void q4_k_group_sums_vnni(const TileProblem& p, const BlockQ4_Kx8& b, int64_t i, int q, __m256i (&sums)[T]) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m256i sc = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales[q])));
+  const __m256i sc_even = _mm256_and_si256(sc, _mm256_set1_epi32(0xFFFF)), sc_odd = _mm256_srli_epi32(sc, 16);
+  __m256i s_lo[T], s_hi[T];
+  for (int t = 0; t < T; ++t) s_lo[t] = s_hi[t] = _mm256_setzero_si256();
+  for (int m = 0; m < 8; ++m) {
+    const __m256i raw = load256(b.qs[8 * q + m]);
+    const __m256i lo = _mm256_and_si256(raw, low4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+    for (int t = 0; t < T; ++t) {
+      const int8_t* y = reinterpret_cast<const BlockQ8_K*>(p.act + t * p.act_stride)[i].qs + 64 * q + 4 * m;
+      s_lo[t] = _mm256_dpbusd_epi32(s_lo[t], lo, broadcast_lane(y));
+      s_hi[t] = _mm256_dpbusd_epi32(s_hi[t], hi, broadcast_lane(y + 32));
+    }
+  }
+  for (int t = 0; t < T; ++t)
+    sums[t] = _mm256_add_epi32(sums[t], _mm256_add_epi32(_mm256_mullo_epi32(s_lo[t], sc_even), _mm256_mullo_epi32(s_hi[t], sc_odd)));
+}
+
+// The tile for two targets, its integer sums by SUMS.
+#define CHASSIS_DEFINE_Q4_K_GROUP_TILE(NAME, TARGET, SUMS) \
+struct NAME { \
+  static constexpr int kToks = 4; \
+  template <int T> \
+  TARGET static void tile(const TileProblem& p) { \
+    const auto* w = reinterpret_cast<const BlockQ4_Kx8*>(p.w); \
+    const bool gemm = p.variant.repack_gemm; \
+    __m256 acc[T], acc_min[T]; \
+    for (int t = 0; t < T; ++t) acc[t] = acc_min[t] = _mm256_setzero_ps(); \
+    const int64_t nb = p.n / QK_K; \
+    for (int64_t i = 0; i < nb; ++i) { \
+      const BlockQ4_Kx8& b = w[i]; \
+      prefetch_ahead(p.w, i * int64_t(sizeof(BlockQ4_Kx8)), int64_t(sizeof(BlockQ4_Kx8))); \
+      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.d))); \
+      const __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.dmin))); \
+      __m256 d[T], dmin[T]; \
+      __m256i isum[T], imin[T]; \
+      alignas(16) int32_t sub_sums[T][4];  /* int16 pairs {sum of sub-block 2p, of 2p+1} of the activation */ \
+      for (int t = 0; t < T; ++t) { \
+        const BlockQ8_K& a = reinterpret_cast<const BlockQ8_K*>(p.act + t * p.act_stride)[i]; \
+        d[t] = _mm256_mul_ps(dw, _mm256_set1_ps(a.d)); \
+        dmin[t] = _mm256_mul_ps(mw, _mm256_set1_ps(a.d)); \
+        _mm_store_si128(reinterpret_cast<__m128i*>(sub_sums[t]), \
+                        _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums)), \
+                                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums + 8)))); \
+        isum[t] = imin[t] = _mm256_setzero_si256(); \
+      } \
+      for (int q = 0; q < 4; ++q) { \
+        SUMS<T>(p, b, i, q, isum); \
+        const __m256i mn = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.mins[q]))); \
+        for (int t = 0; t < T; ++t) { \
+          const __m256i mins = _mm256_madd_epi16(mn, _mm256_set1_epi32(sub_sums[t][q])); \
+          if (gemm) { \
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), d[t], acc[t]); \
+            acc_min[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins), dmin[t], acc_min[t]); \
+            isum[t] = _mm256_setzero_si256(); \
+          } else { \
+            imin[t] = _mm256_add_epi32(imin[t], mins); \
+          } \
+        } \
+      } \
+      if (!gemm) \
+        for (int t = 0; t < T; ++t) { \
+          acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), d[t], acc[t]); \
+          acc_min[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(imin[t]), dmin[t], acc_min[t]); \
+        } \
+    } \
+    for (int t = 0; t < T; ++t) _mm256_storeu_ps(p.y + t * p.y_stride, _mm256_sub_ps(acc[t], acc_min[t])); \
+  } \
 };
+CHASSIS_DEFINE_Q4_K_GROUP_TILE(TileQ4_Kx8, CHASSIS_AVX2, q4_k_group_sums)
+CHASSIS_DEFINE_Q4_K_GROUP_TILE(TileQ4_Kx8Vnni, CHASSIS_VNNI, q4_k_group_sums_vnni)
+#undef CHASSIS_DEFINE_Q4_K_GROUP_TILE
 
 // 16 bytes of each group's record side by side.
 CHASSIS_AVX512 inline __m256i both_groups(const void* a, const void* b) {
@@ -736,7 +770,7 @@ void matmul_interleaved_avx2(DType wt, const TileProblem& p) {
     return run_groups<TileQ4_0x16, TileQ4_0x8>(p);
   }
   if (wt == DType::Q4_K) {
-    if (use_vnni_tiles()) return run_groups<TileQ4_Kx16<Q4_KPairSumsVnni>, TileQ4_Kx8>(p);
+    if (use_vnni_tiles()) return run_groups<TileQ4_Kx16<Q4_KPairSumsVnni>, TileQ4_Kx8Vnni>(p);
     return run_groups<TileQ4_Kx16<Q4_KPairSums>, TileQ4_Kx8>(p);
   }
   // Q8_0 and Q5_0: one token at a time over a group (eight accumulators per token fill the
