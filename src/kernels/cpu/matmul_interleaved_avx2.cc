@@ -627,115 +627,113 @@ CHASSIS_AVX512 inline __m256i both_groups(const void* a, const void* b) {
 // of super-block i: sums[t] (lane r: row r) += s_2q * dot_2q + s_2q+1 * dot_2q+1 for T tokens.
 // With maddubs: eight int16 terms per row, each |x| <= 2 * 15 * 128, their sum below 2^15, then one
 // madd by the duplicated scales.
-struct Q4_KPairSums {
-  template <int T>
-  CHASSIS_AVX512 static void add(const TileProblem& p, const BlockQ4_Kx8& b0, const BlockQ4_Kx8& b1, int64_t i, int q,
-                                 __m512i (&sums)[T]) {
-    const __m512i low4 = _mm512_set1_epi8(0x0F);
-    // From lane r = int16 {s_2q, s_2q+1}: {s_2q, s_2q} and {s_2q+1, s_2q+1} (byte indices within each
-    // 128-bit quarter, as vpshufb reads them).
-    const __m512i dup_even = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13));
-    const __m512i dup_odd = _mm512_add_epi8(dup_even, _mm512_set1_epi8(2));
-    const __m512i sc = _mm512_cvtepu8_epi16(both_groups(b0.scales[q], b1.scales[q]));
-    __m512i s_lo[T], s_hi[T];
-    for (int t = 0; t < T; ++t) s_lo[t] = s_hi[t] = _mm512_setzero_si512();
-    for (int m = 0; m < 8; ++m) {
-      const __m512i raw = _mm512_inserti64x4(_mm512_castsi256_si512(load256(b0.qs[8 * q + m])), load256(b1.qs[8 * q + m]), 1);
-      const __m512i lo = _mm512_and_si512(raw, low4), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
-      for (int t = 0; t < T; ++t) {
-        const int8_t* y = reinterpret_cast<const BlockQ8_K*>(p.act + t * p.act_stride)[i].qs + 64 * q + 4 * m;
-        s_lo[t] = _mm512_add_epi16(s_lo[t], _mm512_maddubs_epi16(lo, broadcast_lane512(y)));
-        s_hi[t] = _mm512_add_epi16(s_hi[t], _mm512_maddubs_epi16(hi, broadcast_lane512(y + 32)));
-      }
+template <int T>
+CHASSIS_AVX512 inline void q4_k_pair_sums(const TileProblem& p, const BlockQ4_Kx8& b0, const BlockQ4_Kx8& b1, int64_t i, int q,
+                                          __m512i (&sums)[T]) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  // From lane r = int16 {s_2q, s_2q+1}: {s_2q, s_2q} and {s_2q+1, s_2q+1} (byte indices within each
+  // 128-bit quarter, as vpshufb reads them).
+  const __m512i dup_even = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13));
+  const __m512i dup_odd = _mm512_add_epi8(dup_even, _mm512_set1_epi8(2));
+  const __m512i sc = _mm512_cvtepu8_epi16(both_groups(b0.scales[q], b1.scales[q]));
+  __m512i s_lo[T], s_hi[T];
+  for (int t = 0; t < T; ++t) s_lo[t] = s_hi[t] = _mm512_setzero_si512();
+  for (int m = 0; m < 8; ++m) {
+    const __m512i raw = _mm512_inserti64x4(_mm512_castsi256_si512(load256(b0.qs[8 * q + m])), load256(b1.qs[8 * q + m]), 1);
+    const __m512i lo = _mm512_and_si512(raw, low4), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
+    for (int t = 0; t < T; ++t) {
+      const int8_t* y = reinterpret_cast<const BlockQ8_K*>(p.act + t * p.act_stride)[i].qs + 64 * q + 4 * m;
+      s_lo[t] = _mm512_add_epi16(s_lo[t], _mm512_maddubs_epi16(lo, broadcast_lane512(y)));
+      s_hi[t] = _mm512_add_epi16(s_hi[t], _mm512_maddubs_epi16(hi, broadcast_lane512(y + 32)));
     }
-    const __m512i sc_even = _mm512_shuffle_epi8(sc, dup_even), sc_odd = _mm512_shuffle_epi8(sc, dup_odd);
-    for (int t = 0; t < T; ++t)
-      sums[t] = _mm512_add_epi32(sums[t], _mm512_add_epi32(_mm512_madd_epi16(s_lo[t], sc_even), _mm512_madd_epi16(s_hi[t], sc_odd)));
   }
-};
+  const __m512i sc_even = _mm512_shuffle_epi8(sc, dup_even), sc_odd = _mm512_shuffle_epi8(sc, dup_odd);
+  for (int t = 0; t < T; ++t)
+    sums[t] = _mm512_add_epi32(sums[t], _mm512_add_epi32(_mm512_madd_epi16(s_lo[t], sc_even), _mm512_madd_epi16(s_hi[t], sc_odd)));
+}
 // The same with VNNI: each sub-block's dot in int32 lanes by vpdpbusd, then times its scale (the
-// same exact integers). Not inlined into the AVX-512 tile (GCC inlines only into a superset
-// target): one call per 64 elements and T tokens.
-struct Q4_KPairSumsVnni {
-  template <int T>
-  CHASSIS_VNNI __attribute__((noinline)) static void add(const TileProblem& p, const BlockQ4_Kx8& b0, const BlockQ4_Kx8& b1,
-                                                         int64_t i, int q, __m512i (&sums)[T]) {
-    const __m512i low4 = _mm512_set1_epi8(0x0F);
-    const __m512i sc = _mm512_cvtepu8_epi16(both_groups(b0.scales[q], b1.scales[q]));
-    const __m512i sc_even = _mm512_and_si512(sc, _mm512_set1_epi32(0xFFFF)), sc_odd = _mm512_srli_epi32(sc, 16);
-    __m512i s_lo[T], s_hi[T];
-    for (int t = 0; t < T; ++t) s_lo[t] = s_hi[t] = _mm512_setzero_si512();
-    for (int m = 0; m < 8; ++m) {
-      const __m512i raw = _mm512_inserti64x4(_mm512_castsi256_si512(load256(b0.qs[8 * q + m])), load256(b1.qs[8 * q + m]), 1);
-      const __m512i lo = _mm512_and_si512(raw, low4), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
-      for (int t = 0; t < T; ++t) {
-        const int8_t* y = reinterpret_cast<const BlockQ8_K*>(p.act + t * p.act_stride)[i].qs + 64 * q + 4 * m;
-        s_lo[t] = _mm512_dpbusd_epi32(s_lo[t], lo, broadcast_lane512(y));
-        s_hi[t] = _mm512_dpbusd_epi32(s_hi[t], hi, broadcast_lane512(y + 32));
-      }
+// same exact integers).
+template <int T>
+CHASSIS_VNNI inline void q4_k_pair_sums_vnni(const TileProblem& p, const BlockQ4_Kx8& b0, const BlockQ4_Kx8& b1, int64_t i,
+                                             int q, __m512i (&sums)[T]) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const __m512i sc = _mm512_cvtepu8_epi16(both_groups(b0.scales[q], b1.scales[q]));
+  const __m512i sc_even = _mm512_and_si512(sc, _mm512_set1_epi32(0xFFFF)), sc_odd = _mm512_srli_epi32(sc, 16);
+  __m512i s_lo[T], s_hi[T];
+  for (int t = 0; t < T; ++t) s_lo[t] = s_hi[t] = _mm512_setzero_si512();
+  for (int m = 0; m < 8; ++m) {
+    const __m512i raw = _mm512_inserti64x4(_mm512_castsi256_si512(load256(b0.qs[8 * q + m])), load256(b1.qs[8 * q + m]), 1);
+    const __m512i lo = _mm512_and_si512(raw, low4), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
+    for (int t = 0; t < T; ++t) {
+      const int8_t* y = reinterpret_cast<const BlockQ8_K*>(p.act + t * p.act_stride)[i].qs + 64 * q + 4 * m;
+      s_lo[t] = _mm512_dpbusd_epi32(s_lo[t], lo, broadcast_lane512(y));
+      s_hi[t] = _mm512_dpbusd_epi32(s_hi[t], hi, broadcast_lane512(y + 32));
     }
-    for (int t = 0; t < T; ++t)
-      sums[t] = _mm512_add_epi32(sums[t], _mm512_add_epi32(_mm512_mullo_epi32(s_lo[t], sc_even), _mm512_mullo_epi32(s_hi[t], sc_odd)));
   }
-};
+  for (int t = 0; t < T; ++t)
+    sums[t] = _mm512_add_epi32(sums[t], _mm512_add_epi32(_mm512_mullo_epi32(s_lo[t], sc_even), _mm512_mullo_epi32(s_hi[t], sc_odd)));
+}
 
-// The same with 512-bit registers over two adjacent groups (16 rows), as TileQ4_0x16; the integer
-// sums by Sums (Q4_KPairSums, or Q4_KPairSumsVnni).
-template <class Sums>
-struct TileQ4_Kx16 {
-  static constexpr int kToks = 4;
-  // Decode (one token) reads each block once: the 256-bit tiles do it in fewer instructions here
-  // (bench, Llama-3.2-1B Q4_K_M tg48, alternating: 18.8 / 18.4 / 20.9 -> 19.7 / 20.6 / 22.6 tok/s).
-  static constexpr bool kOneToken = false;
-  template <int T>
-  CHASSIS_AVX512 static void tile(const TileProblem& p) {
-    const auto* w0 = reinterpret_cast<const BlockQ4_Kx8*>(p.w);
-    const auto* w1 = reinterpret_cast<const BlockQ4_Kx8*>(p.w + p.w_stride);
-    const bool gemm = p.variant.repack_gemm;
-    __m512 acc[T], acc_min[T];
-    for (int t = 0; t < T; ++t) acc[t] = acc_min[t] = _mm512_setzero_ps();
-    const int64_t nb = p.n / QK_K;
-    for (int64_t i = 0; i < nb; ++i) {
-      const BlockQ4_Kx8& b0 = w0[i];
-      const BlockQ4_Kx8& b1 = w1[i];
-      prefetch_ahead(p.w, i * int64_t(sizeof(BlockQ4_Kx8)), int64_t(sizeof(BlockQ4_Kx8)));
-      prefetch_ahead(p.w + p.w_stride, i * int64_t(sizeof(BlockQ4_Kx8)), int64_t(sizeof(BlockQ4_Kx8)));
-      const __m512 dw = _mm512_cvtph_ps(both_groups(b0.d, b1.d)), mw = _mm512_cvtph_ps(both_groups(b0.dmin, b1.dmin));
-      __m512 d[T], dmin[T];
-      __m512i isum[T], imin[T];
-      alignas(16) int32_t sub_sums[T][4];
-      for (int t = 0; t < T; ++t) {
-        const BlockQ8_K& a = reinterpret_cast<const BlockQ8_K*>(p.act + t * p.act_stride)[i];
-        d[t] = _mm512_mul_ps(dw, _mm512_set1_ps(a.d));
-        dmin[t] = _mm512_mul_ps(mw, _mm512_set1_ps(a.d));
-        _mm_store_si128(reinterpret_cast<__m128i*>(sub_sums[t]),
-                        _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums)),
-                                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums + 8))));
-        isum[t] = imin[t] = _mm512_setzero_si512();
-      }
-      for (int q = 0; q < 4; ++q) {
-        Sums::template add<T>(p, b0, b1, i, q, isum);
-        const __m512i mn = _mm512_cvtepu8_epi16(both_groups(b0.mins[q], b1.mins[q]));
-        for (int t = 0; t < T; ++t) {
-          const __m512i mins = _mm512_madd_epi16(mn, _mm512_set1_epi32(sub_sums[t][q]));
-          if (gemm) {
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), d[t], acc[t]);
-            acc_min[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mins), dmin[t], acc_min[t]);
-            isum[t] = _mm512_setzero_si512();
-          } else {
-            imin[t] = _mm512_add_epi32(imin[t], mins);
-          }
-        }
-      }
-      if (!gemm)
-        for (int t = 0; t < T; ++t) {
-          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), d[t], acc[t]);
-          acc_min[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(imin[t]), dmin[t], acc_min[t]);
-        }
-    }
-    for (int t = 0; t < T; ++t) _mm512_storeu_ps(p.y + t * p.y_stride, _mm512_sub_ps(acc[t], acc_min[t]));
-  }
+// The same with 512-bit registers over two adjacent groups (16 rows), as TileQ4_0x16, for two targets,
+// the integer sums by SUMS (q4_k_pair_sums, or q4_k_pair_sums_vnni).
+#define CHASSIS_DEFINE_Q4_K_PAIR_TILE(NAME, TARGET, SUMS) \
+struct NAME { \
+  static constexpr int kToks = 4; \
+  /* Decode (one token) reads each block once: the 256-bit tiles do it in fewer instructions here */ \
+  /* (bench, Llama-3.2-1B Q4_K_M tg48, alternating: 18.8 / 18.4 / 20.9 -> 19.7 / 20.6 / 22.6 tok/s). */ \
+  static constexpr bool kOneToken = false; \
+  template <int T> \
+  TARGET static void tile(const TileProblem& p) { \
+    const auto* w0 = reinterpret_cast<const BlockQ4_Kx8*>(p.w); \
+    const auto* w1 = reinterpret_cast<const BlockQ4_Kx8*>(p.w + p.w_stride); \
+    const bool gemm = p.variant.repack_gemm; \
+    __m512 acc[T], acc_min[T]; \
+    for (int t = 0; t < T; ++t) acc[t] = acc_min[t] = _mm512_setzero_ps(); \
+    const int64_t nb = p.n / QK_K; \
+    for (int64_t i = 0; i < nb; ++i) { \
+      const BlockQ4_Kx8& b0 = w0[i]; \
+      const BlockQ4_Kx8& b1 = w1[i]; \
+      prefetch_ahead(p.w, i * int64_t(sizeof(BlockQ4_Kx8)), int64_t(sizeof(BlockQ4_Kx8))); \
+      prefetch_ahead(p.w + p.w_stride, i * int64_t(sizeof(BlockQ4_Kx8)), int64_t(sizeof(BlockQ4_Kx8))); \
+      const __m512 dw = _mm512_cvtph_ps(both_groups(b0.d, b1.d)), mw = _mm512_cvtph_ps(both_groups(b0.dmin, b1.dmin)); \
+      __m512 d[T], dmin[T]; \
+      __m512i isum[T], imin[T]; \
+      alignas(16) int32_t sub_sums[T][4]; \
+      for (int t = 0; t < T; ++t) { \
+        const BlockQ8_K& a = reinterpret_cast<const BlockQ8_K*>(p.act + t * p.act_stride)[i]; \
+        d[t] = _mm512_mul_ps(dw, _mm512_set1_ps(a.d)); \
+        dmin[t] = _mm512_mul_ps(mw, _mm512_set1_ps(a.d)); \
+        _mm_store_si128(reinterpret_cast<__m128i*>(sub_sums[t]), \
+                        _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums)), \
+                                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums + 8)))); \
+        isum[t] = imin[t] = _mm512_setzero_si512(); \
+      } \
+      for (int q = 0; q < 4; ++q) { \
+        SUMS<T>(p, b0, b1, i, q, isum); \
+        const __m512i mn = _mm512_cvtepu8_epi16(both_groups(b0.mins[q], b1.mins[q])); \
+        for (int t = 0; t < T; ++t) { \
+          const __m512i mins = _mm512_madd_epi16(mn, _mm512_set1_epi32(sub_sums[t][q])); \
+          if (gemm) { \
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), d[t], acc[t]); \
+            acc_min[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mins), dmin[t], acc_min[t]); \
+            isum[t] = _mm512_setzero_si512(); \
+          } else { \
+            imin[t] = _mm512_add_epi32(imin[t], mins); \
+          } \
+        } \
+      } \
+      if (!gemm) \
+        for (int t = 0; t < T; ++t) { \
+          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), d[t], acc[t]); \
+          acc_min[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(imin[t]), dmin[t], acc_min[t]); \
+        } \
+    } \
+    for (int t = 0; t < T; ++t) _mm512_storeu_ps(p.y + t * p.y_stride, _mm512_sub_ps(acc[t], acc_min[t])); \
+  } \
 };
+CHASSIS_DEFINE_Q4_K_PAIR_TILE(TileQ4_Kx16, CHASSIS_AVX512, q4_k_pair_sums)
+CHASSIS_DEFINE_Q4_K_PAIR_TILE(TileQ4_Kx16Vnni, CHASSIS_VNNI, q4_k_pair_sums_vnni)
+#undef CHASSIS_DEFINE_Q4_K_PAIR_TILE
 
 // The problem from group k on (its first weight group and output row).
 TileProblem group_problem(const TileProblem& p, int64_t k) {
@@ -780,8 +778,8 @@ void matmul_interleaved_avx2(DType wt, const TileProblem& p) {
     return run_groups<TileQ4_0x16, TileQ4_0x8>(p);
   }
   if (wt == DType::Q4_K) {
-    if (use_vnni_tiles()) return run_groups<TileQ4_Kx16<Q4_KPairSumsVnni>, TileQ4_Kx8Vnni>(p);
-    return run_groups<TileQ4_Kx16<Q4_KPairSums>, TileQ4_Kx8>(p);
+    if (use_vnni_tiles()) return run_groups<TileQ4_Kx16Vnni, TileQ4_Kx8Vnni>(p);
+    return run_groups<TileQ4_Kx16, TileQ4_Kx8>(p);
   }
   // Q8_0 and Q5_0: one token at a time over a group (eight accumulators per token fill the
   // registers); for several tokens, pairs of groups through the 512-bit tiles with their quants
