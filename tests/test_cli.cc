@@ -41,6 +41,15 @@ TEST(Cli, RunStreamsOnlyTheGeneratedText) {
   EXPECT_EQ(r.out, ", there was a little girl");  // the golden story's first words, nothing else
 }
 
+// --no-pack reads the weights in place from the mapped file: the same tokens as the packed default.
+TEST(Cli, RunWithoutPackingGivesTheSameTokens) {
+  const auto packed = run("run " + kStories + " \"Once upon a time\" --temp 0 -n 24 --json");
+  const auto mapped = run("run " + kStories + " \"Once upon a time\" --temp 0 -n 24 --json --no-pack");
+  ASSERT_EQ(packed.code, 0);
+  ASSERT_EQ(mapped.code, 0);
+  EXPECT_EQ(nlohmann::json::parse(packed.out)["tokens"], nlohmann::json::parse(mapped.out)["tokens"]);
+}
+
 TEST(Cli, HuggingFaceFolderRunsLikeItsGguf) {
   const std::string folder = test::shared("models/stories260K-hf");
   const auto hf = run("run " + folder + " \"Once upon a time\" --temp 0 -n 24 --json");

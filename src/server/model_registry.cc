@@ -77,6 +77,7 @@ std::shared_ptr<LoadedModel> ModelRegistry::acquire(const std::string& id) {
   try {
     Model::LoadOptions lo;
     lo.quant = options_.quant;
+    lo.pack = options_.pack;
     lo.threads = options_.engine.n_threads;
     lm->model = Model::load(entry->spec.path, lo);
   } catch (const std::exception& e) {

@@ -29,6 +29,7 @@ struct RegistryOptions {
   std::chrono::seconds keep_alive{0};          // 0: keep loaded
   std::string chat_template_file;              // overrides every model's own template when set
   std::optional<QuantPreset> quant;            // load-time quantization of F32/F16/BF16 weights
+  bool pack = true;                            // pack the weights into huge-page memory at load (Model::LoadOptions::pack)
 };
 
 // A loaded model in use; held by requests through shared_ptr so it outlives an unload.

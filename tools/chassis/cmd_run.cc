@@ -34,6 +34,7 @@ struct RunOptions {
   int logprobs = 0;
   std::string kv_type = "f16";
   std::string quant;
+  bool no_pack = false;
 };
 
 int default_threads() {
@@ -45,6 +46,7 @@ int run(const RunOptions& o) {
   if (o.verbose) set_log_level(LogLevel::Info);
   Model::LoadOptions load_options;
   if (!o.quant.empty()) load_options.quant = load_quant_preset(o.quant);
+  load_options.pack = !o.no_pack;
   auto model = Model::load(o.model, load_options);
   const ModelConfig& cfg = model->config();
 
@@ -215,6 +217,8 @@ std::function<int()> add_run(CLI::App& app) {
   app.add_option("--logprobs", o->logprobs, "with --json: report the K most likely tokens at each step")->check(CLI::Range(0, 100));
   app.add_option("--kv-type", o->kv_type, "KV cache type: f16 (default, as llama.cpp) or f32 (exact, twice the memory)");
   app.add_option("--quant", o->quant, "quantize F32/F16/BF16 weights at load: q8_0, q4_0, q4_k, q6_k, ... (as `quantize`)");
+  app.add_flag("--no-pack", o->no_pack,
+               "read the weights in place from the mapped file instead of packing them into huge-page memory: they then stay shared with other processes reading the same file, and loading is faster, but decode is slower (see bench --no-pack)");
   app.add_option("--dump", o->dump_dir, "write every named intermediate tensor to this directory (debugging)");
   app.add_flag("-v,--verbose", o->verbose, "log model and memory details to stderr");
   return [o] {

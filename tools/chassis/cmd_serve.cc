@@ -30,6 +30,7 @@ struct ServeOptions {
   int64_t kv_tokens = 0;
   std::string kv_type = "f16";
   std::string quant;
+  bool no_pack = false;
   std::string memory_budget = "0";
   std::string keep_alive = "0";
   std::vector<std::string> cors;
@@ -115,6 +116,7 @@ int serve(const ServeOptions& o) {
   if (o.kv_type != "f16" && o.kv_type != "f32") throw Error("--kv-type must be f16 or f32");
   ro.engine.kv_f32 = o.kv_type == "f32";
   if (!o.quant.empty()) ro.quant = load_quant_preset(o.quant);
+  ro.pack = !o.no_pack;
   const unsigned hw = std::thread::hardware_concurrency();
   ro.engine.n_threads = o.threads > 0 ? o.threads : int(hw == 0 ? 1 : std::min(hw, 16u));
   ro.engine.max_queue = size_t(o.queue);
@@ -187,6 +189,8 @@ std::function<int()> add_serve(CLI::App& app) {
                  "positions in each model's shared KV pool (default: --parallel × context)");
   app.add_option("--kv-type", o->kv_type, "KV cache type: f16 (default, as llama.cpp) or f32 (exact, twice the memory)");
   app.add_option("--quant", o->quant, "quantize F32/F16/BF16 weights at load: q8_0, q4_0, q4_k, ... (as `quantize`)");
+  app.add_flag("--no-pack", o->no_pack,
+               "read the weights in place from the mapped file instead of packing them into huge-page memory: they then stay shared with other processes reading the same file, and loading is faster, but decode is slower (see bench --no-pack)");
   app.add_option("--memory-budget", o->memory_budget, "most memory for loaded models, like 8G (0: no limit)");
   app.add_option("--keep-alive", o->keep_alive, "unload a model idle this long, like 5m (0: never)");
   app.add_option("--cors", o->cors, "allow browser requests from this origin ('*': any; repeatable)");
