@@ -414,24 +414,32 @@ TEST(Kernels, F32KvAttentionMatchesNaiveSoftmaxAttention) {
 namespace chassis {
 namespace {
 
-// The tile sets to test: AVX2 only, with AVX-512BW where the CPU has it, and with AVX512-VNNI too.
-enum class TileSet { kAvx2, kAvx512, kVnni };
+// The tile sets to test: AVX2 only, AVX2 with AVX-VNNI, with AVX-512BW where the CPU has it, and with
+// AVX512-VNNI too.
+enum class TileSet { kAvx2, kAvx2Vnni, kAvx512, kVnni };
 std::vector<TileSet> tile_sets() {
   std::vector<TileSet> sets{TileSet::kAvx2};
+  if (cpu_has_avx_vnni()) sets.push_back(TileSet::kAvx2Vnni);
   if (cpu_has_avx512bw()) sets.push_back(TileSet::kAvx512);
   if (cpu_has_avx512vnni()) sets.push_back(TileSet::kVnni);
   return sets;
 }
 void use_tile_set(TileSet set) {
-  set_avx512_tiles_enabled(set != TileSet::kAvx2);
-  set_vnni_tiles_enabled(set == TileSet::kVnni);
+  set_avx512_tiles_enabled(set == TileSet::kAvx512 || set == TileSet::kVnni);
+  set_vnni_tiles_enabled(set == TileSet::kAvx2Vnni || set == TileSet::kVnni);
 }
 void restore_tile_sets() {
   set_avx512_tiles_enabled(true);
   set_vnni_tiles_enabled(true);
 }
 const char* tile_set_name(TileSet set) {
-  return set == TileSet::kAvx2 ? "avx2" : set == TileSet::kAvx512 ? "avx512" : "avx512-vnni";
+  switch (set) {
+    case TileSet::kAvx2: return "avx2";
+    case TileSet::kAvx2Vnni: return "avx2-vnni";
+    case TileSet::kAvx512: return "avx512";
+    case TileSet::kVnni: return "avx512-vnni";
+  }
+  return "?";
 }
 
 // y as matmul_rows writes rows [begin, n_out) x n_tok of it, against the reference dot product of

@@ -15,6 +15,10 @@
 // The same plus AVX512-VNNI (vpdpbusd: four unsigned x signed byte products summed into an int32
 // lane in one instruction). Only after cpu_has_avx512vnni().
 #define CHASSIS_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+// AVX2 plus AVX-VNNI: the same 256-bit vpdpbusd, VEX-encoded, on CPUs without AVX-512 (Intel's
+// 12th-14th generation desktop parts). GCC inlines neither encoding's intrinsic into the other's
+// target, so a 256-bit VNNI body is stamped for both. Only after cpu_has_avx_vnni().
+#define CHASSIS_AVX_VNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
 
 namespace chassis::avx2 {
 

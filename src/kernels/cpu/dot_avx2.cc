@@ -310,6 +310,14 @@ bool cpu_has_avx512vnni() {
   return ok;
 }
 
+bool cpu_has_avx_vnni() {
+  static const bool ok = [] {
+    unsigned a, b, c, d;
+    return cpu_has_avx2() && __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 4)) != 0;
+  }();
+  return ok;
+}
+
 bool cpu_has_avx2() {
   static const bool ok = detect_avx2();
   return ok;

@@ -483,7 +483,8 @@ void run_tiles(const TileProblem& p) {
 }  // namespace
 
 namespace {
-std::atomic<bool> g_avx512_tiles{true};
+// CHASSIS_NO_AVX512 keeps to the 256-bit tiles, to measure what a CPU without AVX-512 gets.
+std::atomic<bool> g_avx512_tiles{std::getenv("CHASSIS_NO_AVX512") == nullptr};
 }  // namespace
 
 bool use_avx512_tiles() { return cpu_has_avx512bw() && g_avx512_tiles.load(std::memory_order_relaxed); }
@@ -494,6 +495,9 @@ std::atomic<bool> g_vnni_tiles{std::getenv("CHASSIS_NO_VNNI") == nullptr};
 }  // namespace
 bool use_vnni_tiles() { return use_avx512_tiles() && cpu_has_avx512vnni() && g_vnni_tiles.load(std::memory_order_relaxed); }
 void set_vnni_tiles_enabled(bool on) { g_vnni_tiles.store(on); }
+bool use_avx_vnni_tiles() {
+  return !use_avx512_tiles() && cpu_has_avx_vnni() && g_vnni_tiles.load(std::memory_order_relaxed);
+}
 
 bool has_tiled_avx2(DType wt) {
   switch (wt) {
@@ -507,7 +511,7 @@ bool has_tiled_avx2(DType wt) {
 ActSums tiled_act_sums(DType wt, bool interleaved) {
   if (wt == DType::Q4_0) return ActSums::kBlock;
   if (wt == DType::Q5_0 && interleaved) return ActSums::kLanesTimesMinus16;
-  if (wt == DType::Q8_0 && interleaved && use_vnni_tiles()) return ActSums::kLanesTimesMinus128;
+  if (wt == DType::Q8_0 && interleaved && (use_vnni_tiles() || use_avx_vnni_tiles())) return ActSums::kLanesTimesMinus128;
   return ActSums::kNone;
 }
 

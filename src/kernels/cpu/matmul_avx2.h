@@ -55,8 +55,9 @@ ActSums tiled_act_sums(DType wt, bool interleaved);
 // Fills sums (nb or 8 * nb values, see ActSums) from nb Q8_0 activation blocks.
 void compute_act_sums(ActSums kind, const void* q8_0_blocks, int64_t nb, int32_t* sums);
 
-// Whether tiles that also use AVX-512BW/VL (at 256-bit width) run: the CPU has them and they are not
-// switched off. Tests switch them off to check the AVX2-only tiles too.
+// Whether tiles that also use AVX-512BW/VL run: the CPU has them and they are not switched off (tests
+// switch them off to check the AVX2-only tiles too; CHASSIS_NO_AVX512=1 does it for a whole run, to
+// measure what a CPU without AVX-512 gets).
 bool use_avx512_tiles();
 void set_avx512_tiles_enabled(bool on);
 // Whether the tiles that also use AVX512-VNNI run: use_avx512_tiles(), the CPU has VNNI, and neither
@@ -64,6 +65,9 @@ void set_avx512_tiles_enabled(bool on);
 // same exact integers, so results stay bit-identical.
 bool use_vnni_tiles();
 void set_vnni_tiles_enabled(bool on);
+// Whether the 256-bit tiles use AVX-VNNI instead: the 512-bit tiles are off (no AVX-512, or switched
+// off), the CPU has AVX-VNNI, and VNNI is not switched off.
+bool use_avx_vnni_tiles();
 
 // Computes the whole problem; every element equals the vec_dot() of its row and token under the
 // problem's variant.

@@ -69,17 +69,21 @@ CHASSIS_AVX2 inline __m256i q4_0_block_sums(const __m256i (&lo)[4], const __m256
                                          _mm256_set1_epi16(1));
   return _mm256_sub_epi32(sums, _mm256_set1_epi32(8 * block_sum));
 }
-CHASSIS_VNNI inline __m256i q4_0_block_sums_vnni(const __m256i (&lo)[4], const __m256i (&hi)[4], const int8_t* y,
-                                                  int32_t block_sum) {
-  __m256i s_lo = _mm256_set1_epi32(-8 * block_sum), s_hi = _mm256_setzero_si256();
-  for (int k = 0; k < 4; ++k) {
-    s_lo = _mm256_dpbusd_epi32(s_lo, lo[k], broadcast_lane(y + 4 * k));
-    s_hi = _mm256_dpbusd_epi32(s_hi, hi[k], broadcast_lane(y + 16 + 4 * k));
+// The VNNI version for both encodings of a 256-bit vpdpbusd (see CHASSIS_AVX_VNNI): NAME, TARGET, DPBUSD.
+#define CHASSIS_Q4_0_BLOCK_SUMS_VNNI(NAME, TARGET, DPBUSD) \
+  TARGET inline __m256i NAME(const __m256i (&lo)[4], const __m256i (&hi)[4], const int8_t* y, int32_t block_sum) { \
+    __m256i s_lo = _mm256_set1_epi32(-8 * block_sum), s_hi = _mm256_setzero_si256(); \
+    for (int k = 0; k < 4; ++k) { \
+      s_lo = DPBUSD(s_lo, lo[k], broadcast_lane(y + 4 * k)); \
+      s_hi = DPBUSD(s_hi, hi[k], broadcast_lane(y + 16 + 4 * k)); \
+    } \
+    return _mm256_add_epi32(s_lo, s_hi); \
   }
-  return _mm256_add_epi32(s_lo, s_hi);
-}
+CHASSIS_Q4_0_BLOCK_SUMS_VNNI(q4_0_block_sums_vnni, CHASSIS_VNNI, _mm256_dpbusd_epi32)
+CHASSIS_Q4_0_BLOCK_SUMS_VNNI(q4_0_block_sums_avx_vnni, CHASSIS_AVX_VNNI, _mm256_dpbusd_avx_epi32)
+#undef CHASSIS_Q4_0_BLOCK_SUMS_VNNI
 
-// The tile body for two targets, its block sums by SUMS.
+// The tile body for three targets, its block sums by SUMS.
 #define CHASSIS_DEFINE_Q4_0_GROUP_TILE(NAME, TARGET, SUMS) \
 struct NAME { \
   static constexpr int kToks = 3; \
@@ -110,6 +114,7 @@ struct NAME { \
 };
 CHASSIS_DEFINE_Q4_0_GROUP_TILE(TileQ4_0x8, CHASSIS_AVX2, q4_0_block_sums)
 CHASSIS_DEFINE_Q4_0_GROUP_TILE(TileQ4_0x8Vnni, CHASSIS_VNNI, q4_0_block_sums_vnni)
+CHASSIS_DEFINE_Q4_0_GROUP_TILE(TileQ4_0x8AvxVnni, CHASSIS_AVX_VNNI, q4_0_block_sums_avx_vnni)
 #undef CHASSIS_DEFINE_Q4_0_GROUP_TILE
 
 // Block i of a pair of Q4_0 groups (prefetching ahead): the unsigned quants of lanes k (low
@@ -405,12 +410,15 @@ CHASSIS_AVX2 inline __m256i q8_lane_sums(__m256i x, const int8_t* y, const int32
   const __m256i dot = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(broadcast_lane(y), x));
   return _mm256_madd_epi16(dot, _mm256_set1_epi16(1));
 }
-CHASSIS_VNNI inline __m256i q8_lane_sums_vnni(__m256i x, const int8_t* y, const int32_t* starts, int64_t k) {
-  return _mm256_dpbusd_epi32(_mm256_set1_epi32(starts[k]), _mm256_xor_si256(x, _mm256_set1_epi8(int8_t(0x80))),
-                             broadcast_lane(y));
-}
+#define CHASSIS_Q8_LANE_SUMS_VNNI(NAME, TARGET, DPBUSD) \
+  TARGET inline __m256i NAME(__m256i x, const int8_t* y, const int32_t* starts, int64_t k) { \
+    return DPBUSD(_mm256_set1_epi32(starts[k]), _mm256_xor_si256(x, _mm256_set1_epi8(int8_t(0x80))), broadcast_lane(y)); \
+  }
+CHASSIS_Q8_LANE_SUMS_VNNI(q8_lane_sums_vnni, CHASSIS_VNNI, _mm256_dpbusd_epi32)
+CHASSIS_Q8_LANE_SUMS_VNNI(q8_lane_sums_avx_vnni, CHASSIS_AVX_VNNI, _mm256_dpbusd_avx_epi32)
+#undef CHASSIS_Q8_LANE_SUMS_VNNI
 struct TileQ8_0x8 {
-  // One token over a group, each lane's sums by LANE (the same body for two targets).
+  // One token over a group, each lane's sums by LANE (the same body for three targets).
 #define CHASSIS_Q8_GROUP_TOKEN(NAME, TARGET, LANE) \
   TARGET static void NAME(const TileProblem& p, int t) { \
     const auto* w = reinterpret_cast<const BlockQ8_0x8*>(p.w); \
@@ -431,6 +439,7 @@ struct TileQ8_0x8 {
   }
   CHASSIS_Q8_GROUP_TOKEN(one_token, CHASSIS_AVX2, q8_lane_sums)
   CHASSIS_Q8_GROUP_TOKEN(one_token_vnni, CHASSIS_VNNI, q8_lane_sums_vnni)
+  CHASSIS_Q8_GROUP_TOKEN(one_token_avx_vnni, CHASSIS_AVX_VNNI, q8_lane_sums_avx_vnni)
 #undef CHASSIS_Q8_GROUP_TOKEN
 };
 
@@ -543,27 +552,31 @@ CHASSIS_AVX2 inline void q4_k_group_sums(const TileProblem& p, const BlockQ4_Kx8
   for (int t = 0; t < T; ++t)
     sums[t] = _mm256_add_epi32(sums[t], _mm256_add_epi32(_mm256_madd_epi16(s_lo[t], sc_even), _mm256_madd_epi16(s_hi[t], sc_odd)));
 }
-template <int T>
-CHASSIS_VNNI inline void q4_k_group_sums_vnni(const TileProblem& p, const BlockQ4_Kx8& b, int64_t i, int q, __m256i (&sums)[T]) {
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
-  const __m256i sc = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales[q])));
-  const __m256i sc_even = _mm256_and_si256(sc, _mm256_set1_epi32(0xFFFF)), sc_odd = _mm256_srli_epi32(sc, 16);
-  __m256i s_lo[T], s_hi[T];
-  for (int t = 0; t < T; ++t) s_lo[t] = s_hi[t] = _mm256_setzero_si256();
-  for (int m = 0; m < 8; ++m) {
-    const __m256i raw = load256(b.qs[8 * q + m]);
-    const __m256i lo = _mm256_and_si256(raw, low4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
-    for (int t = 0; t < T; ++t) {
-      const int8_t* y = reinterpret_cast<const BlockQ8_K*>(p.act + t * p.act_stride)[i].qs + 64 * q + 4 * m;
-      s_lo[t] = _mm256_dpbusd_epi32(s_lo[t], lo, broadcast_lane(y));
-      s_hi[t] = _mm256_dpbusd_epi32(s_hi[t], hi, broadcast_lane(y + 32));
-    }
-  }
-  for (int t = 0; t < T; ++t)
-    sums[t] = _mm256_add_epi32(sums[t], _mm256_add_epi32(_mm256_mullo_epi32(s_lo[t], sc_even), _mm256_mullo_epi32(s_hi[t], sc_odd)));
+#define CHASSIS_Q4_K_GROUP_SUMS_VNNI(NAME, TARGET, DPBUSD) \
+template <int T> \
+TARGET inline void NAME(const TileProblem& p, const BlockQ4_Kx8& b, int64_t i, int q, __m256i (&sums)[T]) { \
+  const __m256i low4 = _mm256_set1_epi8(0x0F); \
+  const __m256i sc = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales[q]))); \
+  const __m256i sc_even = _mm256_and_si256(sc, _mm256_set1_epi32(0xFFFF)), sc_odd = _mm256_srli_epi32(sc, 16); \
+  __m256i s_lo[T], s_hi[T]; \
+  for (int t = 0; t < T; ++t) s_lo[t] = s_hi[t] = _mm256_setzero_si256(); \
+  for (int m = 0; m < 8; ++m) { \
+    const __m256i raw = load256(b.qs[8 * q + m]); \
+    const __m256i lo = _mm256_and_si256(raw, low4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4); \
+    for (int t = 0; t < T; ++t) { \
+      const int8_t* y = reinterpret_cast<const BlockQ8_K*>(p.act + t * p.act_stride)[i].qs + 64 * q + 4 * m; \
+      s_lo[t] = DPBUSD(s_lo[t], lo, broadcast_lane(y)); \
+      s_hi[t] = DPBUSD(s_hi[t], hi, broadcast_lane(y + 32)); \
+    } \
+  } \
+  for (int t = 0; t < T; ++t) \
+    sums[t] = _mm256_add_epi32(sums[t], _mm256_add_epi32(_mm256_mullo_epi32(s_lo[t], sc_even), _mm256_mullo_epi32(s_hi[t], sc_odd))); \
 }
+CHASSIS_Q4_K_GROUP_SUMS_VNNI(q4_k_group_sums_vnni, CHASSIS_VNNI, _mm256_dpbusd_epi32)
+CHASSIS_Q4_K_GROUP_SUMS_VNNI(q4_k_group_sums_avx_vnni, CHASSIS_AVX_VNNI, _mm256_dpbusd_avx_epi32)
+#undef CHASSIS_Q4_K_GROUP_SUMS_VNNI
 
-// The tile for two targets, its integer sums by SUMS.
+// The tile for three targets, its integer sums by SUMS.
 #define CHASSIS_DEFINE_Q4_K_GROUP_TILE(NAME, TARGET, SUMS) \
 struct NAME { \
   static constexpr int kToks = 4; \
@@ -616,6 +629,7 @@ struct NAME { \
 };
 CHASSIS_DEFINE_Q4_K_GROUP_TILE(TileQ4_Kx8, CHASSIS_AVX2, q4_k_group_sums)
 CHASSIS_DEFINE_Q4_K_GROUP_TILE(TileQ4_Kx8Vnni, CHASSIS_VNNI, q4_k_group_sums_vnni)
+CHASSIS_DEFINE_Q4_K_GROUP_TILE(TileQ4_Kx8AvxVnni, CHASSIS_AVX_VNNI, q4_k_group_sums_avx_vnni)
 #undef CHASSIS_DEFINE_Q4_K_GROUP_TILE
 
 // 16 bytes of each group's record side by side.
@@ -775,10 +789,12 @@ void run_groups(const TileProblem& p) {
 void matmul_interleaved_avx2(DType wt, const TileProblem& p) {
   if (wt == DType::Q4_0) {
     if (use_vnni_tiles()) return run_groups<TileQ4_0x16Vnni, TileQ4_0x8Vnni>(p);
+    if (use_avx_vnni_tiles()) return run_groups<TileQ4_0x16, TileQ4_0x8AvxVnni>(p);
     return run_groups<TileQ4_0x16, TileQ4_0x8>(p);
   }
   if (wt == DType::Q4_K) {
     if (use_vnni_tiles()) return run_groups<TileQ4_Kx16Vnni, TileQ4_Kx8Vnni>(p);
+    if (use_avx_vnni_tiles()) return run_groups<TileQ4_Kx16, TileQ4_Kx8AvxVnni>(p);
     return run_groups<TileQ4_Kx16, TileQ4_Kx8>(p);
   }
   // Q8_0 and Q5_0: one token at a time over a group (eight accumulators per token fill the
@@ -810,6 +826,7 @@ void matmul_interleaved_avx2(DType wt, const TileProblem& p) {
       const TileProblem g = group_problem(p, k);
       for (int t = 0; t < p.n_tok; ++t) {
         if (use_vnni_tiles()) TileQ8_0x8::one_token_vnni(g, t);
+        else if (use_avx_vnni_tiles()) TileQ8_0x8::one_token_avx_vnni(g, t);
         else TileQ8_0x8::one_token(g, t);
       }
     }
