@@ -221,6 +221,13 @@ CHASSIS_AVX2 inline __m256 q5_lane_fma(__m256i q, const int8_t* y, int32_t start
   const __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(q, broadcast_lane(y)), _mm256_set1_epi16(1));
   return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_add_epi32(sums, _mm256_set1_epi32(start))), acc);
 }
+// The same by one vpdpbusd that starts at `start` (both 256-bit encodings, see CHASSIS_AVX_VNNI).
+CHASSIS_VNNI inline __m256 q5_lane_fma_vnni256(__m256i q, const int8_t* y, int32_t start, __m256 d, __m256 acc) {
+  return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_set1_epi32(start), q, broadcast_lane(y))), acc);
+}
+CHASSIS_AVX_VNNI inline __m256 q5_lane_fma_avx_vnni(__m256i q, const int8_t* y, int32_t start, __m256 d, __m256 acc) {
+  return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_dpbusd_avx_epi32(_mm256_set1_epi32(start), q, broadcast_lane(y))), acc);
+}
 
 // hsum8 of each row, its lanes being acc[0..7]: (l, l+4) first, then (0+2) + (1+3).
 CHASSIS_AVX2 inline __m256 hsum8_across(const __m256 (&acc)[8]) {
@@ -237,35 +244,41 @@ struct alignas(64) Q5Unpacked {
 };
 
 struct TileQ5_0x8 {
-  // Decode: one token, the quants unpacked as they stream in.
-  CHASSIS_AVX2 static void one_token(const TileProblem& p, int t) {
-    const auto* w = reinterpret_cast<const BlockQ5_0x8*>(p.w);
-    __m256 acc[8];
-    for (auto& a : acc) a = _mm256_setzero_ps();
-    const int64_t nb = p.n / QK;
-    const int32_t* starts = p.act_sums + t * p.act_sums_stride;
-    for (int64_t i = 0; i < nb; ++i) {
-      prefetch_ahead(p.w, i * int64_t(sizeof(BlockQ5_0x8)), int64_t(sizeof(BlockQ5_0x8)));
-      const BlockQ8_0& a = act_block(p, t, i);
-      const __m256 d = row_times_act_scales(w[i].d, a);
-      const __m256i qh = load256(w[i].qh);
-      const int32_t* start = starts + 8 * i;
-      __m256i low, high;
-      q5_lanes<0>(w[i], qh, low, high);
-      acc[0] = q5_lane_fma(low, a.qs + 0, start[0], d, acc[0]);
-      acc[4] = q5_lane_fma(high, a.qs + 16, start[4], d, acc[4]);
-      q5_lanes<1>(w[i], qh, low, high);
-      acc[1] = q5_lane_fma(low, a.qs + 4, start[1], d, acc[1]);
-      acc[5] = q5_lane_fma(high, a.qs + 20, start[5], d, acc[5]);
-      q5_lanes<2>(w[i], qh, low, high);
-      acc[2] = q5_lane_fma(low, a.qs + 8, start[2], d, acc[2]);
-      acc[6] = q5_lane_fma(high, a.qs + 24, start[6], d, acc[6]);
-      q5_lanes<3>(w[i], qh, low, high);
-      acc[3] = q5_lane_fma(low, a.qs + 12, start[3], d, acc[3]);
-      acc[7] = q5_lane_fma(high, a.qs + 28, start[7], d, acc[7]);
-    }
-    _mm256_storeu_ps(p.y + t * p.y_stride, hsum8_across(acc));
+  // Decode: one token, the quants unpacked as they stream in, each lane by LANE_FMA (the same body for
+  // three targets).
+#define CHASSIS_Q5_GROUP_STREAMING(NAME, TARGET, LANE_FMA) \
+  TARGET static void NAME(const TileProblem& p, int t) { \
+    const auto* w = reinterpret_cast<const BlockQ5_0x8*>(p.w); \
+    __m256 acc[8]; \
+    for (auto& a : acc) a = _mm256_setzero_ps(); \
+    const int64_t nb = p.n / QK; \
+    const int32_t* starts = p.act_sums + t * p.act_sums_stride; \
+    for (int64_t i = 0; i < nb; ++i) { \
+      prefetch_ahead(p.w, i * int64_t(sizeof(BlockQ5_0x8)), int64_t(sizeof(BlockQ5_0x8))); \
+      const BlockQ8_0& a = act_block(p, t, i); \
+      const __m256 d = row_times_act_scales(w[i].d, a); \
+      const __m256i qh = load256(w[i].qh); \
+      const int32_t* start = starts + 8 * i; \
+      __m256i low, high; \
+      q5_lanes<0>(w[i], qh, low, high); \
+      acc[0] = LANE_FMA(low, a.qs + 0, start[0], d, acc[0]); \
+      acc[4] = LANE_FMA(high, a.qs + 16, start[4], d, acc[4]); \
+      q5_lanes<1>(w[i], qh, low, high); \
+      acc[1] = LANE_FMA(low, a.qs + 4, start[1], d, acc[1]); \
+      acc[5] = LANE_FMA(high, a.qs + 20, start[5], d, acc[5]); \
+      q5_lanes<2>(w[i], qh, low, high); \
+      acc[2] = LANE_FMA(low, a.qs + 8, start[2], d, acc[2]); \
+      acc[6] = LANE_FMA(high, a.qs + 24, start[6], d, acc[6]); \
+      q5_lanes<3>(w[i], qh, low, high); \
+      acc[3] = LANE_FMA(low, a.qs + 12, start[3], d, acc[3]); \
+      acc[7] = LANE_FMA(high, a.qs + 28, start[7], d, acc[7]); \
+    } \
+    _mm256_storeu_ps(p.y + t * p.y_stride, hsum8_across(acc)); \
   }
+  CHASSIS_Q5_GROUP_STREAMING(one_token, CHASSIS_AVX2, q5_lane_fma)
+  CHASSIS_Q5_GROUP_STREAMING(one_token_vnni, CHASSIS_VNNI, q5_lane_fma_vnni256)
+  CHASSIS_Q5_GROUP_STREAMING(one_token_avx_vnni, CHASSIS_AVX_VNNI, q5_lane_fma_avx_vnni)
+#undef CHASSIS_Q5_GROUP_STREAMING
 
   // Prefill: the group's quants unpacked once into `unpacked` (nb blocks), then every token streams
   // over them (eight accumulators per token leave no registers for a second token).
@@ -283,20 +296,25 @@ struct TileQ5_0x8 {
       for (int l = 0; l < 8; ++l) _mm256_storeu_si256(reinterpret_cast<__m256i*>(unpacked[i].lane[l]), lane[l]);
     }
   }
-  CHASSIS_AVX2 static void one_token_unpacked(const TileProblem& p, const Q5Unpacked* unpacked, int t) {
-    const auto* w = reinterpret_cast<const BlockQ5_0x8*>(p.w);
-    __m256 acc[8];
-    for (auto& a : acc) a = _mm256_setzero_ps();
-    const int64_t nb = p.n / QK;
-    const int32_t* starts = p.act_sums + t * p.act_sums_stride;
-    for (int64_t i = 0; i < nb; ++i) {
-      const BlockQ8_0& a = act_block(p, t, i);
-      const __m256 d = row_times_act_scales(w[i].d, a);
-      const int32_t* start = starts + 8 * i;
-      for (int l = 0; l < 8; ++l) acc[l] = q5_lane_fma(load256(unpacked[i].lane[l]), a.qs + 4 * l, start[l], d, acc[l]);
-    }
-    _mm256_storeu_ps(p.y + t * p.y_stride, hsum8_across(acc));
+#define CHASSIS_Q5_GROUP_TOKEN(NAME, TARGET, LANE_FMA) \
+  TARGET static void NAME(const TileProblem& p, const Q5Unpacked* unpacked, int t) { \
+    const auto* w = reinterpret_cast<const BlockQ5_0x8*>(p.w); \
+    __m256 acc[8]; \
+    for (auto& a : acc) a = _mm256_setzero_ps(); \
+    const int64_t nb = p.n / QK; \
+    const int32_t* starts = p.act_sums + t * p.act_sums_stride; \
+    for (int64_t i = 0; i < nb; ++i) { \
+      const BlockQ8_0& a = act_block(p, t, i); \
+      const __m256 d = row_times_act_scales(w[i].d, a); \
+      const int32_t* start = starts + 8 * i; \
+      for (int l = 0; l < 8; ++l) acc[l] = LANE_FMA(load256(unpacked[i].lane[l]), a.qs + 4 * l, start[l], d, acc[l]); \
+    } \
+    _mm256_storeu_ps(p.y + t * p.y_stride, hsum8_across(acc)); \
   }
+  CHASSIS_Q5_GROUP_TOKEN(one_token_unpacked, CHASSIS_AVX2, q5_lane_fma)
+  CHASSIS_Q5_GROUP_TOKEN(one_token_unpacked_vnni, CHASSIS_VNNI, q5_lane_fma_vnni256)
+  CHASSIS_Q5_GROUP_TOKEN(one_token_unpacked_avx_vnni, CHASSIS_AVX_VNNI, q5_lane_fma_avx_vnni)
+#undef CHASSIS_Q5_GROUP_TOKEN
 };
 
 // One lane of sixteen rows: acc = fma(d, start + sum(q * y), acc), as q5_lane_fma.
@@ -854,14 +872,21 @@ void matmul_interleaved_avx2(DType wt, const TileProblem& p) {
     }
     thread_local std::vector<Q5Unpacked> unpacked;
     if (p.n_tok > 1 && unpacked.size() < size_t(nb)) unpacked.resize(size_t(nb));
+    const bool vnni = use_vnni_tiles(), avx_vnni = use_avx_vnni_tiles();
     for (; k < n_groups; ++k) {
       const TileProblem g = group_problem(p, k);
       if (p.n_tok == 1) {
-        TileQ5_0x8::one_token(g, 0);
+        if (vnni) TileQ5_0x8::one_token_vnni(g, 0);
+        else if (avx_vnni) TileQ5_0x8::one_token_avx_vnni(g, 0);
+        else TileQ5_0x8::one_token(g, 0);
         continue;
       }
       TileQ5_0x8::unpack_group(g, unpacked.data());
-      for (int t = 0; t < p.n_tok; ++t) TileQ5_0x8::one_token_unpacked(g, unpacked.data(), t);
+      for (int t = 0; t < p.n_tok; ++t) {
+        if (vnni) TileQ5_0x8::one_token_unpacked_vnni(g, unpacked.data(), t);
+        else if (avx_vnni) TileQ5_0x8::one_token_unpacked_avx_vnni(g, unpacked.data(), t);
+        else TileQ5_0x8::one_token_unpacked(g, unpacked.data(), t);
+      }
     }
   }
 }
