@@ -1,0 +1,87 @@
+// What the interleaved-weight tiles share (kernels/interleave.h): activation helpers, and the
+// drivers that walk a problem's groups of eight rows through a type's 256-bit (x8) and 512-bit (x16)
+// tiles. Included only by the interleaved tile files (matmul_interleaved_*.cc).
+#pragma once
+#include "kernels/cpu/avx512_util.h"  // first: see there
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/cpu/matmul_avx2.h"
+#include "kernels/cpu/tile_dispatch.h"
+#include "kernels/interleave.h"
+
+namespace chassis::interleaved {
+using namespace avx2;
+
+// Four activation quants (bytes p..p+3) in every 4-byte lane.
+CHASSIS_AVX2 inline __m256i broadcast_lane(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+CHASSIS_AVX512 inline __m512i broadcast_lane512(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+CHASSIS_AVX2 inline const BlockQ8_0& act_block(const TileProblem& p, int t, int64_t i) {
+  return reinterpret_cast<const BlockQ8_0*>(p.act + t * p.act_stride)[i];
+}
+// d_w * d_a for the eight rows (the reference's float product, per row).
+CHASSIS_AVX2 inline __m256 row_times_act_scales(const uint16_t (&d)[8], const BlockQ8_0& a) {
+  return _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d))), _mm256_set1_ps(h2f(a.d)));
+}
+
+// The same for a pair of groups (16 rows: the first group's eight, then the second's).
+CHASSIS_AVX512 inline __m512 pair_times_act_scales(const uint16_t (&d0)[8], const uint16_t (&d1)[8], const BlockQ8_0& a) {
+  return _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(d1),
+                                                          reinterpret_cast<const __m128i*>(d0))),
+                       _mm512_set1_ps(h2f(a.d)));
+}
+// hsum8 of each of 16 rows whose lanes are acc[0..7] (hsum8_across, both halves at once).
+CHASSIS_AVX512 inline __m512 hsum8_across512(const __m512 (&acc)[8]) {
+  __m512 r[4];
+  for (int l = 0; l < 4; ++l) r[l] = _mm512_add_ps(acc[l + 4], acc[l]);
+  return _mm512_add_ps(_mm512_add_ps(r[0], r[2]), _mm512_add_ps(r[1], r[3]));
+}
+
+// The problem from group k on (its first weight group and output row).
+inline TileProblem group_problem(const TileProblem& p, int64_t k) {
+  TileProblem g = p;
+  g.w = p.w + k * p.w_stride;
+  g.y = p.y + k * kInterleavedRows;
+  return g;
+}
+
+// Groups [k_begin, k_end), kGroups at a time, through K's token tiles; tokens innermost, so the
+// groups' blocks stay in L1/L2 while every token passes over them.
+template <class K, int kGroups>
+void run_token_tiles(const TileProblem& p, int64_t k_begin, int64_t k_end) {
+  for (int64_t k = k_begin; k + kGroups <= k_end; k += kGroups) {
+    const TileProblem groups = group_problem(p, k);
+    for (int64_t t = 0; t < p.n_tok; t += K::kToks) {
+      TileProblem g = groups;
+      g.act = p.act + t * p.act_stride;
+      if (p.act_sums) g.act_sums = p.act_sums + t * p.act_sums_stride;
+      g.y = groups.y + t * p.y_stride;
+      with_constant<K::kToks>(int(std::min<int64_t>(K::kToks, p.n_tok - t)), [&]<int T>() { K::template tile<T>(g); });
+    }
+  }
+}
+
+// Every group through K8's 256-bit tiles, or pairs of groups through K16's 512-bit ones (and an odd
+// last group through K8's); a single token through K16 only where K16::kOneToken.
+template <class K16, class K8>
+void run_groups(const TileProblem& p) {
+  const int64_t n_groups = p.n_rows / kInterleavedRows;
+  const bool pairs = use_avx512_tiles() && (p.n_tok > 1 || K16::kOneToken);
+  const int64_t paired = pairs ? n_groups / 2 * 2 : 0;
+  run_token_tiles<K16, 2>(p, 0, paired);
+  run_token_tiles<K8, 1>(p, paired, n_groups);
+}
+
+// The Q4_K problems (matmul_interleaved_q4_k_avx2.cc).
+void matmul_interleaved_q4_k(const TileProblem& p);
+
+}  // namespace chassis::interleaved
