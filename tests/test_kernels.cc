@@ -9,6 +9,10 @@
 #include <complex>
 #include <iterator>
 #include <limits>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <chrono>
 
 #include "core/fp16.h"
 #include "core/page_buffer.h"
@@ -211,24 +215,48 @@ TEST(Kernels, ThreadPoolCoversEveryIndexOnce) {
       });
       for (int h : aligned_hits) EXPECT_EQ(h, 1);
     }
-    // Guided: every index once; no take over a share (1 / (2 x 4)) of what was left; the last takes
-    // are single units.
-    std::vector<std::atomic<int>> guided_hits(static_cast<size_t>(n));
-    std::atomic<int64_t> largest{0}, smallest{n};
-    pool.parallel_for_guided(n, [&](int64_t b, int64_t e) {
-      EXPECT_LE(e - b, std::max<int64_t>(1, (n - b) / 8)) << "take [" << b << ", " << e << ") of " << n;
-      for (int64_t i = b; i < e; ++i) guided_hits[size_t(i)]++;
-      int64_t l = largest.load();
-      while (e - b > l && !largest.compare_exchange_weak(l, e - b)) {}
-      int64_t s = smallest.load();
-      while (e - b < s && !smallest.compare_exchange_weak(s, e - b)) {}
-    });
-    for (auto& h : guided_hits) EXPECT_EQ(h.load(), 1);
-    if (n == 1000) {
-      EXPECT_EQ(smallest.load(), 1);
-      EXPECT_GT(largest.load(), 1);
+  }
+}
+
+// Stealing: every index once; a thread's takes follow one another (one memory stream) except where
+// it stole, which happens a few times a region, not once a take; a slow thread is relieved.
+TEST(Kernels, ThreadPoolStealingKeepsEachThreadContiguous) {
+  for (int threads : {1, 2, 4}) {
+    ThreadPool pool(threads);
+    for (int64_t n : {0, 1, 3, 7, 1000, 100000}) {
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+      std::mutex m;
+      std::map<std::thread::id, std::vector<std::pair<int64_t, int64_t>>> takes;
+      pool.parallel_for_stealing(n, [&](int64_t b, int64_t e) {
+        ASSERT_LT(b, e);
+        for (int64_t i = b; i < e; ++i) hits[size_t(i)]++;
+        std::lock_guard<std::mutex> lock(m);
+        takes[std::this_thread::get_id()].emplace_back(b, e);
+      });
+      for (auto& h : hits) EXPECT_EQ(h.load(), 1);
+      if (threads != 2 || n != 100000) continue;
+      // Two threads (as many as this machine's cores; more would be descheduled and robbed at
+      // random): most takes continue the taker's previous one. One shared counter would make nearly
+      // every take a jump.
+      size_t n_takes = 0, jumps = 0;
+      for (const auto& [id, list] : takes) {
+        n_takes += list.size();
+        for (size_t k = 1; k < list.size(); ++k) jumps += list[k].first != list[k - 1].second;
+      }
+      EXPECT_GT(n_takes, 50u);  // takes are shares of a range, not whole ranges
+      EXPECT_LT(jumps * 2, n_takes);
     }
   }
+  // A thread 50x slower per unit (the calling thread here) ends up with far less than its half.
+  ThreadPool pool(2);
+  const auto caller = std::this_thread::get_id();
+  std::atomic<int64_t> slow_units{0};
+  pool.parallel_for_stealing(64, [&](int64_t b, int64_t e) {
+    const bool slow = std::this_thread::get_id() == caller;
+    if (slow) slow_units += e - b;
+    std::this_thread::sleep_for(std::chrono::microseconds((slow ? 1000 : 20) * (e - b)));
+  });
+  EXPECT_LT(slow_units.load(), 16);
 }
 
 }  // namespace

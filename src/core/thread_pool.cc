@@ -1,6 +1,10 @@
 #include "core/thread_pool.h"
 
 #include <algorithm>
+#include <stdexcept>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -14,7 +18,7 @@ namespace {
 constexpr int kSpinIterations = 1 << 13;  // pauses before a worker blocks (~50-100 us)
 }
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
+ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)), steal_ranges_(size_t(n_threads_)) {
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker(i); });
 }
 
@@ -95,23 +99,46 @@ void ThreadPool::parallel_for_aligned(int64_t n, int64_t align, const std::funct
   });
 }
 
-void ThreadPool::parallel_for_guided(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+void ThreadPool::parallel_for_stealing(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   if (n_threads_ == 1 || n == 1) {
     fn(0, n);
     return;
   }
-  std::atomic<int64_t> next{0};
-  run([&](int, int nth) {
-    int64_t begin = next.load(std::memory_order_relaxed);
+  if (n >= (int64_t(1) << 32)) throw std::length_error("parallel_for_stealing: more than 2^32 - 1 units");
+  auto pack = [](uint64_t front, uint64_t back) { return back << 32 | front; };
+  const int nth = n_threads_;
+  for (int i = 0; i < nth; ++i)
+    steal_ranges_[size_t(i)].bounds.store(pack(uint64_t(n * i / nth), uint64_t(n * (i + 1) / nth)), std::memory_order_relaxed);
+  // The stores above happen before run() publishes the region (its generation bump is a release).
+  run([&](int ith, int) {
+    std::atomic<uint64_t>& own = steal_ranges_[size_t(ith)].bounds;
     for (;;) {
-      int64_t take = 0;
-      do {
-        if (begin >= n) return;
-        take = std::min(n - begin, std::max<int64_t>(1, (n - begin) / (2 * nth)));
-      } while (!next.compare_exchange_weak(begin, begin + take, std::memory_order_relaxed));
-      fn(begin, begin + take);
-      begin = next.load(std::memory_order_relaxed);
+      // Take from the front of our own range.
+      uint64_t cur = own.load(std::memory_order_relaxed);
+      uint64_t front = cur & 0xffffffffu, back = cur >> 32;
+      if (front < back) {
+        const uint64_t take = std::max<uint64_t>(1, (back - front) / 8);
+        if (!own.compare_exchange_weak(cur, pack(front + take, back), std::memory_order_relaxed)) continue;
+        fn(int64_t(front), int64_t(front + take));
+        continue;
+      }
+      // Empty: steal the back half of the fullest other range (rounded up, so a single unit is taken).
+      int victim = -1;
+      uint64_t most = 0, seen = 0;
+      for (int v = 0; v < nth; ++v) {
+        if (v == ith) continue;
+        const uint64_t b = steal_ranges_[size_t(v)].bounds.load(std::memory_order_relaxed);
+        const uint64_t left = (b >> 32) - (b & 0xffffffffu);
+        if ((b >> 32) > (b & 0xffffffffu) && left > most) most = left, victim = v, seen = b;
+      }
+      if (victim < 0) return;  // every range is empty: the region's work is all taken
+      const uint64_t vf = seen & 0xffffffffu, vb = seen >> 32, mid = vb - (vb - vf + 1) / 2;
+      if (!steal_ranges_[size_t(victim)].bounds.compare_exchange_strong(seen, pack(vf, mid), std::memory_order_relaxed))
+        continue;  // the victim took or was robbed meanwhile: look again
+      // [mid, vb) is ours now. Only we write our own range while it is empty (thieves skip empty
+      // ranges, and their compare-and-swap against an older value fails), so a plain store will do.
+      own.store(pack(mid, vb), std::memory_order_relaxed);
     }
   });
 }

@@ -59,12 +59,17 @@ uint64_t read_range(const uint64_t* p, size_t n) {
 }
 }  // namespace
 
-ReadBandwidthProbe::ReadBandwidthProbe(int threads, size_t bytes) : threads_(threads), buf_(bytes / sizeof(uint64_t)) {
-  for (size_t i = 0; i < buf_.size(); ++i) buf_[i] = i;  // touch every page
+// The probe reads the kind of memory decode streams: pack_weights puts every matrix into a
+// PageBuffer (2 MiB pages where the kernel allows). (On the EPYC of docs/performance.md the two kinds
+// read alike; where 4 KiB pages cost TLB misses, a probe over them would flatter the fraction.)
+ReadBandwidthProbe::ReadBandwidthProbe(int threads, size_t bytes) : threads_(threads), buf_(bytes / sizeof(uint64_t) * sizeof(uint64_t)) {
+  uint64_t* p = words();
+  for (size_t i = 0; i < n_words(); ++i) p[i] = i;  // touch every page
 }
 
 double ReadBandwidthProbe::measure(int passes) {
-  const size_t n = buf_.size();
+  const size_t n = n_words();
+  const uint64_t* words_begin = words();
   // A pool of its own, gone when the probe is done: its workers must not spin while a run is timed.
   ThreadPool pool(threads_);
   const bool avx2 = cpu_has_avx2();
@@ -75,7 +80,7 @@ double ReadBandwidthProbe::measure(int passes) {
     pool.run([&](int ith, int nth) {
       const size_t b = n * size_t(ith) / size_t(nth), e = n * size_t(ith + 1) / size_t(nth);
       // the sum keeps the loads from being optimised away
-      sums[size_t(ith)] += avx2 ? read_range_avx2(buf_.data() + b, e - b) : read_range(buf_.data() + b, e - b);
+      sums[size_t(ith)] += avx2 ? read_range_avx2(words_begin + b, e - b) : read_range(words_begin + b, e - b);
     });
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     best = std::max(best, double(n * sizeof(uint64_t)) / s / 1e9);

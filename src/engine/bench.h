@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "core/page_buffer.h"
+
 namespace chassis {
 
 class Model;
@@ -40,8 +42,11 @@ class ReadBandwidthProbe {
   double measure(int passes);
 
  private:
+  uint64_t* words() const { return reinterpret_cast<uint64_t*>(buf_.data()); }
+  size_t n_words() const { return buf_.size() / sizeof(uint64_t); }
+
   int threads_;
-  std::vector<uint64_t> buf_;
+  PageBuffer buf_;  // the memory kind the packed weights live in (huge pages where the kernel gives them)
 };
 // One probe: best of five passes over 1 GiB.
 double measure_read_bandwidth(int threads);
