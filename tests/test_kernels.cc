@@ -660,6 +660,11 @@ TEST(Kernels, Avx2ElementwiseAndQuantizersAreBitIdenticalToTheReference) {
   std::mt19937 rng(17);
   for (int64_t n : {1, 7, 8, 9, 4863, 4864}) {
     auto g = test::random_floats(size_t(n), uint32_t(rng()), 4.0f), u = test::random_floats(size_t(n), uint32_t(rng()));
+    // Gates whose exp(-g) leaves a float's exponent range (the polynomial's two-step scaling, and
+    // past it), spread over the vector groups and the tail.
+    const float far[] = {88.0f, -88.0f, 100.0f, -100.0f, 130.0f, -130.0f, 150.0f, -150.0f, 1.0e6f, -1.0e6f,
+                         std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()};
+    for (size_t k = 0; k < std::size(far) && n > 8; ++k) g[(k * 397) % size_t(n)] = far[k];
     std::vector<float> ref(static_cast<size_t>(n)), fast(static_cast<size_t>(n));
     swiglu(g.data(), u.data(), ref.data(), n);
     swiglu_avx2(g.data(), u.data(), fast.data(), n);
