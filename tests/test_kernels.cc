@@ -325,8 +325,12 @@ namespace {
 TEST(Kernels, Avx2AttentionIsBitIdenticalToTheReference) {
   if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
   std::mt19937 rng(5);
+  // The key-by-key kernel has a 512-bit body where the CPU has AVX-512: both are checked.
+  for (bool avx512 : {false, true}) {
+  if (avx512 && !cpu_has_avx512bw()) continue;
+  set_avx512_tiles_enabled(avx512);
   for (bool tiled : {false, true}) {
-    for (int d : {40, 64, 128}) {
+    for (int d : {32, 40, 64, 96, 128, 256}) {
       if (!tiled && d % 32 != 0) continue;  // the key-by-key kernel takes multiples of 32
       const int64_t kv_heads = 2, stride = d * kv_heads, n_kv = 150;
       auto kf = test::random_floats(size_t(n_kv * stride), uint32_t(d), 2.0f);
@@ -345,11 +349,14 @@ TEST(Kernels, Avx2AttentionIsBitIdenticalToTheReference) {
           ASSERT_TRUE(attend_one_avx2(q.data(), kr, vr, begin, end, fast.data(), p));
           for (int i = 0; i < d; ++i)
             ASSERT_EQ(f32_to_bits(fast[size_t(i)]), f32_to_bits(ref[size_t(i)]))
-                << "tiled=" << tiled << " d=" << d << " cap=" << cap << " range=" << begin << ".." << end << " i=" << i;
+                << "avx512=" << avx512 << " tiled=" << tiled << " d=" << d << " cap=" << cap << " range=" << begin
+                << ".." << end << " i=" << i;
         }
       }
     }
   }
+  }
+  set_avx512_tiles_enabled(true);
 }
 
 }  // namespace

@@ -1,3 +1,5 @@
+#include "kernels/cpu/avx512_util.h"  // first: see there
+
 #include "kernels/cpu/attention_avx2.h"
 
 #include <immintrin.h>
@@ -5,7 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/cpu/avx2_util.h"
+#include "kernels/cpu/matmul_avx2.h"  // use_avx512_tiles
 #include "kernels/ref/elementwise.h"
 
 namespace chassis {
@@ -114,12 +116,90 @@ CHASSIS_AVX2 bool attend_tiled_avx2(const float* q, const KvRows& k, const KvRow
 
 }  // namespace
 
+CHASSIS_AVX512 inline __m512 load_h16(const uint16_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+CHASSIS_AVX512 inline __m512 round_h16(__m512 x) { return _mm512_cvtph_ps(_mm512_cvtps_ph(x, kRound)); }
+
+// Key-by-key (every decode step), in blocks of kKeys keys: the block's scores first (independent
+// dot products, so the core overlaps them), then its running maxima and exps (each exp depends only
+// on its score and the running max, not on the previous exp), then the f16 accumulation of V in key
+// order. Each key's arithmetic is exactly the reference's; only independent work is reordered.
+// (bench_kernels BM_Attention, 512 keys of head size 64: key by key 8.5 us, in blocks 7.1 us.)
+// The same with 16 dims a register (AVX-512): half the conversions to and from f16 (a fifth of the
+// 256-bit kernel's time: 7.1 -> 5.9 us on the benchmark above). Register r of a 32-dim step holds the
+// 256-bit kernel's accumulators 2r and 2r + 1 side by side, so (a0 + a2) + (a1 + a3) is the sum of
+// the two registers' halves.
+CHASSIS_AVX512 void attend_one_avx512(const float* q, const KvRows& k, const KvRows& v, int64_t kv_begin, int64_t kv_end,
+                                      float* out, const AttentionParams& p) {
+  const int d = p.head_dim;
+  const int nv = d / 16;
+  __m512 qv[16], acc[16];
+  for (int i = 0; i < nv; ++i) {
+    qv[i] = round_h16(_mm512_loadu_ps(q + 16 * i));
+    acc[i] = _mm512_setzero_ps();
+  }
+  float scale = p.scale;
+  if (p.softcap > 0) scale /= p.softcap;
+  float S = 0, M = -INFINITY;
+  KvRowCursor kc(k, kv_begin), vc(v, kv_begin);
+  constexpr int kKeys = 8;
+  for (int64_t j0 = kv_begin; j0 < kv_end; j0 += kKeys) {
+    const int nk = int(std::min<int64_t>(kKeys, kv_end - j0));
+    float s[kKeys], ms[kKeys], vs[kKeys];
+    bool new_max[kKeys];
+    const uint16_t* vrows[kKeys];
+    for (int jj = 0; jj < nk; ++jj, kc.next(), vc.next()) {
+      const uint16_t* kr = kc.row();
+      vrows[jj] = vc.row();
+      __m512 a01 = _mm512_setzero_ps(), a23 = _mm512_setzero_ps();
+      for (int i = 0; i < nv; i += 2) {
+        a01 = _mm512_fmadd_ps(load_h16(kr + 16 * i), qv[i], a01);
+        a23 = _mm512_fmadd_ps(load_h16(kr + 16 * (i + 1)), qv[i + 1], a23);
+      }
+      const __m512 x = _mm512_add_ps(a01, a23);  // (a0 + a2 | a1 + a3)
+      const __m256 c = _mm256_add_ps(_mm512_castps512_ps256(x), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
+      const __m128 t = _mm_add_ps(_mm256_castps256_ps128(c), _mm256_extractf128_ps(c, 1));
+      const __m128 t1 = _mm_hadd_ps(t, t);
+      s[jj] = _mm_cvtss_f32(_mm_hadd_ps(t1, t1)) * scale;
+      if (p.softcap > 0) s[jj] = p.softcap * std::tanh(s[jj]);
+    }
+    for (int jj = 0; jj < nk; ++jj) {
+      const float m_old = M;
+      new_max[jj] = s[jj] > M;
+      if (new_max[jj]) {
+        M = s[jj];
+        ms[jj] = std::exp(m_old - M);
+        vs[jj] = 1.0f;
+      } else {
+        ms[jj] = 1.0f;
+        vs[jj] = std::exp(s[jj] - M);
+      }
+    }
+    for (int jj = 0; jj < nk; ++jj) {
+      if (new_max[jj]) {
+        const __m512 msv = _mm512_set1_ps(ms[jj]);
+        for (int i = 0; i < nv; ++i) acc[i] = round_h16(_mm512_mul_ps(acc[i], msv));
+      }
+      const __m512 vsv = _mm512_set1_ps(vs[jj]);
+      for (int i = 0; i < nv; ++i) acc[i] = round_h16(_mm512_fmadd_ps(load_h16(vrows[jj] + 16 * i), vsv, acc[i]));
+      S = std::fma(S, ms[jj], vs[jj]);
+    }
+  }
+  const __m512 inv = _mm512_set1_ps(S == 0 ? 0.0f : 1.0f / S);
+  for (int i = 0; i < nv; ++i) _mm512_storeu_ps(out + 16 * i, _mm512_mul_ps(acc[i], inv));
+}
+
 CHASSIS_AVX2 bool attend_one_avx2(const float* q, const KvRows& k, const KvRows& v, int64_t kv_begin, int64_t kv_end,
                                   float* out, const AttentionParams& p) {
   if (k.f32) return false;
   if (p.tiled) return attend_tiled_avx2(q, k, v, kv_begin, kv_end, out, p);
   const int d = p.head_dim;
   if (d % 32 != 0 || d > 256) return false;
+  if (use_avx512_tiles()) {
+    attend_one_avx512(q, k, v, kv_begin, kv_end, out, p);
+    return true;
+  }
   const int nv = d / 8;
   __m256 qv[32], acc[32];
   for (int i = 0; i < nv; ++i) {
@@ -130,31 +210,46 @@ CHASSIS_AVX2 bool attend_one_avx2(const float* q, const KvRows& k, const KvRows&
   if (p.softcap > 0) scale /= p.softcap;
   float S = 0, M = -INFINITY;
   KvRowCursor kc(k, kv_begin), vc(v, kv_begin);
-  for (int64_t j = kv_begin; j < kv_end; ++j, kc.next(), vc.next()) {
-    const uint16_t* kr = kc.row();
-    // ggml_vec_dot_f16's order: four 8-lane FMA accumulators over steps of 32, (0+2)+(1+3), hadd tree.
-    __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    for (int i = 0; i < nv; i += 4)
-      for (int jj = 0; jj < 4; ++jj) a[jj] = _mm256_fmadd_ps(load_h(kr + 8 * (i + jj)), qv[i + jj], a[jj]);
-    const __m256 c = _mm256_add_ps(_mm256_add_ps(a[0], a[2]), _mm256_add_ps(a[1], a[3]));
-    const __m128 t = _mm_add_ps(_mm256_castps256_ps128(c), _mm256_extractf128_ps(c, 1));
-    const __m128 t1 = _mm_hadd_ps(t, t);
-    float s = _mm_cvtss_f32(_mm_hadd_ps(t1, t1)) * scale;
-    if (p.softcap > 0) s = p.softcap * std::tanh(s);
-    const float m_old = M;
-    float ms = 1.0f, vs = 1.0f;
-    if (s > M) {
-      M = s;
-      ms = std::exp(m_old - M);
-      const __m256 msv = _mm256_set1_ps(ms);
-      for (int i = 0; i < nv; ++i) acc[i] = round_h(_mm256_mul_ps(acc[i], msv));
-    } else {
-      vs = std::exp(s - M);
+  constexpr int kKeys = 8;
+  for (int64_t j0 = kv_begin; j0 < kv_end; j0 += kKeys) {
+    const int nk = int(std::min<int64_t>(kKeys, kv_end - j0));
+    float s[kKeys], ms[kKeys], vs[kKeys];
+    bool new_max[kKeys];
+    const uint16_t* vrows[kKeys];
+    for (int jj = 0; jj < nk; ++jj, kc.next(), vc.next()) {
+      const uint16_t* kr = kc.row();
+      vrows[jj] = vc.row();
+      // ggml_vec_dot_f16's order: four 8-lane FMA accumulators over steps of 32, (0+2)+(1+3), hadd tree.
+      __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+      for (int i = 0; i < nv; i += 4)
+        for (int r = 0; r < 4; ++r) a[r] = _mm256_fmadd_ps(load_h(kr + 8 * (i + r)), qv[i + r], a[r]);
+      const __m256 c = _mm256_add_ps(_mm256_add_ps(a[0], a[2]), _mm256_add_ps(a[1], a[3]));
+      const __m128 t = _mm_add_ps(_mm256_castps256_ps128(c), _mm256_extractf128_ps(c, 1));
+      const __m128 t1 = _mm_hadd_ps(t, t);
+      s[jj] = _mm_cvtss_f32(_mm_hadd_ps(t1, t1)) * scale;
+      if (p.softcap > 0) s[jj] = p.softcap * std::tanh(s[jj]);
     }
-    const uint16_t* vr = vc.row();
-    const __m256 vsv = _mm256_set1_ps(vs);
-    for (int i = 0; i < nv; ++i) acc[i] = round_h(_mm256_fmadd_ps(load_h(vr + 8 * i), vsv, acc[i]));
-    S = std::fma(S, ms, vs);
+    for (int jj = 0; jj < nk; ++jj) {
+      const float m_old = M;
+      new_max[jj] = s[jj] > M;
+      if (new_max[jj]) {
+        M = s[jj];
+        ms[jj] = std::exp(m_old - M);
+        vs[jj] = 1.0f;
+      } else {
+        ms[jj] = 1.0f;
+        vs[jj] = std::exp(s[jj] - M);
+      }
+    }
+    for (int jj = 0; jj < nk; ++jj) {
+      if (new_max[jj]) {
+        const __m256 msv = _mm256_set1_ps(ms[jj]);
+        for (int i = 0; i < nv; ++i) acc[i] = round_h(_mm256_mul_ps(acc[i], msv));
+      }
+      const __m256 vsv = _mm256_set1_ps(vs[jj]);
+      for (int i = 0; i < nv; ++i) acc[i] = round_h(_mm256_fmadd_ps(load_h(vrows[jj] + 8 * i), vsv, acc[i]));
+      S = std::fma(S, ms[jj], vs[jj]);
+    }
   }
   const __m256 inv = _mm256_set1_ps(S == 0 ? 0.0f : 1.0f / S);
   for (int i = 0; i < nv; ++i) _mm256_storeu_ps(out + 8 * i, _mm256_mul_ps(acc[i], inv));

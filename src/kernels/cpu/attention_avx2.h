@@ -1,4 +1,4 @@
-// AVX2 attention for one query head over the f16 KV cache: the key-by-key kernel (batches under 64
+// AVX2 (and AVX-512) attention for one query head over the f16 KV cache: the key-by-key kernel (batches under 64
 // queries, i.e. every decode step) and the tiled kernel (prefill batches of 64+), both bit-identical
 // to attend_one in kernels/ref/ops.cc.
 #pragma once
