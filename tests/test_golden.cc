@@ -107,28 +107,23 @@ TEST(Golden, PackedWeightsGiveTheSameResultsAsTheFileLayout) {
     plain_options.pack = false;
     auto packed = Model::load(test::shared(std::string("golden/models/") + file));
     auto plain = Model::load(test::shared(std::string("golden/models/") + file), plain_options);
-    auto in_owned = [](const ModelWeights& w, const WeightMatrix& m) {
-      for (const auto& b : w.owned)
-        if (m.data >= b->data() && m.data < b->data() + b->size()) return true;
-      return false;
-    };
     int n_interleaved = packed->weights().output.interleaved;  // a tied embedding too: rows copied out
     for (const LayerWeights& L : packed->weights().layers)
       for (const WeightMatrix* w : {&L.wq, &L.wk, &L.wv, &L.wqkv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down}) {
         if (!*w) continue;
         n_interleaved += w->interleaved;
-        EXPECT_TRUE(in_owned(packed->weights(), *w)) << file << ": a layer matrix was not packed";
+        EXPECT_TRUE(packed->weights().owns(w->data)) << file << ": a layer matrix was not packed";
       }
     for (const LayerWeights& L : plain->weights().layers) {
       EXPECT_FALSE(L.wq.interleaved || L.ffn_down.interleaved) << file;
-      EXPECT_FALSE(in_owned(plain->weights(), L.ffn_down)) << file;
+      EXPECT_FALSE(plain->weights().owns(L.ffn_down.data)) << file;
     }
     const WeightMatrix& embd = packed->weights().token_embd;
     if (packed->weights().tied_output && embd.n_out % kInterleavedRows == 0 && can_interleave(embd.type) && n_interleaved > 0) {
       EXPECT_TRUE(embd.interleaved && packed->weights().output.interleaved) << file;
     }
     if (!packed->weights().tied_output) {
-      EXPECT_FALSE(in_owned(packed->weights(), embd)) << file << ": the embedding (read by rows) stays mapped";
+      EXPECT_FALSE(packed->weights().owns(embd.data)) << file << ": the embedding (read by rows) stays mapped";
     }
     interleaved_models += n_interleaved > 0;
     GenerateRequest req;

@@ -211,18 +211,13 @@ void pack_weights(ModelWeights& w, int n_threads) {
     size_t offset;
     bool interleave;
   };
-  auto owned = [&](const uint8_t* p) {
-    for (const auto& b : w.owned)
-      if (p >= b->data() && p < b->data() + b->size()) return true;
-    return false;
-  };
   std::vector<Job> jobs;
   size_t total = 0;
   for_each_matrix(w, [&](const std::string& name, WeightMatrix& m, int) {
     // The embedding matrix is read by rows, a few per token: packing it pays only when it is also
     // the output matrix, which every decoded token reads whole. Matrices already in an owned buffer
     // (load-time quantization) stay where they are.
-    if ((&m == &w.token_embd && !w.tied_output) || m.interleaved || owned(m.data)) return;
+    if ((&m == &w.token_embd && !w.tied_output) || m.interleaved || w.owns(m.data)) return;
     const bool interleave = matmul_prefers_interleaved(m.type) && m.n_out % kInterleavedRows == 0;
     const size_t bytes = interleave ? size_t(interleaved_group_bytes(m.type, m.n_in) * (m.n_out / kInterleavedRows))
                                     : size_t(m.row_stride() * m.n_out);

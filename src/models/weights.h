@@ -61,6 +61,13 @@ struct ModelWeights {
     for (const auto& b : owned) n += b->size();
     return n;
   }
+  // Whether p points into one of the owned buffers (rather than into the model file's mapping).
+  bool owns(const void* p) const {
+    const auto* q = static_cast<const uint8_t*>(p);
+    for (const auto& b : owned)
+      if (q >= b->data() && q < b->data() + b->size()) return true;
+    return false;
+  }
 };
 
 // Calls fn(gguf_name, matrix, layer) for every weight matrix the model has: token_embd.weight (layer
