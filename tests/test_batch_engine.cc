@@ -59,7 +59,7 @@ void check_row_invariance(const std::string& path) {
   };
   auto fresh = [&] {
     std::vector<KvCache> caches;
-    for (int i = 0; i < 3; ++i) caches.emplace_back(c.n_layer, n_ctx, c.n_embd_kv());
+    for (int i = 0; i < 3; ++i) caches.emplace_back(c.n_layer, n_ctx, c.n_head_kv, c.head_dim);
     return caches;
   };
 

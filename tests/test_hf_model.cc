@@ -47,7 +47,7 @@ TEST(HfModel, ConfigMatchesTheGgufOfTheSameModel) {
 std::vector<int32_t> greedy(const ModelConfig& cfg, const ModelWeights& w, int n, std::vector<std::vector<float>>* logits_out) {
   ThreadPool pool(2);
   Transformer t(cfg, w, pool, 64);
-  KvCache cache(cfg.n_layer, n + 1, cfg.n_embd_kv());
+  KvCache cache(cfg.n_layer, n + 1, cfg.n_head_kv, cfg.head_dim);
   std::vector<float> logits(static_cast<size_t>(cfg.n_vocab));
   std::vector<int32_t> out;
   int32_t token = 1;  // BOS

@@ -77,7 +77,7 @@ BatchEngine::BatchEngine(const Model& model, const BatchEngineOptions& options)
       pool_(std::max(1, options.n_threads)),
       transformer_(model.config(), model.weights(), pool_,
                    std::max<int64_t>(options.step_tokens, std::max(1, options.n_slots))),
-      kv_pool_(model.config().n_layer, model.config().n_embd_kv(), options.kv_block, pool_blocks(options),
+      kv_pool_(model.config().n_layer, model.config().n_head_kv, model.config().head_dim, options.kv_block, pool_blocks(options),
                options.kv_f32),
       kv_blocks_(pool_blocks(options), options.kv_block) {
   if (options_.n_slots < 1) throw Error("the engine needs at least one slot");

@@ -31,7 +31,7 @@ double ms_since(std::chrono::steady_clock::time_point t) {
 Session::Session(const Model& model, int64_t n_ctx, int n_threads, bool kv_f32)
     : model_(model),
       pool_(n_threads),
-      cache_(model.config().n_layer, n_ctx, model.config().n_embd_kv(), kv_f32),
+      cache_(model.config().n_layer, n_ctx, model.config().n_head_kv, model.config().head_dim, kv_f32),
       transformer_(model.config(), model.weights(), pool_, std::min<int64_t>(kMaxBatch, n_ctx)),
       logits_(size_t(model.config().n_vocab)) {}
 

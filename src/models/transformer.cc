@@ -146,7 +146,7 @@ void Transformer::attention(int64_t il, int64_t n) {
       const int64_t t = job / c.n_head, h = job % c.n_head, kvh = h / group;
       const int64_t pos = pos_[t];
       const KvCache& cache = *caches_[t];
-      const KvRows k = cache.k_rows(il, kvh * D), v = cache.v_rows(il, kvh * D);
+      const KvRows k = cache.k_rows(il, kvh), v = cache.v_rows(il, kvh);
       // Causal: a query sees positions <= its own; with a window, only the last `sliding_window` of them.
       const int64_t begin = windowed ? std::max<int64_t>(0, pos - c.sliding_window + 1) : 0;
       const float* qh = q_.data() + t * Q + h * D;
@@ -243,16 +243,20 @@ void Transformer::attention_block(int64_t il, int64_t n) {
   for (int64_t t = 0; t < n; ++t) {
     rope_fn(&q_[t * Q], static_cast<int>(c.n_head), static_cast<int>(D), static_cast<int>(pos_[t]), rope_params);
     rope_fn(&k_[t * KV], static_cast<int>(c.n_head_kv), static_cast<int>(D), static_cast<int>(pos_[t]), rope_params);
-    // store this token's k and v at its position
-    uint16_t* kc = caches_[t]->k(il, pos_[t]);
-    uint16_t* vc = caches_[t]->v(il, pos_[t]);
-    if (caches_[t]->f32()) {
-      std::memcpy(kc, &k_[t * KV], size_t(KV) * sizeof(float));
-      std::memcpy(vc, &v_[t * KV], size_t(KV) * sizeof(float));
-    } else {
-      for (int64_t i = 0; i < KV; ++i) {
-        kc[i] = f32_to_f16(k_[t * KV + i]);
-        vc[i] = f32_to_f16(v_[t * KV + i]);
+    // store this token's k and v at its position, one kv head at a time
+    for (int64_t h = 0; h < c.n_head_kv; ++h) {
+      uint16_t* kc = caches_[t]->k(il, pos_[t], h);
+      uint16_t* vc = caches_[t]->v(il, pos_[t], h);
+      const float* kh = &k_[t * KV + h * D];
+      const float* vh = &v_[t * KV + h * D];
+      if (caches_[t]->f32()) {
+        std::memcpy(kc, kh, size_t(D) * sizeof(float));
+        std::memcpy(vc, vh, size_t(D) * sizeof(float));
+      } else {
+        for (int64_t i = 0; i < D; ++i) {
+          kc[i] = f32_to_f16(kh[i]);
+          vc[i] = f32_to_f16(vh[i]);
+        }
       }
     }
   }
