@@ -116,6 +116,24 @@ CHASSIS_AVX2 bool attend_tiled_avx2(const float* q, const KvRows& k, const KvRow
 
 }  // namespace
 
+// The online softmax's scalar steps for a block of nk scores, in key order: the running max M, and
+// per key whether it raised M, the factor the accumulators are scaled by (ms) and the key's weight
+// (vs), as the reference takes them one key at a time.
+inline void online_softmax_steps(const float* s, int nk, float& M, bool* new_max, float* ms, float* vs) {
+  for (int jj = 0; jj < nk; ++jj) {
+    const float m_old = M;
+    new_max[jj] = s[jj] > M;
+    if (new_max[jj]) {
+      M = s[jj];
+      ms[jj] = std::exp(m_old - M);
+      vs[jj] = 1.0f;
+    } else {
+      ms[jj] = 1.0f;
+      vs[jj] = std::exp(s[jj] - M);
+    }
+  }
+}
+
 CHASSIS_AVX512 inline __m512 load_h16(const uint16_t* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
@@ -164,18 +182,7 @@ CHASSIS_AVX512 void attend_one_avx512(const float* q, const KvRows& k, const KvR
       s[jj] = _mm_cvtss_f32(_mm_hadd_ps(t1, t1)) * scale;
       if (p.softcap > 0) s[jj] = p.softcap * std::tanh(s[jj]);
     }
-    for (int jj = 0; jj < nk; ++jj) {
-      const float m_old = M;
-      new_max[jj] = s[jj] > M;
-      if (new_max[jj]) {
-        M = s[jj];
-        ms[jj] = std::exp(m_old - M);
-        vs[jj] = 1.0f;
-      } else {
-        ms[jj] = 1.0f;
-        vs[jj] = std::exp(s[jj] - M);
-      }
-    }
+    online_softmax_steps(s, nk, M, new_max, ms, vs);
     for (int jj = 0; jj < nk; ++jj) {
       if (new_max[jj]) {
         const __m512 msv = _mm512_set1_ps(ms[jj]);
@@ -229,18 +236,7 @@ CHASSIS_AVX2 bool attend_one_avx2(const float* q, const KvRows& k, const KvRows&
       s[jj] = _mm_cvtss_f32(_mm_hadd_ps(t1, t1)) * scale;
       if (p.softcap > 0) s[jj] = p.softcap * std::tanh(s[jj]);
     }
-    for (int jj = 0; jj < nk; ++jj) {
-      const float m_old = M;
-      new_max[jj] = s[jj] > M;
-      if (new_max[jj]) {
-        M = s[jj];
-        ms[jj] = std::exp(m_old - M);
-        vs[jj] = 1.0f;
-      } else {
-        ms[jj] = 1.0f;
-        vs[jj] = std::exp(s[jj] - M);
-      }
-    }
+    online_softmax_steps(s, nk, M, new_max, ms, vs);
     for (int jj = 0; jj < nk; ++jj) {
       if (new_max[jj]) {
         const __m256 msv = _mm256_set1_ps(ms[jj]);
