@@ -2,9 +2,6 @@
 
 #include <algorithm>
 #include <stdexcept>
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>

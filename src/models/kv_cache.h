@@ -1,12 +1,13 @@
 // Keys and values, stored in f16 like the reference (halves the memory and reproduces its
-// rounding), in blocks of positions; within a block, each kv head's rows are contiguous (head-major),
+// rounding), in blocks of positions. Within a block each kv head's rows are contiguous (head-major),
 // so attention reads one head's keys as one linear stream. (Position-major rows interleaved the
-// heads: a head's 128-byte rows at a 1 KiB stride (Llama-3.2-1B) fell into 1/16 of the cache sets,
-// evicted each other before the next query head of the group reread them: decode attention took
-// 16.5 instead of 11 ns a key and head, and Llama-3.2-1B decoded 10 % slower after a 512-token prompt.) A KvPool holds the blocks; a KvCache is one sequence's view:
-// its block table. A single session owns a pool of one block sized to its context (contiguous, as
-// before); the batch engine shares one pool among all its sequences, so memory follows the tokens
-// actually held and sequences with a common prefix share its blocks.
+// heads: a head's 128-byte rows at a 1 KiB stride (Llama-3.2-1B) fell into 1/16 of the cache sets
+// and evicted each other before the next query head of the group reread them: decode attention took
+// 16.5 instead of 11 ns a key and head, and Llama-3.2-1B decoded 10 % slower after a 512-token
+// prompt.) A KvPool holds the blocks; a KvCache is one sequence's view: its block table. A single
+// session owns a pool of one block sized to its context (contiguous, as before); the batch engine
+// shares one pool among all its sequences, so memory follows the tokens actually held and sequences
+// with a common prefix share its blocks.
 #pragma once
 #include <cstdint>
 #include <memory>
