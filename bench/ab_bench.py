@@ -7,6 +7,11 @@
 
 Runs A then B, `--turns` times, and prints each turn and the medians. On a shared machine whose
 speed drifts by 10-30 % within the hour, only runs taken turn about in one sitting compare.
+
+Where the change can be put behind the trial switch (src/core/ab_switch.h), prefer
+`chassis bench MODEL --ab`: both sides in one process, A B B A, seconds apart. Separate processes
+also differ in where their pages land, and on the EPYC of docs/performance.md this script's six
+turns showed a 512-bit Q4_0 tile +8 % that one-process runs put at -1.7 % to +0.6 %.
 """
 import argparse
 import json

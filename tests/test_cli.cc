@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "core/ab_switch.h"
+#include "engine/bench.h"
 #include "engine/model.h"
 #include "test_util.h"
 #include "tiny_model.h"
@@ -225,6 +227,33 @@ TEST(Cli, BenchReportsTheDocumentedJsonFields) {
   // Tied embedding: every decoded token reads every weight byte of the file's tensors.
   EXPECT_EQ(j["bytes_per_token"], j["size_bytes"]);
   EXPECT_NE(run("bench --synthetic no-such-model").code, 0);
+}
+
+// --ab: side B runs with the trial switch on, in the order A B B A, and the switch is off afterwards.
+TEST(Cli, BenchAbAlternatesTheTrialSwitch) {
+  const std::string model = test::shared("golden/models/tiny-qwen3-Q8_0.gguf");
+  const auto r = run("bench " + model + " -p 4 -n 2 -r 4 -t 1 --ab --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(j.contains("ab")) << r.out;
+  EXPECT_EQ(j["ab"]["sides"], "ABBAABBA");
+  for (const char* k : {"prefill_ratio", "decode_ratio"}) EXPECT_GT(j["ab"][k].get<double>(), 0) << k;
+  EXPECT_GT(j["ab"]["decode_tok_s"]["median"].get<double>(), 0);
+  EXPECT_FALSE(run("bench " + model + " -p 4 -n 2 -r 1 -t 1 --json").out.find("\"ab\"") != std::string::npos);
+
+  // In process: the switch as each repetition saw it, and off when the bench returns.
+  auto m = Model::load(model);
+  BenchOptions opt;
+  opt.n_prompt = 2;
+  opt.n_gen = 1;
+  opt.threads = 1;
+  opt.repetitions = 3;
+  opt.ab = true;
+  const BenchResult br = run_bench(*m, opt);
+  ASSERT_TRUE(br.ab.has_value());
+  EXPECT_EQ(br.ab->sides, "ABBAAB");
+  EXPECT_FALSE(ab_switch_on());
+  EXPECT_GT(br.decode_tok_s.median, 0);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include <immintrin.h>
 
+#include "core/ab_switch.h"
 #include "core/memory_stats.h"
 #include "core/thread_pool.h"
 #include "engine/generate.h"
@@ -108,7 +109,9 @@ BenchResult run_bench(const Model& model, const BenchOptions& opt) {
   std::vector<int32_t> warm(prompt.begin(), prompt.begin() + std::min<int64_t>(opt.n_prompt, 8));
   if (warm.empty()) warm.push_back(0);
   session.evaluate(warm, 0);
-  std::vector<double> pp, tg, bandwidth, fraction;
+  // Per side (0: A, the switch off; 1: B): each repetition's prefill and decode speeds, probe and fraction.
+  std::vector<double> pp[2], tg[2], bandwidth[2], fraction[2];
+  std::string sides;
   {
     // The bandwidth is probed right before each decode measurement, and each measurement's roofline
     // fraction taken against its own probe: on a shared host the bandwidth left to us moves by half
@@ -116,29 +119,50 @@ BenchResult run_bench(const Model& model, const BenchOptions& opt) {
     // probed around the same decode speed).
     std::optional<ReadBandwidthProbe> probe;
     if (opt.n_gen > 0) probe.emplace(opt.threads);
-    for (int rep = 0; rep < opt.repetitions; ++rep) {
+    const int runs = opt.ab ? 2 * opt.repetitions : opt.repetitions;
+    for (int rep = 0; rep < runs; ++rep) {
+      if (opt.ab) set_ab_switch(rep % 4 == 1 || rep % 4 == 2);  // A B B A
+      const int side = ab_switch_on() ? 1 : 0;
+      sides += side ? 'B' : 'A';
       auto t0 = std::chrono::steady_clock::now();
       if (opt.n_prompt > 0) session.evaluate(prompt, 0);
       auto t1 = std::chrono::steady_clock::now();
-      if (opt.n_prompt > 0) pp.push_back(double(opt.n_prompt) / std::chrono::duration<double>(t1 - t0).count());
+      if (opt.n_prompt > 0) pp[side].push_back(double(opt.n_prompt) / std::chrono::duration<double>(t1 - t0).count());
       if (opt.n_gen == 0) continue;
-      bandwidth.push_back(probe->measure(3));
+      bandwidth[side].push_back(probe->measure(3));
       t1 = std::chrono::steady_clock::now();
       for (int64_t i = 0; i < opt.n_gen; ++i) session.evaluate({int32_t((i * 31 + 7) % c.n_vocab)}, opt.n_prompt + i);
       auto t2 = std::chrono::steady_clock::now();
-      tg.push_back(double(opt.n_gen) / std::chrono::duration<double>(t2 - t1).count());
-      fraction.push_back(tg.back() * double(r.bytes_per_token) / (bandwidth.back() * 1e9));
+      tg[side].push_back(double(opt.n_gen) / std::chrono::duration<double>(t2 - t1).count());
+      fraction[side].push_back(tg[side].back() * double(r.bytes_per_token) / (bandwidth[side].back() * 1e9));
     }
+    if (opt.ab) set_ab_switch(false);
   }
-  r.prefill_tok_s = spread_of(pp);
-  r.decode_tok_s = spread_of(tg);
+  r.prefill_tok_s = spread_of(pp[0]);
+  r.decode_tok_s = spread_of(tg[0]);
+  if (opt.ab) {
+    // Repetitions 2k and 2k + 1 are one pair (A B or B A): B/A of each, then the median.
+    auto paired_ratio = [](const std::vector<double>& a, const std::vector<double>& b) {
+      std::vector<double> ratios;
+      for (size_t k = 0; k < std::min(a.size(), b.size()); ++k) ratios.push_back(b[k] / a[k]);
+      return spread_of(ratios).median;
+    };
+    AbSide ab;
+    ab.prefill_tok_s = spread_of(pp[1]);
+    ab.decode_tok_s = spread_of(tg[1]);
+    ab.prefill_ratio = paired_ratio(pp[0], pp[1]);
+    ab.decode_ratio = paired_ratio(tg[0], tg[1]);
+    ab.roofline_fraction = spread_of(fraction[1]).median;
+    ab.sides = sides;
+    r.ab = ab;
+  }
   r.weights_bytes = w.n_bytes;
   r.kv_bytes = session.kv_bytes();
   r.scratch_bytes = session.scratch_bytes();
   r.rss_bytes = resident_bytes();  // the probe's buffer is freed by now
-  if (bandwidth.empty()) bandwidth.push_back(measure_read_bandwidth(opt.threads));
-  r.bandwidth_gb_s = spread_of(bandwidth).median;
-  r.roofline_fraction = spread_of(fraction).median;
+  if (bandwidth[0].empty()) bandwidth[0].push_back(measure_read_bandwidth(opt.threads));
+  r.bandwidth_gb_s = spread_of(bandwidth[0]).median;
+  r.roofline_fraction = spread_of(fraction[0]).median;
   return r;
 }
 

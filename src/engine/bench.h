@@ -3,6 +3,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,18 @@ struct BenchOptions {
   int64_t n_gen = 128;
   int threads = 2;
   int repetitions = 5;
+  // In-process A/B (core/ab_switch.h): `repetitions` with the switch off (A) and as many with it on
+  // (B), in the order A B B A A B B A ..., so a drift of the host's speed falls on both sides alike.
+  bool ab = false;
+};
+
+// The B side of an A/B run, and B/A as the median over the repetitions' pairs (A B, then B A, ...):
+// a pair ran seconds apart, so its ratio carries less of the host's drift than a ratio of medians.
+struct AbSide {
+  Spread prefill_tok_s, decode_tok_s;
+  double prefill_ratio = 0, decode_ratio = 0;
+  double roofline_fraction = 0;
+  std::string sides;  // the switch as each repetition found it: "ABBAAB..."
 };
 
 struct BenchResult {
@@ -32,6 +45,8 @@ struct BenchResult {
   // The memory plan, and what the run really held (resident set after the timed runs, without the
   // bandwidth probe's buffer).
   uint64_t weights_bytes = 0, kv_bytes = 0, scratch_bytes = 0, rss_bytes = 0;
+  // With BenchOptions::ab: the fields above are side A (the switch off), this is side B.
+  std::optional<AbSide> ab;
 };
 
 // Read bandwidth of this machine with `threads` threads, in GB/s: the best of `passes` passes over a

@@ -61,6 +61,10 @@ int bench(BenchCliOptions o) {
                                  {"kv_cache_bytes", r.kv_bytes},
                                  {"scratch_bytes", r.scratch_bytes},
                                  {"rss_bytes", r.rss_bytes}}}};
+    if (r.ab)  // the fields above are side A
+      j["ab"] = {{"prefill_tok_s", spread(r.ab->prefill_tok_s)}, {"decode_tok_s", spread(r.ab->decode_tok_s)},
+                 {"prefill_ratio", r.ab->prefill_ratio},         {"decode_ratio", r.ab->decode_ratio},
+                 {"roofline_fraction", r.ab->roofline_fraction}, {"sides", r.ab->sides}};
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }
@@ -70,11 +74,18 @@ int bench(BenchCliOptions o) {
     std::printf("| %s | %.2f MiB | %.2f M | %d | %s%lld | %.2f | %.2f .. %.2f |\n", model->config().arch_name.c_str(),
                 size_mib, params_m, o.bench.threads, test, (long long)n, s.median, s.min, s.max);
   };
-  if (o.bench.n_prompt > 0) row("pp", o.bench.n_prompt, r.prefill_tok_s);
-  if (o.bench.n_gen > 0) row("tg", o.bench.n_gen, r.decode_tok_s);
+  if (o.bench.n_prompt > 0) row(r.ab ? "A pp" : "pp", o.bench.n_prompt, r.prefill_tok_s);
+  if (r.ab && o.bench.n_prompt > 0) row("B pp", o.bench.n_prompt, r.ab->prefill_tok_s);
+  if (o.bench.n_gen > 0) row(r.ab ? "A tg" : "tg", o.bench.n_gen, r.decode_tok_s);
+  if (r.ab && o.bench.n_gen > 0) row("B tg", o.bench.n_gen, r.ab->decode_tok_s);
+  if (r.ab)
+    std::printf("\nA/B in one process (A: switch off, B: on; order %s): B/A, median of paired repetitions: "
+                "prefill %.3f, decode %.3f\n",
+                r.ab->sides.c_str(), r.ab->prefill_ratio, r.ab->decode_ratio);
   std::printf("\nmodel file: %s\nbytes read per decoded token: %.1f MiB | measured read bandwidth: %.2f GB/s | "
-              "decode at %.1f %% of the bandwidth roofline\n",
-              o.model.c_str(), double(r.bytes_per_token) / (1 << 20), r.bandwidth_gb_s, 100 * r.roofline_fraction);
+              "decode at %.1f %% of the bandwidth roofline%s\n",
+              o.model.c_str(), double(r.bytes_per_token) / (1 << 20), r.bandwidth_gb_s, 100 * r.roofline_fraction,
+              r.ab ? " (side A)" : "");
   const double mib = 1 << 20;
   const double planned = double(r.weights_bytes + r.kv_bytes + r.scratch_bytes);
   std::printf("memory: weights %.1f MiB + KV cache %.1f MiB + scratch %.1f MiB = %.1f MiB planned | "
@@ -100,6 +111,9 @@ std::function<int()> add_bench(CLI::App& app) {
   app.add_option("--type", o->type, "weight type of the synthetic model: f16, q8_0, q4_0, q4_k_m, q6_k");
   app.add_option("--cache-dir", o->cache_dir, "where synthetic models are written (default ~/.cache/chassis/synthetic)");
   app.add_flag("--json", o->json, "print one JSON object");
+  app.add_flag("--ab", o->bench.ab,
+               "in-process A/B: -r repetitions with the trial switch off (A) and as many on (B), A B B A ..., "
+               "and B/A per pair (see src/core/ab_switch.h; for measuring a change under trial)");
   app.add_flag("--no-pack,--no-interleave", o->no_pack,
                "read the weights in place from the mapped file, in its order (by default they are packed into "
                "huge-page memory, interleaved for the Q4_0/Q4_K/Q5_0/Q8_0 kernels; same results, to measure the difference)");
