@@ -140,6 +140,43 @@ void BM_Attention(benchmark::State& state) {
 }
 BENCHMARK(BM_Attention)->ArgsProduct({{0, 1}, {0, 1}})->ArgNames({"simd", "tiled"});
 
+// Decode attention of a GQA group of query heads over 512 cached positions: the heads one at a time
+// (range(0) = 0) or together (1, attend_heads_avx2 in chunks of its maximum). range(1): head size,
+// range(2): heads in the group (Qwen2.5-0.5B: 64 and 7; Llama-3.2-1B: 64 and 4; Llama-3-8B: 128, 4).
+void BM_AttentionGroup(benchmark::State& state) {
+  const bool grouped = state.range(0) != 0;
+  const int d = int(state.range(1)), heads = int(state.range(2));
+  const int64_t n_kv = 512;
+  auto kf = normal_floats(size_t(n_kv * d), 1), vf = normal_floats(size_t(n_kv * d), 2);
+  auto q = normal_floats(size_t(heads * d), 3);
+  std::vector<uint16_t> k(kf.size()), v(vf.size());
+  for (size_t i = 0; i < kf.size(); ++i) { k[i] = f32_to_f16(kf[i]); v[i] = f32_to_f16(vf[i]); }
+  const int32_t block0 = 0;
+  const KvRows kr{k.data(), &block0, n_kv, 0, d}, vr{v.data(), &block0, n_kv, 0, d};
+  const AttentionParams p{d, 1.0f / std::sqrt(float(d))};
+  const int hmax = attend_heads_max(kr, p);
+  if (grouped && hmax == 0) {
+    state.SkipWithError("no grouped-heads kernel on this CPU for this head size");
+    return;
+  }
+  std::vector<float> out(size_t(heads * d));
+  for (auto _ : state) {
+    if (grouped) {
+      const int chunks = (heads + hmax - 1) / hmax;
+      for (int c = 0; c < chunks; ++c) {
+        const int h0 = c * heads / chunks, h1 = (c + 1) * heads / chunks;
+        attend_heads_avx2(h1 - h0, q.data() + h0 * d, d, kr, vr, 0, n_kv, out.data() + h0 * d, d, p);
+      }
+    } else {
+      for (int h = 0; h < heads; ++h) attend_one_avx2(q.data() + h * d, kr, vr, 0, n_kv, out.data() + h * d, p);
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(int64_t(state.iterations()) * n_kv * heads);  // key-heads per second
+}
+BENCHMARK(BM_AttentionGroup)->ArgsProduct({{0, 1}, {64}, {7, 4}})->Args({0, 128, 4})->Args({1, 128, 4})
+    ->ArgNames({"grouped", "d", "heads"});
+
 // SwiGLU over one FFN row (4864) and activation quantization of one row (Q8_0: 896, Q8_K: 2048).
 void BM_Swiglu(benchmark::State& state) {
   const bool simd = state.range(0) != 0;

@@ -78,10 +78,13 @@ int bench(BenchCliOptions o) {
   if (r.ab && o.bench.n_prompt > 0) row("B pp", o.bench.n_prompt, r.ab->prefill_tok_s);
   if (o.bench.n_gen > 0) row(r.ab ? "A tg" : "tg", o.bench.n_gen, r.decode_tok_s);
   if (r.ab && o.bench.n_gen > 0) row("B tg", o.bench.n_gen, r.ab->decode_tok_s);
-  if (r.ab)
-    std::printf("\nA/B in one process (A: switch off, B: on; order %s): B/A, median of paired repetitions: "
-                "prefill %.3f, decode %.3f\n",
-                r.ab->sides.c_str(), r.ab->prefill_ratio, r.ab->decode_ratio);
+  if (r.ab) {
+    std::printf("\nA/B in one process (A: switch off, B: on; order %s): B/A, median of paired repetitions:",
+                r.ab->sides.c_str());
+    if (o.bench.n_prompt > 0) std::printf(" prefill %.3f", r.ab->prefill_ratio);
+    if (o.bench.n_gen > 0) std::printf(" decode %.3f", r.ab->decode_ratio);
+    std::printf("\n");
+  }
   std::printf("\nmodel file: %s\nbytes read per decoded token: %.1f MiB | measured read bandwidth: %.2f GB/s | "
               "decode at %.1f %% of the bandwidth roofline%s\n",
               o.model.c_str(), double(r.bytes_per_token) / (1 << 20), r.bandwidth_gb_s, 100 * r.roofline_fraction,

@@ -197,6 +197,110 @@ CHASSIS_AVX512 void attend_one_avx512(const float* q, const KvRows& k, const KvR
   for (int i = 0; i < nv; ++i) _mm512_storeu_ps(out + 16 * i, _mm512_mul_ps(acc[i], inv));
 }
 
+namespace {
+
+// attend_one_avx512 for H query heads that share one kv head (part of a GQA group), in one pass over
+// the keys. Why: each head's f16-rounded accumulator is a chain through every key (fma, then the
+// round trip through f16), ~15 cycles a key that one head's NV registers cannot hide; H heads'
+// chains interleave, and each K and V row is widened once for all of them. Every head's operations
+// are exactly attend_one_avx512's, in the same order. H * NV <= 16 keeps the accumulators in registers.
+template <int H, int NV>
+CHASSIS_AVX512 void attend_heads_avx512(const float* q, int64_t q_stride, const KvRows& k, const KvRows& v,
+                                        int64_t kv_begin, int64_t kv_end, float* out, int64_t out_stride,
+                                        const AttentionParams& p) {
+  static_assert(NV % 2 == 0 && H * NV <= 16);
+  alignas(64) float qr[H][NV * 16];  // q rounded to f16, as the single-head kernel keeps it
+  __m512 acc[H][NV];
+  for (int h = 0; h < H; ++h)
+    for (int i = 0; i < NV; ++i) {
+      _mm512_store_ps(qr[h] + 16 * i, round_h16(_mm512_loadu_ps(q + h * q_stride + 16 * i)));
+      acc[h][i] = _mm512_setzero_ps();
+    }
+  float scale = p.scale;
+  if (p.softcap > 0) scale /= p.softcap;
+  float S[H], M[H];
+  for (int h = 0; h < H; ++h) S[h] = 0, M[h] = -INFINITY;
+  KvRowCursor kc(k, kv_begin), vc(v, kv_begin);
+  constexpr int kKeys = 8;
+  for (int64_t j0 = kv_begin; j0 < kv_end; j0 += kKeys) {
+    const int nk = int(std::min<int64_t>(kKeys, kv_end - j0));
+    float s[H][kKeys], ms[H][kKeys], vs[H][kKeys];
+    bool new_max[H][kKeys];
+    const uint16_t* vrows[kKeys];
+    for (int jj = 0; jj < nk; ++jj, kc.next(), vc.next()) {
+      const uint16_t* kr = kc.row();
+      vrows[jj] = vc.row();
+      __m512 kv[NV];
+      for (int i = 0; i < NV; ++i) kv[i] = load_h16(kr + 16 * i);
+      for (int h = 0; h < H; ++h) {
+        __m512 a01 = _mm512_setzero_ps(), a23 = _mm512_setzero_ps();
+        for (int i = 0; i < NV; i += 2) {
+          a01 = _mm512_fmadd_ps(kv[i], _mm512_load_ps(qr[h] + 16 * i), a01);
+          a23 = _mm512_fmadd_ps(kv[i + 1], _mm512_load_ps(qr[h] + 16 * (i + 1)), a23);
+        }
+        const __m512 x = _mm512_add_ps(a01, a23);
+        const __m256 c = _mm256_add_ps(_mm512_castps512_ps256(x), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
+        const __m128 t = _mm_add_ps(_mm256_castps256_ps128(c), _mm256_extractf128_ps(c, 1));
+        const __m128 t1 = _mm_hadd_ps(t, t);
+        s[h][jj] = _mm_cvtss_f32(_mm_hadd_ps(t1, t1)) * scale;
+        if (p.softcap > 0) s[h][jj] = p.softcap * std::tanh(s[h][jj]);
+      }
+    }
+    for (int h = 0; h < H; ++h) online_softmax_steps(s[h], nk, M[h], new_max[h], ms[h], vs[h]);
+    for (int jj = 0; jj < nk; ++jj) {
+      for (int h = 0; h < H; ++h)
+        if (new_max[h][jj]) {
+          const __m512 msv = _mm512_set1_ps(ms[h][jj]);
+          for (int i = 0; i < NV; ++i) acc[h][i] = round_h16(_mm512_mul_ps(acc[h][i], msv));
+        }
+      __m512 vsv[H];
+      for (int h = 0; h < H; ++h) vsv[h] = _mm512_set1_ps(vs[h][jj]);
+      for (int i = 0; i < NV; ++i) {
+        const __m512 vrow = load_h16(vrows[jj] + 16 * i);
+        for (int h = 0; h < H; ++h) acc[h][i] = round_h16(_mm512_fmadd_ps(vrow, vsv[h], acc[h][i]));
+      }
+      for (int h = 0; h < H; ++h) S[h] = std::fma(S[h], ms[h][jj], vs[h][jj]);
+    }
+  }
+  for (int h = 0; h < H; ++h) {
+    const __m512 inv = _mm512_set1_ps(S[h] == 0 ? 0.0f : 1.0f / S[h]);
+    for (int i = 0; i < NV; ++i) _mm512_storeu_ps(out + h * out_stride + 16 * i, _mm512_mul_ps(acc[h][i], inv));
+  }
+}
+
+template <int NV>
+void attend_heads_nv(int n_q, const float* q, int64_t q_stride, const KvRows& k, const KvRows& v, int64_t kv_begin,
+                     int64_t kv_end, float* out, int64_t out_stride, const AttentionParams& p) {
+  switch (n_q) {
+    case 1: return attend_heads_avx512<1, NV>(q, q_stride, k, v, kv_begin, kv_end, out, out_stride, p);
+    case 2: return attend_heads_avx512<2, NV>(q, q_stride, k, v, kv_begin, kv_end, out, out_stride, p);
+    case 3: if constexpr (3 * NV <= 16) return attend_heads_avx512<3, NV>(q, q_stride, k, v, kv_begin, kv_end, out, out_stride, p); break;
+    case 4: if constexpr (4 * NV <= 16) return attend_heads_avx512<4, NV>(q, q_stride, k, v, kv_begin, kv_end, out, out_stride, p); break;
+  }
+}
+
+}  // namespace
+
+int attend_heads_max(const KvRows& k, const AttentionParams& p) {
+  if (k.f32 || p.tiled || !use_avx512_tiles()) return 0;
+  switch (p.head_dim) {
+    case 32: case 64: return 4;
+    case 128: return 2;
+    default: return 0;
+  }
+}
+
+bool attend_heads_avx2(int n_q, const float* q, int64_t q_stride, const KvRows& k, const KvRows& v, int64_t kv_begin,
+                       int64_t kv_end, float* out, int64_t out_stride, const AttentionParams& p) {
+  if (n_q < 1 || n_q > attend_heads_max(k, p)) return false;
+  switch (p.head_dim) {
+    case 32: attend_heads_nv<2>(n_q, q, q_stride, k, v, kv_begin, kv_end, out, out_stride, p); return true;
+    case 64: attend_heads_nv<4>(n_q, q, q_stride, k, v, kv_begin, kv_end, out, out_stride, p); return true;
+    case 128: attend_heads_nv<8>(n_q, q, q_stride, k, v, kv_begin, kv_end, out, out_stride, p); return true;
+  }
+  return false;
+}
+
 CHASSIS_AVX2 bool attend_one_avx2(const float* q, const KvRows& k, const KvRows& v, int64_t kv_begin, int64_t kv_end,
                                   float* out, const AttentionParams& p) {
   if (k.f32) return false;

@@ -13,4 +13,14 @@ namespace chassis {
 bool attend_one_avx2(const float* q, const KvRows& k, const KvRows& v, int64_t kv_begin, int64_t kv_end, float* out,
                      const AttentionParams& p);
 
+// Decode attention for n_q query heads that read the same kv head (part of a GQA group): head h's
+// query at q + h * q_stride, its output at out + h * out_stride, each bit-identical to attend_one.
+// One pass over the keys for all of them (their f16 accumulator chains interleave; see the .cc).
+// Returns false (and does nothing) unless 1 <= n_q <= attend_heads_max(k, p).
+bool attend_heads_avx2(int n_q, const float* q, int64_t q_stride, const KvRows& k, const KvRows& v, int64_t kv_begin,
+                       int64_t kv_end, float* out, int64_t out_stride, const AttentionParams& p);
+// The most query heads attend_heads_avx2 takes at once for this cache and these parameters; 0 when it
+// has no kernel for them (AVX-512 off, an f32 cache, a prefill tile, a head size other than 32/64/128).
+int attend_heads_max(const KvRows& k, const AttentionParams& p);
+
 }  // namespace chassis

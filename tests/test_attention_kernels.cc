@@ -1,0 +1,71 @@
+// The AVX-512 decode attention kernel for several query heads of one kv head, against the scalar
+// reference.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "core/fp16.h"
+#include "kernels/cpu/attention_avx2.h"
+#include "kernels/cpu/dot_avx2.h"
+#include "kernels/cpu/matmul_avx2.h"
+#include "kernels/ops.h"
+#include "test_util.h"
+
+namespace chassis {
+namespace {
+
+// Several query heads of one kv head in one pass: each head's output bit-identical to the reference,
+// for every head count the kernel takes, head sizes 32/64/128, windows, softcap and a paged cache.
+TEST(Kernels, GroupedHeadsAttentionIsBitIdenticalToTheReference) {
+  if (!cpu_has_avx512bw()) GTEST_SKIP() << "the grouped-heads kernel is AVX-512 only";
+  std::mt19937 rng(11);
+  for (int d : {32, 64, 128}) {
+    const int64_t kv_heads = 2, stride = d * kv_heads, n_kv = 150, block = 16;
+    auto kf = test::random_floats(size_t(n_kv * stride), uint32_t(d) + 7, 2.0f);
+    auto vf = test::random_floats(size_t(n_kv * stride), uint32_t(d) + 8);
+    // Blocks of 16 positions in reverse order in the pool, as a paged cache may hold them.
+    const int64_t n_blocks = (n_kv + block - 1) / block;
+    std::vector<uint16_t> k(size_t(n_blocks * block * stride)), v(k.size());
+    std::vector<int32_t> table(static_cast<size_t>(n_blocks));
+    for (int64_t b = 0; b < n_blocks; ++b) table[size_t(b)] = int32_t(n_blocks - 1 - b);
+    for (int64_t pos = 0; pos < n_kv; ++pos)
+      for (int64_t i = 0; i < stride; ++i) {
+        const size_t at = size_t((table[size_t(pos / block)] * block + pos % block) * stride + i);
+        k[at] = f32_to_f16(kf[size_t(pos * stride + i)]);
+        v[at] = f32_to_f16(vf[size_t(pos * stride + i)]);
+      }
+    const KvRows kr{k.data() + d, table.data(), block, block * stride, stride};
+    const KvRows vr{v.data() + d, table.data(), block, block * stride, stride};
+    for (float cap : {0.0f, 20.0f}) {
+      AttentionParams p{d, 1.0f / std::sqrt(float(d)), cap};
+      const int max_heads = attend_heads_max(kr, p);
+      ASSERT_GE(max_heads, 2) << "d=" << d;
+      for (int n_q = 1; n_q <= max_heads; ++n_q) {
+        const int64_t q_stride = d + 16;  // heads need not be adjacent
+        auto q = test::random_floats(size_t(n_q * q_stride), uint32_t(rng()));
+        for (auto [begin, end] : {std::pair<int64_t, int64_t>{0, 1}, {0, 37}, {5, 70}, {3, 150}, {70, 129}}) {
+          std::vector<float> fast(size_t(n_q * q_stride), -1.0f), ref(static_cast<size_t>(d)), scratch(static_cast<size_t>(n_kv));
+          ASSERT_TRUE(attend_heads_avx2(n_q, q.data(), q_stride, kr, vr, begin, end, fast.data(), q_stride, p));
+          for (int h = 0; h < n_q; ++h) {
+            attend_one(q.data() + h * q_stride, kr, vr, begin, end, ref.data(), scratch.data(), p);
+            for (int i = 0; i < d; ++i)
+              ASSERT_EQ(f32_to_bits(fast[size_t(h * q_stride + i)]), f32_to_bits(ref[size_t(i)]))
+                  << "d=" << d << " cap=" << cap << " heads=" << n_q << " head=" << h << " range=" << begin << ".."
+                  << end << " i=" << i;
+          }
+        }
+      }
+      EXPECT_FALSE(attend_heads_avx2(max_heads + 1, nullptr, 0, kr, vr, 0, 1, nullptr, 0, p));
+    }
+  }
+  AttentionParams odd{96, 0.1f};
+  const int32_t zero = 0;
+  EXPECT_EQ(attend_heads_max(KvRows{nullptr, &zero, 1, 0, 96}, odd), 0);  // no kernel for head size 96
+}
+
+}  // namespace
+}  // namespace chassis
