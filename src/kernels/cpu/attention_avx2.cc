@@ -139,71 +139,21 @@ CHASSIS_AVX512 inline __m512 load_h16(const uint16_t* p) {
 }
 CHASSIS_AVX512 inline __m512 round_h16(__m512 x) { return _mm512_cvtph_ps(_mm512_cvtps_ph(x, kRound)); }
 
-// Key-by-key (every decode step), in blocks of kKeys keys: the block's scores first (independent
-// dot products, so the core overlaps them), then its running maxima and exps (each exp depends only
-// on its score and the running max, not on the previous exp), then the f16 accumulation of V in key
-// order. Each key's arithmetic is exactly the reference's; only independent work is reordered.
-// (bench_kernels BM_Attention, 512 keys of head size 64: key by key 8.5 us, in blocks 7.1 us.)
-// The same with 16 dims a register (AVX-512): half the conversions to and from f16 (a fifth of the
-// 256-bit kernel's time: 7.1 -> 5.9 us on the benchmark above). Register r of a 32-dim step holds the
-// 256-bit kernel's accumulators 2r and 2r + 1 side by side, so (a0 + a2) + (a1 + a3) is the sum of
-// the two registers' halves.
-CHASSIS_AVX512 void attend_one_avx512(const float* q, const KvRows& k, const KvRows& v, int64_t kv_begin, int64_t kv_end,
-                                      float* out, const AttentionParams& p) {
-  const int d = p.head_dim;
-  const int nv = d / 16;
-  __m512 qv[16], acc[16];
-  for (int i = 0; i < nv; ++i) {
-    qv[i] = round_h16(_mm512_loadu_ps(q + 16 * i));
-    acc[i] = _mm512_setzero_ps();
-  }
-  float scale = p.scale;
-  if (p.softcap > 0) scale /= p.softcap;
-  float S = 0, M = -INFINITY;
-  KvRowCursor kc(k, kv_begin), vc(v, kv_begin);
-  constexpr int kKeys = 8;
-  for (int64_t j0 = kv_begin; j0 < kv_end; j0 += kKeys) {
-    const int nk = int(std::min<int64_t>(kKeys, kv_end - j0));
-    float s[kKeys], ms[kKeys], vs[kKeys];
-    bool new_max[kKeys];
-    const uint16_t* vrows[kKeys];
-    for (int jj = 0; jj < nk; ++jj, kc.next(), vc.next()) {
-      const uint16_t* kr = kc.row();
-      vrows[jj] = vc.row();
-      __m512 a01 = _mm512_setzero_ps(), a23 = _mm512_setzero_ps();
-      for (int i = 0; i < nv; i += 2) {
-        a01 = _mm512_fmadd_ps(load_h16(kr + 16 * i), qv[i], a01);
-        a23 = _mm512_fmadd_ps(load_h16(kr + 16 * (i + 1)), qv[i + 1], a23);
-      }
-      const __m512 x = _mm512_add_ps(a01, a23);  // (a0 + a2 | a1 + a3)
-      const __m256 c = _mm256_add_ps(_mm512_castps512_ps256(x), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
-      const __m128 t = _mm_add_ps(_mm256_castps256_ps128(c), _mm256_extractf128_ps(c, 1));
-      const __m128 t1 = _mm_hadd_ps(t, t);
-      s[jj] = _mm_cvtss_f32(_mm_hadd_ps(t1, t1)) * scale;
-      if (p.softcap > 0) s[jj] = p.softcap * std::tanh(s[jj]);
-    }
-    online_softmax_steps(s, nk, M, new_max, ms, vs);
-    for (int jj = 0; jj < nk; ++jj) {
-      if (new_max[jj]) {
-        const __m512 msv = _mm512_set1_ps(ms[jj]);
-        for (int i = 0; i < nv; ++i) acc[i] = round_h16(_mm512_mul_ps(acc[i], msv));
-      }
-      const __m512 vsv = _mm512_set1_ps(vs[jj]);
-      for (int i = 0; i < nv; ++i) acc[i] = round_h16(_mm512_fmadd_ps(load_h16(vrows[jj] + 16 * i), vsv, acc[i]));
-      S = std::fma(S, ms[jj], vs[jj]);
-    }
-  }
-  const __m512 inv = _mm512_set1_ps(S == 0 ? 0.0f : 1.0f / S);
-  for (int i = 0; i < nv; ++i) _mm512_storeu_ps(out + 16 * i, _mm512_mul_ps(acc[i], inv));
-}
-
 namespace {
 
-// attend_one_avx512 for H query heads that share one kv head (part of a GQA group), in one pass over
-// the keys. Why: each head's f16-rounded accumulator is a chain through every key (fma, then the
-// round trip through f16), ~15 cycles a key that one head's NV registers cannot hide; H heads'
-// chains interleave, and each K and V row is widened once for all of them. Every head's operations
-// are exactly attend_one_avx512's, in the same order. H * NV <= 16 keeps the accumulators in registers.
+// Key-by-key (every decode step) for H query heads that share one kv head, NV 16-dim registers a
+// head, in blocks of kKeys keys: the block's scores first (independent dot products, so the core
+// overlaps them), then its running maxima and exps (each exp depends only on its score and the
+// running max, not on the previous exp), then the f16 accumulation of V in key order. Each key's
+// arithmetic is exactly the reference's; only independent work is reordered.
+// (bench_kernels BM_Attention, 512 keys of head size 64: key by key 8.5 us, in blocks 7.1 us, the
+// AVX-512 body 5.9 us: half the conversions to and from f16 of the 256-bit one. Register r of a
+// 32-dim step holds the 256-bit kernel's accumulators 2r and 2r + 1 side by side, so (a0 + a2) +
+// (a1 + a3) is the sum of the two registers' halves.)
+// Several heads (H > 1, a GQA group or part of one): each head's f16-rounded accumulator is a chain
+// through every key (fma, then the round trip through f16) that one head's registers cannot hide; H
+// heads' chains interleave, and each K and V row is widened once for all of them (BM_AttentionGroup:
+// 7 heads of 64, 10.5 -> 8.0 ns a key and head). H * NV <= 16 keeps the accumulators in registers.
 template <int H, int NV>
 CHASSIS_AVX512 void attend_heads_avx512(const float* q, int64_t q_stride, const KvRows& k, const KvRows& v,
                                         int64_t kv_begin, int64_t kv_end, float* out, int64_t out_stride,
@@ -279,6 +229,21 @@ void attend_heads_nv(int n_q, const float* q, int64_t q_stride, const KvRows& k,
   }
 }
 
+// One head of any size attend_one_avx2 takes (a multiple of 32 up to 256).
+void attend_one_head_avx512(const float* q, const KvRows& k, const KvRows& v, int64_t kv_begin, int64_t kv_end,
+                            float* out, const AttentionParams& p) {
+  switch (p.head_dim / 16) {
+    case 2: return attend_heads_avx512<1, 2>(q, 0, k, v, kv_begin, kv_end, out, 0, p);
+    case 4: return attend_heads_avx512<1, 4>(q, 0, k, v, kv_begin, kv_end, out, 0, p);
+    case 6: return attend_heads_avx512<1, 6>(q, 0, k, v, kv_begin, kv_end, out, 0, p);
+    case 8: return attend_heads_avx512<1, 8>(q, 0, k, v, kv_begin, kv_end, out, 0, p);
+    case 10: return attend_heads_avx512<1, 10>(q, 0, k, v, kv_begin, kv_end, out, 0, p);
+    case 12: return attend_heads_avx512<1, 12>(q, 0, k, v, kv_begin, kv_end, out, 0, p);
+    case 14: return attend_heads_avx512<1, 14>(q, 0, k, v, kv_begin, kv_end, out, 0, p);
+    case 16: return attend_heads_avx512<1, 16>(q, 0, k, v, kv_begin, kv_end, out, 0, p);
+  }
+}
+
 }  // namespace
 
 int attend_heads_max(const KvRows& k, const AttentionParams& p) {
@@ -308,7 +273,7 @@ CHASSIS_AVX2 bool attend_one_avx2(const float* q, const KvRows& k, const KvRows&
   const int d = p.head_dim;
   if (d % 32 != 0 || d > 256) return false;
   if (use_avx512_tiles()) {
-    attend_one_avx512(q, k, v, kv_begin, kv_end, out, p);
+    attend_one_head_avx512(q, k, v, kv_begin, kv_end, out, p);
     return true;
   }
   const int nv = d / 8;
