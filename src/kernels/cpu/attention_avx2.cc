@@ -218,15 +218,27 @@ CHASSIS_AVX512 void attend_heads_avx512(const float* q, int64_t q_stride, const 
   }
 }
 
+// n_q heads through the instance for it; false if there is none (n_q * NV > 16).
 template <int NV>
-void attend_heads_nv(int n_q, const float* q, int64_t q_stride, const KvRows& k, const KvRows& v, int64_t kv_begin,
+bool attend_heads_nv(int n_q, const float* q, int64_t q_stride, const KvRows& k, const KvRows& v, int64_t kv_begin,
                      int64_t kv_end, float* out, int64_t out_stride, const AttentionParams& p) {
   switch (n_q) {
-    case 1: return attend_heads_avx512<1, NV>(q, q_stride, k, v, kv_begin, kv_end, out, out_stride, p);
-    case 2: return attend_heads_avx512<2, NV>(q, q_stride, k, v, kv_begin, kv_end, out, out_stride, p);
-    case 3: if constexpr (3 * NV <= 16) return attend_heads_avx512<3, NV>(q, q_stride, k, v, kv_begin, kv_end, out, out_stride, p); break;
-    case 4: if constexpr (4 * NV <= 16) return attend_heads_avx512<4, NV>(q, q_stride, k, v, kv_begin, kv_end, out, out_stride, p); break;
+    case 1: attend_heads_avx512<1, NV>(q, q_stride, k, v, kv_begin, kv_end, out, out_stride, p); return true;
+    case 2: attend_heads_avx512<2, NV>(q, q_stride, k, v, kv_begin, kv_end, out, out_stride, p); return true;
+    case 3:
+      if constexpr (3 * NV <= 16) {
+        attend_heads_avx512<3, NV>(q, q_stride, k, v, kv_begin, kv_end, out, out_stride, p);
+        return true;
+      }
+      return false;
+    case 4:
+      if constexpr (4 * NV <= 16) {
+        attend_heads_avx512<4, NV>(q, q_stride, k, v, kv_begin, kv_end, out, out_stride, p);
+        return true;
+      }
+      return false;
   }
+  return false;
 }
 
 // One head of any size attend_one_avx2 takes (a multiple of 32 up to 256).
@@ -259,9 +271,9 @@ bool attend_heads_avx2(int n_q, const float* q, int64_t q_stride, const KvRows& 
                        int64_t kv_end, float* out, int64_t out_stride, const AttentionParams& p) {
   if (n_q < 1 || n_q > attend_heads_max(k, p)) return false;
   switch (p.head_dim) {
-    case 32: attend_heads_nv<2>(n_q, q, q_stride, k, v, kv_begin, kv_end, out, out_stride, p); return true;
-    case 64: attend_heads_nv<4>(n_q, q, q_stride, k, v, kv_begin, kv_end, out, out_stride, p); return true;
-    case 128: attend_heads_nv<8>(n_q, q, q_stride, k, v, kv_begin, kv_end, out, out_stride, p); return true;
+    case 32: return attend_heads_nv<2>(n_q, q, q_stride, k, v, kv_begin, kv_end, out, out_stride, p);
+    case 64: return attend_heads_nv<4>(n_q, q, q_stride, k, v, kv_begin, kv_end, out, out_stride, p);
+    case 128: return attend_heads_nv<8>(n_q, q, q_stride, k, v, kv_begin, kv_end, out, out_stride, p);
   }
   return false;
 }
