@@ -141,6 +141,28 @@ CHASSIS_AVX512 inline __m512 round_h16(__m512 x) { return _mm512_cvtph_ps(_mm512
 
 namespace {
 
+// Eight keys' scores from their 16 partial sums x[j] (a01 + a23), each summed in the order of the
+// one-key reduction (256-bit halves, 128-bit halves, then hadd twice: ((c0 + c4) + (c1 + c5)) +
+// ((c2 + c6) + (c3 + c7)) with c_l = x_l + x_l+8), but eight keys in the lanes at once; times scale.
+CHASSIS_AVX512 inline void scores_of_block(const float (&x)[8][16], float scale, float* s) {
+  __m512 c[4];  // c[p]: keys 2p and 2p + 1, eight lanes each
+  for (int p = 0; p < 4; ++p) {
+    const __m512 a = _mm512_load_ps(x[2 * p]), b = _mm512_load_ps(x[2 * p + 1]);
+    c[p] = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(1, 0, 1, 0)), _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+  }
+  __m512 t[2];  // t[q]: keys 4q..4q + 3, four lanes each
+  for (int q = 0; q < 2; ++q)
+    t[q] = _mm512_add_ps(_mm512_shuffle_f32x4(c[2 * q], c[2 * q + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f32x4(c[2 * q], c[2 * q + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+  for (int q = 0; q < 2; ++q) {
+    const __m512 pairs = _mm512_add_ps(t[q], _mm512_permute_ps(t[q], _MM_SHUFFLE(2, 3, 0, 1)));  // t0 + t1, t2 + t3
+    t[q] = _mm512_add_ps(pairs, _mm512_permute_ps(pairs, _MM_SHUFFLE(1, 0, 3, 2)));        // lane 4k: key k's sum
+  }
+  const __m512i lane0s = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 28, 24, 20, 16, 12, 8, 4, 0);
+  const __m512 sums = _mm512_permutex2var_ps(t[0], lane0s, t[1]);
+  _mm256_store_ps(s, _mm256_mul_ps(_mm512_castps512_ps256(sums), _mm256_set1_ps(scale)));
+}
+
 // Key-by-key (every decode step) for H query heads that share one kv head, NV 16-dim registers a
 // head, in blocks of kKeys keys: the block's scores first (independent dot products, so the core
 // overlaps them), then its running maxima and exps (each exp depends only on its score and the
@@ -174,7 +196,12 @@ CHASSIS_AVX512 void attend_heads_avx512(const float* q, int64_t q_stride, const 
   constexpr int kKeys = 8;
   for (int64_t j0 = kv_begin; j0 < kv_end; j0 += kKeys) {
     const int nk = int(std::min<int64_t>(kKeys, kv_end - j0));
-    float s[H][kKeys], ms[H][kKeys], vs[H][kKeys];
+    alignas(64) float s[H][kKeys];
+    float ms[H][kKeys], vs[H][kKeys];
+    // Three or more heads: each key's 16 partial sums are kept and reduced eight keys at a time
+    // (scores_of_block: 7 heads of 64, 7.9 -> 7.1 ns a key and head). With one or two heads the
+    // one-key reduction overlaps the next keys' products and the block reduction was slower.
+    alignas(64) float xs[H >= 3 ? H : 1][kKeys][16];
     bool new_max[H][kKeys];
     const uint16_t* vrows[kKeys];
     for (int jj = 0; jj < nk; ++jj, kc.next(), vc.next()) {
@@ -189,12 +216,23 @@ CHASSIS_AVX512 void attend_heads_avx512(const float* q, int64_t q_stride, const 
           a23 = _mm512_fmadd_ps(kv[i + 1], _mm512_load_ps(qr[h] + 16 * (i + 1)), a23);
         }
         const __m512 x = _mm512_add_ps(a01, a23);
-        const __m256 c = _mm256_add_ps(_mm512_castps512_ps256(x), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
-        const __m128 t = _mm_add_ps(_mm256_castps256_ps128(c), _mm256_extractf128_ps(c, 1));
-        const __m128 t1 = _mm_hadd_ps(t, t);
-        s[h][jj] = _mm_cvtss_f32(_mm_hadd_ps(t1, t1)) * scale;
-        if (p.softcap > 0) s[h][jj] = p.softcap * std::tanh(s[h][jj]);
+        if constexpr (H >= 3) {
+          _mm512_store_ps(xs[h][jj], x);
+        } else {
+          const __m256 c = _mm256_add_ps(_mm512_castps512_ps256(x), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
+          const __m128 t = _mm_add_ps(_mm256_castps256_ps128(c), _mm256_extractf128_ps(c, 1));
+          const __m128 t1 = _mm_hadd_ps(t, t);
+          s[h][jj] = _mm_cvtss_f32(_mm_hadd_ps(t1, t1)) * scale;
+        }
       }
+    }
+    for (int h = 0; h < H; ++h) {
+      if constexpr (H >= 3) {
+        for (int jj = nk; jj < kKeys; ++jj) _mm512_store_ps(xs[h][jj], _mm512_setzero_ps());
+        scores_of_block(xs[h], scale, s[h]);
+      }
+      if (p.softcap > 0)
+        for (int jj = 0; jj < nk; ++jj) s[h][jj] = p.softcap * std::tanh(s[h][jj]);
     }
     for (int h = 0; h < H; ++h) online_softmax_steps(s[h], nk, M[h], new_max[h], ms[h], vs[h]);
     for (int jj = 0; jj < nk; ++jj) {
