@@ -259,6 +259,40 @@ TEST(Kernels, ThreadPoolStealingKeepsEachThreadContiguous) {
   EXPECT_LT(slow_units.load(), 16);
 }
 
+// min_take: takes from a thread's own range hold at least that many units while that many are left,
+// so a smaller take only ends a range; every index is still run once.
+TEST(Kernels, ThreadPoolStealingHonoursTheMinimumTake) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (int64_t min_take : {1, 4, 64, 1000000}) {
+      for (int64_t n : {1, 5, 63, 10000}) {
+        std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+        std::mutex m;
+        std::map<std::thread::id, std::vector<std::pair<int64_t, int64_t>>> takes;
+        pool.parallel_for_stealing(
+            n,
+            [&](int64_t b, int64_t e) {
+              for (int64_t i = b; i < e; ++i) hits[size_t(i)]++;
+              std::lock_guard<std::mutex> lock(m);
+              takes[std::this_thread::get_id()].emplace_back(b, e);
+            },
+            min_take);
+        for (auto& h : hits) EXPECT_EQ(h.load(), 1) << "threads " << threads << " min " << min_take << " n " << n;
+        if (threads != 2 || n != 10000) continue;
+        // A take under min_take ends a range: the same thread's next take (if any) starts elsewhere,
+        // a stolen range. (With two threads a stolen range never starts where the thief's ended.)
+        for (const auto& [id, list] : takes) {
+          for (size_t k = 0; k + 1 < list.size(); ++k) {
+            if (list[k].second - list[k].first < min_take) {
+              EXPECT_NE(list[k + 1].first, list[k].second) << "min " << min_take;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace chassis
 

@@ -96,7 +96,7 @@ void ThreadPool::parallel_for_aligned(int64_t n, int64_t align, const std::funct
   });
 }
 
-void ThreadPool::parallel_for_stealing(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+void ThreadPool::parallel_for_stealing(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t min_take) {
   if (n <= 0) return;
   if (n_threads_ == 1 || n == 1) {
     fn(0, n);
@@ -115,7 +115,7 @@ void ThreadPool::parallel_for_stealing(int64_t n, const std::function<void(int64
       uint64_t cur = own.load(std::memory_order_relaxed);
       uint64_t front = cur & 0xffffffffu, back = cur >> 32;
       if (front < back) {
-        const uint64_t take = std::max<uint64_t>(1, (back - front) / 8);
+        const uint64_t take = std::min<uint64_t>(back - front, std::max<uint64_t>(uint64_t(std::max<int64_t>(1, min_take)), (back - front) / 8));
         if (!own.compare_exchange_weak(cur, pack(front + take, back), std::memory_order_relaxed)) continue;
         fn(int64_t(front), int64_t(front + take));
         continue;

@@ -44,7 +44,8 @@ class ThreadPool {
   // the next chunk of its own range keeps a thread's stream going; stealing still lets a slower core
   // (a busy neighbour on a shared host) do less, and the last takes are single units, so the thread
   // done first waits for one unit at most. Which thread computes an index must not change its result.
-  void parallel_for_stealing(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
+  // min_take: the fewest units a take from a thread's own range holds (while that many are left).
+  void parallel_for_stealing(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t min_take = 1);
 
  private:
   void worker(int index);
