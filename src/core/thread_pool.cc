@@ -104,6 +104,7 @@ void ThreadPool::parallel_for_stealing(int64_t n, const std::function<void(int64
   }
   if (n >= (int64_t(1) << 32)) throw std::length_error("parallel_for_stealing: more than 2^32 - 1 units");
   auto pack = [](uint64_t front, uint64_t back) { return back << 32 | front; };
+  const uint64_t least = uint64_t(std::max<int64_t>(1, min_take));
   const int nth = n_threads_;
   for (int i = 0; i < nth; ++i)
     steal_ranges_[size_t(i)].bounds.store(pack(uint64_t(n * i / nth), uint64_t(n * (i + 1) / nth)), std::memory_order_relaxed);
@@ -115,7 +116,7 @@ void ThreadPool::parallel_for_stealing(int64_t n, const std::function<void(int64
       uint64_t cur = own.load(std::memory_order_relaxed);
       uint64_t front = cur & 0xffffffffu, back = cur >> 32;
       if (front < back) {
-        const uint64_t take = std::min<uint64_t>(back - front, std::max<uint64_t>(uint64_t(std::max<int64_t>(1, min_take)), (back - front) / 8));
+        const uint64_t take = std::min(back - front, std::max(least, (back - front) / 8));
         if (!own.compare_exchange_weak(cur, pack(front + take, back), std::memory_order_relaxed)) continue;
         fn(int64_t(front), int64_t(front + take));
         continue;

@@ -42,9 +42,10 @@ class ThreadPool {
   // (as this pool did): every chunk a thread takes starts a new memory stream, and on the machines
   // measured each stream start costs ~1 us before the hardware prefetcher runs ahead again. Taking
   // the next chunk of its own range keeps a thread's stream going; stealing still lets a slower core
-  // (a busy neighbour on a shared host) do less, and the last takes are single units, so the thread
-  // done first waits for one unit at most. Which thread computes an index must not change its result.
-  // min_take: the fewest units a take from a thread's own range holds (while that many are left).
+  // (a busy neighbour on a shared host) do less, and the last takes are small (min_take units, or
+  // what is left), so the thread done first waits for one such take at most. min_take exists because
+  // a take has a cost of its own (a compare-and-swap, the caller's call chain): matmul_group takes
+  // at least 32 KiB of weights. Which thread computes an index must not change its result.
   void parallel_for_stealing(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t min_take = 1);
 
  private:

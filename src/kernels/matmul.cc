@@ -242,10 +242,11 @@ void matmul_group(std::span<const MatmulTarget> targets, const float* x, int64_t
       u = end;
     }
   };
-  // Each take costs a compare-and-swap and the call chain down to the tile (~0.1-0.2 us); a unit of
-  // an 896-wide Q4_0 matrix (16 rows, 8 KiB) streams in ~0.25 us, so the single-unit takes that end a
-  // thread's range spent a third of their time there. Takes of at least 32 KiB of weights: Qwen2.5-0.5B
-  // decode +1.5-3.6 % (Q4_0), +1.1-4.1 % (Q8_0) in one-process A/B runs (chassis bench --ab).
+  // Each take costs a compare-and-swap and the call chain down to the tile, while a unit of an
+  // 896-wide Q4_0 matrix (16 rows, 8 KiB) streams in ~0.25 us: the single-unit takes that ended a
+  // thread's range paid that cost for little work. Takes of at least 32 KiB of weights (sized by the group's
+  // first product): Qwen2.5-0.5B decode +1.5-3.6 % (Q4_0), +1.1-4.1 % (Q8_0) in one-process A/B runs
+  // (chassis bench --ab; 16 KiB +0.5 %, 64 KiB +1.7 %, 128 KiB +1.0 % on Q4_0).
   int64_t min_take = 1;
   if (!plans.empty()) {
     const int64_t unit_bytes = plans[0].unit_rows * plans[0].target->w->row_stride() * n_tok;
