@@ -140,44 +140,33 @@ void Transformer::attention(int64_t il, int64_t n) {
   const bool tiled = !row_invariant_ && n >= 64;
   AttentionParams ap{static_cast<int>(D), c.scale_q_first ? 1.0f : c.attn_scale, c.attn_softcap, tiled};
   const bool simd = use_simd_kernels();
-  // Decode: the query heads of one kv head together where a kernel takes several (attend_heads_avx2),
-  // each group in near-equal chunks of at most `hmax` heads.
+  // Jobs: (token, kv head, chunk of that kv head's query heads). Where a kernel takes several heads
+  // at once (attend_heads_avx2, decode), the chunks are near-equal and of at most `hmax` heads;
+  // otherwise each chunk is one head.
   const int hmax = simd ? attend_heads_max(caches_[0]->k_rows(il, 0), ap) : 0;
-  if (hmax > 0) {
-    const int64_t chunks = (group + hmax - 1) / hmax, per_token = c.n_head_kv * chunks;
-    pool_.run([&](int ith, int nth) {
-      for (int64_t job = ith; job < n * per_token; job += nth) {
-        const int64_t t = job / per_token, kvh = job % per_token / chunks;
-        // Odd kv heads take their chunks in reverse: with two threads and chunks of unequal size
-        // (7 heads: 3 + 4), the threads' shares then come out equal (3 + 4 and 4 + 3).
-        const int64_t chunk = kvh % 2 ? chunks - 1 - job % chunks : job % chunks;
-        const int64_t h0 = kvh * group + chunk * group / chunks, h1 = kvh * group + (chunk + 1) * group / chunks;
-        const int64_t pos = pos_[t];
-        const KvCache& cache = *caches_[t];
-        const int64_t begin = windowed ? std::max<int64_t>(0, pos - c.sliding_window + 1) : 0;
-        const KvRows k = cache.k_rows(il, kvh), v = cache.v_rows(il, kvh);
-        if (attend_heads_avx2(int(h1 - h0), q_.data() + t * Q + h0 * D, D, k, v, begin, pos + 1,
-                              attn_.data() + t * Q + h0 * D, D, ap))
-          continue;
-        for (int64_t h = h0; h < h1; ++h)  // a cache this kernel does not take (an f32 one in the batch)
-          attend_one(q_.data() + t * Q + h * D, k, v, begin, pos + 1, attn_.data() + t * Q + h * D,
-                     scores_.data() + ith * max_ctx, ap);
-      }
-    });
-    return;
-  }
+  const int64_t chunks = (group + std::max(hmax, 1) - 1) / std::max(hmax, 1), per_token = c.n_head_kv * chunks;
   pool_.run([&](int ith, int nth) {
     float* scores = scores_.data() + ith * max_ctx;
-    for (int64_t job = ith; job < n * c.n_head; job += nth) {
-      const int64_t t = job / c.n_head, h = job % c.n_head, kvh = h / group;
+    for (int64_t job = ith; job < n * per_token; job += nth) {
+      const int64_t t = job / per_token, kvh = job % per_token / chunks;
+      // Odd kv heads take their chunks in reverse: with two threads and chunks of unequal size
+      // (7 heads: 3 + 4), the threads' shares then come out equal (3 + 4 and 4 + 3).
+      const int64_t chunk = kvh % 2 ? chunks - 1 - job % chunks : job % chunks;
+      const int64_t h0 = kvh * group + chunk * group / chunks, h1 = kvh * group + (chunk + 1) * group / chunks;
       const int64_t pos = pos_[t];
       const KvCache& cache = *caches_[t];
       const KvRows k = cache.k_rows(il, kvh), v = cache.v_rows(il, kvh);
       // Causal: a query sees positions <= its own; with a window, only the last `sliding_window` of them.
       const int64_t begin = windowed ? std::max<int64_t>(0, pos - c.sliding_window + 1) : 0;
-      const float* qh = q_.data() + t * Q + h * D;
-      float* out = attn_.data() + t * Q + h * D;
-      if (!simd || !attend_one_avx2(qh, k, v, begin, pos + 1, out, ap)) attend_one(qh, k, v, begin, pos + 1, out, scores, ap);
+      // (attend_heads_avx2 declines a cache it does not take, e.g. an f32 one in a mixed batch.)
+      if (hmax > 0 && attend_heads_avx2(int(h1 - h0), q_.data() + t * Q + h0 * D, D, k, v, begin, pos + 1,
+                                        attn_.data() + t * Q + h0 * D, D, ap))
+        continue;
+      for (int64_t h = h0; h < h1; ++h) {
+        const float* qh = q_.data() + t * Q + h * D;
+        float* out = attn_.data() + t * Q + h * D;
+        if (!simd || !attend_one_avx2(qh, k, v, begin, pos + 1, out, ap)) attend_one(qh, k, v, begin, pos + 1, out, scores, ap);
+      }
     }
   });
 }
