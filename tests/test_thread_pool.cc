@@ -106,5 +106,100 @@ TEST(ThreadPool, StealingHonoursTheMinimumTake) {
   }
 }
 
+// A team's calls, made by every thread together, each see what the step before wrote: a serial step
+// (slowed down, so that a collective call that did not wait for it would read stale values), the
+// collective stealing, run and settle. Every index once per call, for many calls in a row.
+TEST(ThreadPool, TeamStepsSeeEachOthersWrites) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    constexpr int kSteps = 150;
+    std::vector<int> data(700), out(700);
+    std::vector<std::vector<int>> seen(size_t(threads), std::vector<int>(kSteps, -1));
+    std::vector<std::atomic<int>> runs(static_cast<size_t>(threads));
+    int token = -1, errors = 0, index_errors = 0;
+    pool.run_team([&](int ith, int nth) {
+      EXPECT_EQ(nth, threads);
+      EXPECT_TRUE(pool.in_team());
+      EXPECT_EQ(pool.team_index(), ith);
+      for (int k = 0; k < kSteps; ++k) {
+        const int64_t n = k % 7 * 100 + k % 3;  // 0 .. 602, some empty
+        pool.serial([&] {
+          std::this_thread::sleep_for(std::chrono::microseconds(k % 5 == 0 ? 200 : 5));
+          for (int64_t i = 0; i < n; ++i) data[size_t(i)] = k;
+          token = k;
+        });
+        pool.parallel_for_stealing(
+            n, [&](int64_t b, int64_t e) { for (int64_t i = b; i < e; ++i) out[size_t(i)] += data[size_t(i)] + 1; },
+            k % 4 + 1);
+        pool.run([&](int t, int) { runs[size_t(t)]++; });
+        pool.serial([&] {
+          for (int64_t i = 0; i < n; ++i) {
+            errors += out[size_t(i)] != k + 1;
+            out[size_t(i)] = 0;
+          }
+          for (auto& r : runs) index_errors += r.exchange(0) != 1;
+          token = -k;  // written before the settle below, read after it
+        });
+        pool.settle();
+        seen[size_t(ith)][size_t(k)] = token;
+        pool.barrier();  // nobody writes token again until every thread has read it
+      }
+    });
+    EXPECT_FALSE(pool.in_team());
+    EXPECT_EQ(errors, 0) << threads << " threads";
+    EXPECT_EQ(index_errors, 0) << threads << " threads";
+    for (int t = 0; t < threads; ++t)
+      for (int k = 0; k < kSteps; ++k) ASSERT_EQ(seen[size_t(t)][size_t(k)], -k) << "thread " << t << " step " << k;
+  }
+}
+
+// broadcast hands every thread thread 0's value, call after call (its two slots alternate: with one,
+// thread 0 could store the next value before a slower thread read this one).
+TEST(ThreadPool, TeamBroadcastGivesThreadZerosValue) {
+  ThreadPool pool(3);
+  std::atomic<int> wrong{0};
+  std::vector<std::vector<int>> values(3, std::vector<int>(200));
+  pool.run_team([&](int ith, int) {
+    for (int k = 0; k < 200; ++k) {
+      if (pool.broadcast(&values[size_t(ith)][size_t(k)]) != &values[0][size_t(k)]) wrong++;
+      if (k % 3 == 1) pool.barrier();
+      else if (k % 3 == 2) pool.run([](int, int) {});
+      // (k % 3 == 0: the next broadcast follows right away)
+    }
+  });
+  EXPECT_EQ(wrong.load(), 0);
+  int outside = 7;
+  EXPECT_EQ(pool.broadcast(&outside), &outside);
+}
+
+// Inside a serial step the pool's calls run on its thread alone (the others are not listening).
+TEST(ThreadPool, SerialStepRunsPoolCallsAlone) {
+  ThreadPool pool(2);
+  std::vector<int> hits(100);
+  std::vector<std::pair<int, int>> run_args;
+  std::thread::id serial_thread, caller = std::this_thread::get_id();
+  std::atomic<int> other_threads{0};
+  pool.run_team([&](int, int) {
+    pool.serial([&] {
+      serial_thread = std::this_thread::get_id();
+      pool.parallel_for(100, [&](int64_t b, int64_t e) {
+        if (std::this_thread::get_id() != serial_thread) other_threads++;
+        for (int64_t i = b; i < e; ++i) hits[size_t(i)]++;
+      });
+      pool.parallel_for_stealing(100, [&](int64_t b, int64_t e) {
+        if (std::this_thread::get_id() != serial_thread) other_threads++;
+        for (int64_t i = b; i < e; ++i) hits[size_t(i)]++;
+      });
+      pool.run([&](int ith, int nth) { run_args.emplace_back(ith, nth); });
+      pool.barrier();  // a no-op here
+    });
+  });
+  EXPECT_EQ(serial_thread, caller);  // thread 0 is the caller of run_team
+  EXPECT_EQ(other_threads.load(), 0);
+  for (int h : hits) EXPECT_EQ(h, 2);
+  ASSERT_EQ(run_args.size(), 1u);
+  EXPECT_EQ(run_args[0], std::make_pair(0, 1));
+}
+
 }  // namespace
 }  // namespace chassis

@@ -1,6 +1,7 @@
 #include "core/thread_pool.h"
 
 #include <algorithm>
+#include <exception>
 #include <stdexcept>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -13,9 +14,23 @@
 namespace chassis {
 namespace {
 constexpr int kSpinIterations = 1 << 13;  // pauses before a worker blocks (~50-100 us)
-}
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)), steal_ranges_(size_t(n_threads_)) {
+// The team the calling thread is running a body of (see run_team), and its place there: its index,
+// whether a serial step left a barrier owed, whether it is running a serial step (the pool's calls
+// then run on it alone).
+thread_local const ThreadPool* t_team = nullptr;
+thread_local int t_team_index = 0;
+thread_local bool t_barrier_owed = false;
+thread_local bool t_alone = false;
+
+uint64_t pack(uint64_t front, uint64_t back) { return back << 32 | front; }
+}  // namespace
+
+ThreadPool::ThreadPool(int n_threads)
+    : n_threads_(std::max(1, n_threads)),
+      steal_ranges_(size_t(n_threads_)),
+      team_ranges_(size_t(n_threads_)),
+      arrivals_(size_t(n_threads_)) {
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker(i); });
 }
 
@@ -57,6 +72,16 @@ void ThreadPool::worker(int index) {
 }
 
 void ThreadPool::run(const std::function<void(int, int)>& fn) {
+  if (in_team()) {
+    if (t_alone) {
+      fn(0, 1);
+      return;
+    }
+    settle();
+    fn(t_team_index, n_threads_);
+    barrier_now();
+    return;
+  }
   if (n_threads_ == 1) {
     fn(0, 1);
     return;
@@ -76,15 +101,78 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
   }
 }
 
+void ThreadPool::run_team(const std::function<void(int, int)>& body) {
+  if (in_team()) throw std::logic_error("ThreadPool::run_team: already in a team of this pool");
+  run([&](int ith, int nth) {
+    t_team = this;
+    t_team_index = ith;
+    t_barrier_owed = false;
+    try {
+      body(ith, nth);
+    } catch (...) {
+      std::terminate();  // the team's other threads would wait at their next barrier forever
+    }
+    t_team = nullptr;  // (a barrier still owed is paid by run()'s own join)
+  });
+}
+
+bool ThreadPool::in_team() const { return t_team == this; }
+
+int ThreadPool::team_index() const { return in_team() ? t_team_index : 0; }
+
+void ThreadPool::set_alone(bool alone) { t_alone = alone; }
+
+void ThreadPool::owe_barrier() { t_barrier_owed = true; }
+
+void ThreadPool::settle() {
+  if (!in_team() || t_alone || !t_barrier_owed) return;
+  t_barrier_owed = false;
+  barrier_now();
+}
+
+void ThreadPool::barrier() {
+  if (!in_team() || t_alone) return;
+  t_barrier_owed = false;
+  barrier_now();
+}
+
+const void* ThreadPool::broadcast(const void* value) {
+  if (!in_team() || t_alone || n_threads_ == 1) return value;
+  settle();
+  // The barrier about to be passed is the (count + 1)-th; its parity picks the slot.
+  const uint64_t slot = (arrivals_[size_t(t_team_index)].value.load(std::memory_order_relaxed) + 1) % 2;
+  if (t_team_index == 0) broadcast_slots_[slot].value.store(reinterpret_cast<uintptr_t>(value), std::memory_order_relaxed);
+  barrier_now();
+  return reinterpret_cast<const void*>(uintptr_t(broadcast_slots_[slot].value.load(std::memory_order_relaxed)));
+}
+
+void ThreadPool::barrier_now() {
+  if (n_threads_ == 1) return;
+  // Each thread counts its own arrivals on its own line and waits until every other count has caught
+  // up: one store and one read of each other line, no read-modify-write of a shared one.
+  std::atomic<uint64_t>& own = arrivals_[size_t(t_team_index)].value;
+  const uint64_t epoch = own.load(std::memory_order_relaxed) + 1;
+  own.store(epoch, std::memory_order_release);
+  for (int t = 0; t < n_threads_; ++t) {
+    if (t == t_team_index) continue;
+    const std::atomic<uint64_t>& other = arrivals_[size_t(t)].value;
+    for (int i = 0; other.load(std::memory_order_acquire) < epoch; ++i) {
+      if (i < kSpinIterations) CHASSIS_CPU_RELAX();
+      else std::this_thread::yield();  // the other thread is descheduled, or doing long serial work
+    }
+  }
+}
+
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
   parallel_for_aligned(n, 1, fn);
 }
 
 void ThreadPool::parallel_for_aligned(int64_t n, int64_t align, const std::function<void(int64_t, int64_t)>& fn) {
-  if (n <= 0) return;
+  if (n <= 0) return;  // (uniform across a team: every thread passes the same n)
   const int64_t units = (n + align - 1) / align;
   const int nt = static_cast<int>(std::min<int64_t>(n_threads_, units));
-  if (nt == 1) {
+  // (In a team every thread takes part, even with less work than threads; in a serial step, only its own.)
+  if (in_team() ? t_alone : nt == 1) {
     fn(0, n);
     return;
   }
@@ -98,47 +186,61 @@ void ThreadPool::parallel_for_aligned(int64_t n, int64_t align, const std::funct
 
 void ThreadPool::parallel_for_stealing(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t min_take) {
   if (n <= 0) return;
-  if (n_threads_ == 1 || n == 1) {
+  if (n >= (int64_t(1) << 32)) throw std::length_error("parallel_for_stealing: more than 2^32 - 1 units");
+  const uint64_t least = uint64_t(std::max<int64_t>(1, min_take));
+  const int nth = n_threads_;
+  if (in_team() && !t_alone) {
+    settle();
+    // Each thread sets its own range. A thread that finds another's still empty (not yet set) just
+    // leaves that range to its owner; none is stolen from before it is set.
+    const int ith = t_team_index;
+    team_ranges_[size_t(ith)].value.store(pack(uint64_t(n * ith / nth), uint64_t(n * (ith + 1) / nth)),
+                                          std::memory_order_relaxed);
+    steal_loop(team_ranges_, ith, least, fn);
+    barrier_now();
+    return;
+  }
+  if (nth == 1 || n == 1 || t_alone) {
     fn(0, n);
     return;
   }
-  if (n >= (int64_t(1) << 32)) throw std::length_error("parallel_for_stealing: more than 2^32 - 1 units");
-  auto pack = [](uint64_t front, uint64_t back) { return back << 32 | front; };
-  const uint64_t least = uint64_t(std::max<int64_t>(1, min_take));
-  const int nth = n_threads_;
   for (int i = 0; i < nth; ++i)
-    steal_ranges_[size_t(i)].bounds.store(pack(uint64_t(n * i / nth), uint64_t(n * (i + 1) / nth)), std::memory_order_relaxed);
+    steal_ranges_[size_t(i)].value.store(pack(uint64_t(n * i / nth), uint64_t(n * (i + 1) / nth)), std::memory_order_relaxed);
   // The stores above happen before run() publishes the region (its generation bump is a release).
-  run([&](int ith, int) {
-    std::atomic<uint64_t>& own = steal_ranges_[size_t(ith)].bounds;
-    for (;;) {
-      // Take from the front of our own range.
-      uint64_t cur = own.load(std::memory_order_relaxed);
-      uint64_t front = cur & 0xffffffffu, back = cur >> 32;
-      if (front < back) {
-        const uint64_t take = std::min(back - front, std::max(least, (back - front) / 8));
-        if (!own.compare_exchange_weak(cur, pack(front + take, back), std::memory_order_relaxed)) continue;
-        fn(int64_t(front), int64_t(front + take));
-        continue;
-      }
-      // Empty: steal the back half of the fullest other range (rounded up, so a single unit is taken).
-      int victim = -1;
-      uint64_t most = 0, seen = 0;
-      for (int v = 0; v < nth; ++v) {
-        if (v == ith) continue;
-        const uint64_t b = steal_ranges_[size_t(v)].bounds.load(std::memory_order_relaxed);
-        const uint64_t left = (b >> 32) - (b & 0xffffffffu);
-        if ((b >> 32) > (b & 0xffffffffu) && left > most) most = left, victim = v, seen = b;
-      }
-      if (victim < 0) return;  // every range is empty: the region's work is all taken
-      const uint64_t vf = seen & 0xffffffffu, vb = seen >> 32, mid = vb - (vb - vf + 1) / 2;
-      if (!steal_ranges_[size_t(victim)].bounds.compare_exchange_strong(seen, pack(vf, mid), std::memory_order_relaxed))
-        continue;  // the victim took or was robbed meanwhile: look again
-      // [mid, vb) is ours now. Only we write our own range while it is empty (thieves skip empty
-      // ranges, and their compare-and-swap against an older value fails), so a plain store will do.
-      own.store(pack(mid, vb), std::memory_order_relaxed);
+  run([&](int ith, int) { steal_loop(steal_ranges_, ith, least, fn); });
+}
+
+void ThreadPool::steal_loop(std::vector<LineAtomic>& ranges, int ith, uint64_t least,
+                            const std::function<void(int64_t, int64_t)>& fn) {
+  const int nth = int(ranges.size());
+  std::atomic<uint64_t>& own = ranges[size_t(ith)].value;
+  for (;;) {
+    // Take from the front of our own range.
+    uint64_t cur = own.load(std::memory_order_relaxed);
+    uint64_t front = cur & 0xffffffffu, back = cur >> 32;
+    if (front < back) {
+      const uint64_t take = std::min(back - front, std::max(least, (back - front) / 8));
+      if (!own.compare_exchange_weak(cur, pack(front + take, back), std::memory_order_relaxed)) continue;
+      fn(int64_t(front), int64_t(front + take));
+      continue;
     }
-  });
+    // Empty: steal the back half of the fullest other range (rounded up, so a single unit is taken).
+    int victim = -1;
+    uint64_t most = 0, seen = 0;
+    for (int v = 0; v < nth; ++v) {
+      if (v == ith) continue;
+      const uint64_t b = ranges[size_t(v)].value.load(std::memory_order_relaxed);
+      const uint64_t left = (b >> 32) - (b & 0xffffffffu);
+      if ((b >> 32) > (b & 0xffffffffu) && left > most) most = left, victim = v, seen = b;
+    }
+    if (victim < 0) return;  // every range is empty: the region's work is all taken
+    const uint64_t vf = seen & 0xffffffffu, vb = seen >> 32, mid = vb - (vb - vf + 1) / 2;
+    if (!ranges[size_t(victim)].value.compare_exchange_strong(seen, pack(vf, mid), std::memory_order_relaxed))
+      continue;  // the victim took or was robbed meanwhile: look again
+    // [mid, vb) is ours now. Only we write our own range while it is empty (thieves skip empty
+    // ranges, and their compare-and-swap against an older value fails), so a plain store will do.
+    own.store(pack(mid, vb), std::memory_order_relaxed);
+  }
 }
 
 }  // namespace chassis

@@ -1,11 +1,11 @@
 // A persistent pool of worker threads: created once, woken per parallel region, so a token's
 // dozens of matmuls do not each pay for thread creation. The calling thread takes part as worker 0.
 //
-// Why workers spin before they sleep: a decode step is a few hundred short parallel regions (one
-// per matmul, tens of microseconds each); waking a sleeping thread through a futex costs about as
-// much as the region itself. Workers therefore poll for the next region for a short while
-// (kSpinIterations, roughly 50-100 us) and only then block on the condition variable, so an idle
-// pool (a server between requests) uses no CPU.
+// Why workers spin before they sleep: waking a sleeping thread through a futex costs about as much
+// as a short region (a product of tens of microseconds). Workers therefore poll for the next region
+// for a short while (kSpinIterations, roughly 50-100 us) and only then block on the condition
+// variable, so an idle pool (a server between requests) uses no CPU. A forward pass, a few hundred
+// such steps, runs as one team region (run_team) whose threads meet at barriers instead.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -26,8 +26,47 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
 
-  // Runs fn(thread_index, n_threads) on every thread and returns when all are done.
+  // Runs fn(thread_index, n_threads) on every thread and returns when all are done. In a team (see
+  // run_team) every thread of it calls run, runs fn for itself, and returns when all have.
   void run(const std::function<void(int, int)>& fn);
+
+  // A team region: body(thread_index, n_threads) runs on every thread at once, for as long as the
+  // caller's program lasts (a forward pass), and inside it the pool's parallel calls are collective:
+  // every thread of the team makes the same calls with the same arguments, each does its share, and
+  // the call returns when all are done (a barrier), instead of starting a region of its own. Steps
+  // that one thread does go in serial(). Why: a decode step is ~120 products of tens of microseconds;
+  // a region costs ~4-5 us a product on the 2-vCPU EPYC measured (the waker's stores, the worker's
+  // chain of reads, the join), a barrier in a running team ~0.5-1 us. body must not throw (a thread
+  // left at a barrier would wait forever): an exception ends the process.
+  void run_team(const std::function<void(int, int)>& body);
+  // Whether the calling thread is running a team body of this pool, and its index in the team.
+  bool in_team() const;
+  int team_index() const;
+
+  // In a team, thread 0 runs f while the others go on to the team's next collective call, which
+  // waits for f first (a barrier owed, paid once however many serial steps come in a row). Inside f
+  // the pool's calls run on thread 0 alone. Outside a team: runs f.
+  template <class F>
+  void serial(F&& f) {
+    if (!in_team()) {
+      f();
+      return;
+    }
+    if (team_index() == 0) {
+      set_alone(true);
+      f();
+      set_alone(false);
+    }
+    owe_barrier();
+  }
+  // In a team: returns when the serial steps before are done (the barrier they left owed, if any);
+  // call it before reading, outside the pool's calls, what a serial step wrote. Outside a team:
+  // nothing.
+  void settle();
+  // In a team: returns when every thread of it has got here. Outside a team: nothing.
+  void barrier();
+  // In a team: thread 0's value, on every thread (a barrier). Outside a team: value.
+  const void* broadcast(const void* value);
 
   // Splits [0, n) into contiguous chunks, one per thread: fn(begin, end).
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
@@ -50,6 +89,9 @@ class ThreadPool {
 
  private:
   void worker(int index);
+  void set_alone(bool alone);
+  void owe_barrier();
+  void barrier_now();
 
   int n_threads_;
   std::vector<std::thread> workers_;
@@ -60,12 +102,24 @@ class ThreadPool {
   std::atomic<int> pending_{0};
   std::atomic<int> sleepers_{0};
   std::atomic<bool> stopping_{false};  // written under mutex_ (for the waiters), read without it (the spin)
-  // parallel_for_stealing's ranges, one per thread on its own cache line: [front, back) packed as
-  // (back << 32) | front, so a take and a steal are each one compare-and-swap.
-  struct alignas(64) StealRange {
-    std::atomic<uint64_t> bounds{0};
+  // An atomic on its own cache line. parallel_for_stealing's ranges are one per thread: [front, back)
+  // packed as (back << 32) | front, so a take and a steal are each one compare-and-swap.
+  struct alignas(64) LineAtomic {
+    std::atomic<uint64_t> value{0};
   };
-  std::vector<StealRange> steal_ranges_;
+  std::vector<LineAtomic> steal_ranges_;
+  // parallel_for_stealing's work loop for thread ith over ranges already set (steal_ranges_ or team_ranges_).
+  static void steal_loop(std::vector<LineAtomic>& ranges, int ith, uint64_t least,
+                         const std::function<void(int64_t, int64_t)>& fn);
+
+  // A team's: its own steal ranges (each thread sets its own on entry: the barrier that ended the
+  // team's previous call left them all empty, and a thief never touches an empty one), and each
+  // thread's barrier count, written by that thread only.
+  std::vector<LineAtomic> team_ranges_;
+  std::vector<LineAtomic> arrivals_;
+  // broadcast()'s slots, used in turn by the parity of the barrier count: thread 0 can get to the
+  // next broadcast before another thread has read this one, but not to the one after.
+  LineAtomic broadcast_slots_[2];
 };
 
 }  // namespace chassis

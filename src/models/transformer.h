@@ -59,6 +59,10 @@ class Transformer {
                        const char* out_name);
   void output(int64_t n, float* logits);
   void attention(int64_t il, int64_t n);
+  // Between the q/k/v products and attention: biases, q/k norms, rope, the KV store (one thread's).
+  void prepare_attention(int64_t il, int64_t n);
+  void forward_layers(int64_t n, float* logits);
+  void route_experts(int64_t il, int64_t n);
   void mul(const WeightMatrix& w, const float* x, int64_t n, float* y);
   // Products of one input in one parallel region (see matmul_group).
   void mul_group(std::initializer_list<MatmulTarget> targets, const float* x, int64_t n);
@@ -76,7 +80,8 @@ class Transformer {
   std::vector<int64_t> pos_;
   std::vector<KvCache*> caches_;
   std::vector<uint8_t> want_;
-  bool row_invariant_ = false;  // forward_rows: single-row kernels, untiled attention
+  bool row_invariant_ = false;
+  int64_t kept_ = 0;  // rows left after the last attention (set in a serial step, read by the team)  // forward_rows: single-row kernels, untiled attention
 
   // Activations for one batch of B = max_batch tokens.
   std::vector<float> x_;      // (B, n_embd)   residual stream

@@ -57,8 +57,10 @@ CHASSIS_AVX2 void quantize_q8_k(const float* x, BlockQ8_K* y, int64_t nb) {
       std::memset(&y[b], 0, sizeof(y[b]));
       continue;
     }
+    // (Bounded: a NaN among x makes amax no element's magnitude; the result is garbage then, as the
+    // reference's, but the scan stays in the block.)
     int first = 0;
-    while (std::fabs(x[first]) != amax) ++first;
+    while (first < QK_K - 1 && std::fabs(x[first]) != amax) ++first;
     const float iscale = -127.f / x[first];
     const __m256 s = _mm256_set1_ps(iscale);
     for (int k = 0; k < QK_K / 32; ++k) {
