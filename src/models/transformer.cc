@@ -247,10 +247,7 @@ void Transformer::attention_block(int64_t il, int64_t n) {
   trace("attn", il, attn_.data(), n, Q);
 
   mul(L.wo, attn_.data(), n, o_.data());  // o (n, E)
-  pool_.serial([&] {
-    trace("attn_output", il, o_.data(), n, E);
-    add_to_residual(il, n, L.attn_post_norm, "attn_post_norm", "attn_residual");
-  });
+  add_to_residual(il, n, "attn_output", L.attn_post_norm, "attn_post_norm", "attn_residual");
 }
 
 void Transformer::prepare_attention(int64_t il, int64_t n) {
@@ -316,16 +313,19 @@ void Transformer::prepare_attention(int64_t il, int64_t n) {
   }
 }
 
-void Transformer::add_to_residual(int64_t il, int64_t n, const VectorWeight& post_norm,
+void Transformer::add_to_residual(int64_t il, int64_t n, const char* product_name, const VectorWeight& post_norm,
                                   const char* norm_name, const char* out_name) {
-  // x (n, E) += [post_norm] o
+  // x (n, E) += [post_norm] o: one thread's step
   const int64_t E = cfg_.n_embd;
-  if (cfg_.post_norms) {
-    for (int64_t t = 0; t < n; ++t) rms_norm(&o_[t * E], post_norm.data, &o_[t * E], E, cfg_.rms_eps);
-    trace(norm_name, il, o_.data(), n, E);
-  }
-  for (int64_t i = 0; i < n * E; ++i) x_[i] += o_[i];
-  trace(out_name, il, x_.data(), n, E);
+  pool_.serial([&] {
+    if (product_name) trace(product_name, il, o_.data(), n, E);
+    if (cfg_.post_norms) {
+      for (int64_t t = 0; t < n; ++t) rms_norm(&o_[t * E], post_norm.data, &o_[t * E], E, cfg_.rms_eps);
+      trace(norm_name, il, o_.data(), n, E);
+    }
+    for (int64_t i = 0; i < n * E; ++i) x_[i] += o_[i];
+    trace(out_name, il, x_.data(), n, E);
+  });
 }
 
 void Transformer::gated_activation(const float* gate, const float* up, int64_t stride, int64_t n, int64_t width) {
@@ -357,7 +357,7 @@ void Transformer::ffn_block(int64_t il, int64_t n) {
   });
   if (c.is_moe()) {
     moe_ffn(il, n);
-    pool_.serial([&] { add_to_residual(il, n, L.ffn_post_norm, "ffn_post_norm", "l_out"); });
+    add_to_residual(il, n, nullptr, L.ffn_post_norm, "ffn_post_norm", "l_out");
     return;
   }
   if (c.fused_gate_up) {
@@ -370,10 +370,7 @@ void Transformer::ffn_block(int64_t il, int64_t n) {
   }
   trace("ffn_act", il, act_.data(), n, F);
   mul(L.ffn_down, act_.data(), n, o_.data());  // (n, E)
-  pool_.serial([&] {
-    trace("ffn_out", il, o_.data(), n, E);
-    add_to_residual(il, n, L.ffn_post_norm, "ffn_post_norm", "l_out");
-  });
+  add_to_residual(il, n, "ffn_out", L.ffn_post_norm, "ffn_post_norm", "l_out");
 }
 
 // Mixture of experts, as Mixtral / Qwen3-MoE (and llama.cpp's build_moe_ffn) evaluate it:

@@ -55,8 +55,9 @@ class Transformer {
   void ffn_block(int64_t il, int64_t n);
   void moe_ffn(int64_t il, int64_t n);
   void gated_activation(const float* gate, const float* up, int64_t stride, int64_t n, int64_t width);
-  void add_to_residual(int64_t il, int64_t n, const VectorWeight& post_norm, const char* norm_name,
-                       const char* out_name);
+  // x += [post_norm] o, as one thread's step; traces o first as product_name when it is given.
+  void add_to_residual(int64_t il, int64_t n, const char* product_name, const VectorWeight& post_norm,
+                       const char* norm_name, const char* out_name);
   void output(int64_t n, float* logits);
   void attention(int64_t il, int64_t n);
   // Between the q/k/v products and attention: biases, q/k norms, rope, the KV store (one thread's).
