@@ -162,10 +162,10 @@ void BM_AttentionGroup(benchmark::State& state) {
   std::vector<float> out(size_t(heads * d));
   for (auto _ : state) {
     if (grouped) {
-      const int chunks = (heads + hmax - 1) / hmax;
-      for (int c = 0; c < chunks; ++c) {
-        const int h0 = c * heads / chunks, h1 = (c + 1) * heads / chunks;
-        attend_heads_avx2(h1 - h0, q.data() + h0 * d, d, kr, vr, 0, n_kv, out.data() + h0 * d, d, p);
+      const HeadChunks chunks(heads, hmax);
+      for (int64_t c = 0; c < chunks.count; ++c) {
+        const int64_t h0 = chunks.first(c), h1 = chunks.end(c);
+        attend_heads_avx2(int(h1 - h0), q.data() + h0 * d, d, kr, vr, 0, n_kv, out.data() + h0 * d, d, p);
       }
     } else {
       for (int h = 0; h < heads; ++h) attend_one_avx2(q.data() + h * d, kr, vr, 0, n_kv, out.data() + h * d, p);

@@ -144,15 +144,16 @@ void Transformer::attention(int64_t il, int64_t n) {
   // at once (attend_heads_avx2, decode), the chunks are near-equal and of at most `hmax` heads;
   // otherwise each chunk is one head.
   const int hmax = simd ? attend_heads_max(caches_[0]->k_rows(il, 0), ap) : 0;
-  const int64_t chunks = (group + std::max(hmax, 1) - 1) / std::max(hmax, 1), per_token = c.n_head_kv * chunks;
+  const HeadChunks chunks(group, hmax);
+  const int64_t per_token = c.n_head_kv * chunks.count;
   pool_.run([&](int ith, int nth) {
     float* scores = scores_.data() + ith * max_ctx;
     for (int64_t job = ith; job < n * per_token; job += nth) {
-      const int64_t t = job / per_token, kvh = job % per_token / chunks;
+      const int64_t t = job / per_token, kvh = job % per_token / chunks.count;
       // Odd kv heads take their chunks in reverse: with two threads and chunks of unequal size
       // (7 heads: 3 + 4), the threads' shares then come out equal (3 + 4 and 4 + 3).
-      const int64_t chunk = kvh % 2 ? chunks - 1 - job % chunks : job % chunks;
-      const int64_t h0 = kvh * group + chunk * group / chunks, h1 = kvh * group + (chunk + 1) * group / chunks;
+      const int64_t chunk = kvh % 2 ? chunks.count - 1 - job % chunks.count : job % chunks.count;
+      const int64_t h0 = kvh * group + chunks.first(chunk), h1 = kvh * group + chunks.end(chunk);
       const int64_t pos = pos_[t];
       const KvCache& cache = *caches_[t];
       const KvRows k = cache.k_rows(il, kvh), v = cache.v_rows(il, kvh);

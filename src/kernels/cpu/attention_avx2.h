@@ -2,6 +2,7 @@
 // queries, i.e. every decode step) and the tiled kernel (prefill batches of 64+), both bit-identical
 // to attend_one in kernels/ref/ops.cc.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 #include "kernels/ops.h"
@@ -22,5 +23,14 @@ bool attend_heads_avx2(int n_q, const float* q, int64_t q_stride, const KvRows& 
 // The most query heads attend_heads_avx2 takes at once for this cache and these parameters; 0 when it
 // has no kernel for them (AVX-512 off, an f32 cache, a prefill tile, a head size other than 32/64/128).
 int attend_heads_max(const KvRows& k, const AttentionParams& p);
+
+// A GQA group of `heads` query heads cut into near-equal chunks of at most `most` heads (most <= 0:
+// one head a chunk), for attend_heads_avx2: chunk c holds heads [first(c), end(c)) of the group.
+struct HeadChunks {
+  int64_t heads, count;
+  HeadChunks(int64_t heads, int most) : heads(heads), count((heads + std::max(most, 1) - 1) / std::max(most, 1)) {}
+  int64_t first(int64_t c) const { return c * heads / count; }
+  int64_t end(int64_t c) const { return (c + 1) * heads / count; }
+};
 
 }  // namespace chassis
