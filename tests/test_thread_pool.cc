@@ -192,11 +192,18 @@ TEST(ThreadPool, SerialStepRunsPoolCallsAlone) {
       });
       pool.run([&](int ith, int nth) { run_args.emplace_back(ith, nth); });
       pool.barrier();  // a no-op here
+      pool.serial([&] { hits[0] += 10; });  // nested: runs here, and the step stays one thread's
+      pool.parallel_for(100, [&](int64_t b, int64_t e) {
+        if (std::this_thread::get_id() != serial_thread) other_threads++;
+        for (int64_t i = b; i < e; ++i) hits[size_t(i)]++;
+      });
     });
+    pool.parallel_for(100, [&](int64_t b, int64_t e) { for (int64_t i = b; i < e; ++i) hits[size_t(i)]++; });
   });
   EXPECT_EQ(serial_thread, caller);  // thread 0 is the caller of run_team
   EXPECT_EQ(other_threads.load(), 0);
-  for (int h : hits) EXPECT_EQ(h, 2);
+  EXPECT_EQ(hits[0], 14);
+  for (size_t i = 1; i < hits.size(); ++i) EXPECT_EQ(hits[i], 4);
   ASSERT_EQ(run_args.size(), 1u);
   EXPECT_EQ(run_args[0], std::make_pair(0, 1));
 }

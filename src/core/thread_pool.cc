@@ -122,6 +122,8 @@ int ThreadPool::team_index() const { return in_team() ? t_team_index : 0; }
 
 void ThreadPool::set_alone(bool alone) { t_alone = alone; }
 
+bool ThreadPool::alone() const { return in_team() && t_alone; }
+
 void ThreadPool::owe_barrier() { t_barrier_owed = true; }
 
 void ThreadPool::settle() {

@@ -45,10 +45,10 @@ class ThreadPool {
 
   // In a team, thread 0 runs f while the others go on to the team's next collective call, which
   // waits for f first (a barrier owed, paid once however many serial steps come in a row). Inside f
-  // the pool's calls run on thread 0 alone. Outside a team: runs f.
+  // the pool's calls (a nested serial() too) run on thread 0 alone. Outside a team: runs f.
   template <class F>
   void serial(F&& f) {
-    if (!in_team()) {
+    if (!in_team() || alone()) {
       f();
       return;
     }
@@ -90,6 +90,7 @@ class ThreadPool {
  private:
   void worker(int index);
   void set_alone(bool alone);
+  bool alone() const;  // in a serial step
   void owe_barrier();
   void barrier_now();
 
