@@ -198,19 +198,19 @@ void matmul_group(std::span<const MatmulTarget> targets, const float* x, int64_t
   // every thread: for one row each thread encodes its own copy, since a barrier costs more than the
   // row (~0.2 us); for a batch the threads share thread 0's scratch and split the rows (a copy each
   // would read all of x across the cores: prefill of 128 rows ran 5 % slower).
-  const bool own_copy = pool.in_team() && n_tok == 1;
+  const bool shared = pool.in_team() && n_tok > 1;
   struct Scratch {
     uint8_t* act = nullptr;
     int32_t* sums = nullptr;
   } mine;
-  if (!pool.in_team() || own_copy || pool.team_index() == 0) {
+  if (!shared || pool.team_index() == 0) {
     thread_local std::vector<uint8_t> act_storage;
     thread_local std::vector<int32_t> sums_storage;
     if (act_storage.size() < act_bytes + kActAlign) act_storage.resize(act_bytes + kActAlign);
     if (sums_storage.size() < sums_count) sums_storage.resize(sums_count);
     mine = {align_up(act_storage.data()), sums_storage.data()};
   }
-  const Scratch scratch = own_copy ? mine : *static_cast<const Scratch*>(pool.broadcast(&mine));
+  const Scratch scratch = shared ? *static_cast<const Scratch*>(pool.broadcast(&mine)) : mine;
   uint8_t* act = scratch.act;
   int32_t* sums = scratch.sums;
   auto encode = [&](int64_t b, int64_t e) {
@@ -222,11 +222,12 @@ void matmul_group(std::span<const MatmulTarget> targets, const float* x, int64_t
           compute_act_sums(enc.sums_kind, row, n_in / QK, sums + enc.sums_offset + t * enc.sums_stride);
       }
   };
-  if (own_copy) {
+  if (pool.in_team() && !shared) {
     pool.settle();  // x may be a serial step's output
     encode(0, n_tok);
+  } else {
+    pool.parallel_for(n_tok, encode);
   }
-  else pool.parallel_for(n_tok, encode);
 
   // Every tiled product's rows in one parallel region, in the group's order: a thread done with one
   // product's rows goes on to the next product's. Rows go out in units (a multiple of the tiles'

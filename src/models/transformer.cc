@@ -231,14 +231,10 @@ void Transformer::embed(int64_t n) {
 void Transformer::attention_block(int64_t il, int64_t n) {
   const ModelConfig& c = cfg_;
   const LayerWeights& L = w_.layers[il];
-  const int64_t E = c.n_embd, Q = c.n_embd_q(), KV = c.n_embd_kv();
-  float* x = x_.data();
+  const int64_t Q = c.n_embd_q(), KV = c.n_embd_kv();
   float* xn = xn_.data();
 
-  pool_.serial([&] {
-    for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, L.attn_norm.data, xn + t * E, E, c.rms_eps);
-    trace("attn_norm", il, xn, n, E);
-  });
+  norm_rows(L.attn_norm, "attn_norm", il, n);
 
   if (c.fused_qkv) mul(L.wqkv, xn, n, qkv_.data());  // qkv (n, Q + 2 KV): rows are q, then k, then v
   else mul_group({{&L.wq, 0, Q, q_.data()}, {&L.wk, 0, KV, k_.data()}, {&L.wv, 0, KV, v_.data()}}, xn, n);
@@ -314,6 +310,15 @@ void Transformer::prepare_attention(int64_t il, int64_t n) {
   }
 }
 
+void Transformer::norm_rows(const VectorWeight& weight, const char* name, int64_t il, int64_t n) {
+  // xn (n, E) = RMSNorm(x) * weight: one thread's step
+  const int64_t E = cfg_.n_embd;
+  pool_.serial([&] {
+    for (int64_t t = 0; t < n; ++t) rms_norm(&x_[t * E], weight.data, &xn_[t * E], E, cfg_.rms_eps);
+    trace(name, il, xn_.data(), n, E);
+  });
+}
+
 void Transformer::add_to_residual(int64_t il, int64_t n, const char* product_name, const VectorWeight& post_norm,
                                   const char* norm_name, const char* out_name) {
   // x (n, E) += [post_norm] o: one thread's step
@@ -348,14 +353,10 @@ void Transformer::gated_activation(const float* gate, const float* up, int64_t s
 void Transformer::ffn_block(int64_t il, int64_t n) {
   const ModelConfig& c = cfg_;
   const LayerWeights& L = w_.layers[il];
-  const int64_t E = c.n_embd, F = c.n_ff;
-  float* x = x_.data();
+  const int64_t F = c.n_ff;
   float* xn = xn_.data();
 
-  pool_.serial([&] {
-    for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, L.ffn_norm.data, xn + t * E, E, c.rms_eps);
-    trace("ffn_norm", il, xn, n, E);
-  });
+  norm_rows(L.ffn_norm, "ffn_norm", il, n);
   if (c.is_moe()) {
     moe_ffn(il, n);
     add_to_residual(il, n, nullptr, L.ffn_post_norm, "ffn_post_norm", "l_out");
@@ -452,11 +453,7 @@ void Transformer::route_experts(int64_t il, int64_t n) {
 }
 
 void Transformer::output(int64_t n, float* logits) {
-  const int64_t E = cfg_.n_embd;
-  pool_.serial([&] {
-    for (int64_t t = 0; t < n; ++t) rms_norm(x_.data() + t * E, w_.output_norm.data, xn_.data() + t * E, E, cfg_.rms_eps);
-    trace("result_norm", -1, xn_.data(), n, E);
-  });
+  norm_rows(w_.output_norm, "result_norm", -1, n);
   mul(w_.output, xn_.data(), n, logits);  // logits (n, n_vocab)
   pool_.serial([&] {
     if (cfg_.final_softcap > 0) softcap(logits, n * cfg_.n_vocab, cfg_.final_softcap);

@@ -55,6 +55,8 @@ class Transformer {
   void ffn_block(int64_t il, int64_t n);
   void moe_ffn(int64_t il, int64_t n);
   void gated_activation(const float* gate, const float* up, int64_t stride, int64_t n, int64_t width);
+  // xn = RMSNorm(x) * weight, as one thread's step, traced as name.
+  void norm_rows(const VectorWeight& weight, const char* name, int64_t il, int64_t n);
   // x += [post_norm] o, as one thread's step; traces o first as product_name when it is given.
   void add_to_residual(int64_t il, int64_t n, const char* product_name, const VectorWeight& post_norm,
                        const char* norm_name, const char* out_name);
