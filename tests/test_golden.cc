@@ -114,6 +114,14 @@ TEST(Golden, PackedWeightsGiveTheSameResultsAsTheFileLayout) {
         n_interleaved += w->interleaved;
         EXPECT_TRUE(packed->weights().owns(w->data)) << file << ": a layer matrix was not packed";
       }
+    // Norms and biases are copies: a decode step reads them all, and each read of the mapping would
+    // fault the file's pages around it back in after packing released them (RSS above the plan).
+    for (const LayerWeights& L : packed->weights().layers)
+      for (const VectorWeight* v : {&L.attn_norm, &L.bq, &L.bk, &L.bv, &L.q_norm, &L.k_norm, &L.attn_post_norm,
+                                    &L.ffn_norm, &L.ffn_post_norm})
+        if (*v) {
+          EXPECT_TRUE(v->owned && v->data == v->owned->data()) << file << ": a 1-D weight reads the mapping";
+        }
     for (const LayerWeights& L : plain->weights().layers) {
       EXPECT_FALSE(L.wq.interleaved || L.ffn_down.interleaved) << file;
       EXPECT_FALSE(plain->weights().owns(L.ffn_down.data)) << file;

@@ -83,7 +83,13 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
   if (!m->weights_) return m;
   const int threads = options.threads > 0 ? options.threads : int(std::max(1u, std::thread::hardware_concurrency()));
   if (options.quant) quantize_loaded_weights(*m->weights_, *options.quant, threads);
-  if (options.pack) pack_weights(*m->weights_, threads);
+  if (options.pack) {
+    pack_weights(*m->weights_, threads);
+    // What parsing the header and building the vocabulary read of the mapping (~5 MiB for a
+    // 150k-token vocabulary) would stay resident for the model's lifetime; nothing a pass needs is
+    // left there but an unpacked embedding's rows, which come back a page at a time when read.
+    if (m->file_) release_mapped_pages(m->file_->data(), m->file_->size());
+  }
   return m;
 }
 

@@ -1,5 +1,5 @@
 // The weights of a decoder-only transformer, as views into the mmapped GGUF (nothing copied except
-// 1-D tensors stored in a non-f32 type, which are tiny). Every tensor's shape is checked against the
+// the 1-D tensors, which are tiny). Every tensor's shape is checked against the
 // config at load, so a mismatched file fails with the tensor's name instead of reading out of bounds.
 #pragma once
 #include <functional>
@@ -17,7 +17,7 @@ namespace chassis {
 class GgufFile;
 class TensorSource;
 
-// A 1-D f32 vector (norm weight, bias): points into the file or into owned storage.
+// A 1-D f32 vector (norm weight, bias), always in owned storage (see load_weights).
 struct VectorWeight {
   const float* data = nullptr;
   std::shared_ptr<std::vector<float>> owned;
