@@ -24,8 +24,9 @@ struct Output {
   std::string out;
 };
 
-Output run(const std::string& args) {
-  const std::string cmd = std::string(CHASSIS_BINARY) + " " + args + " 2>/dev/null";
+// stdout only, or stdout and stderr together (with_stderr: for the error messages).
+Output run(const std::string& args, bool with_stderr = false) {
+  const std::string cmd = std::string(CHASSIS_BINARY) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   std::array<char, 4096> buf;
@@ -227,6 +228,9 @@ TEST(Cli, BenchReportsTheDocumentedJsonFields) {
   // Tied embedding: every decoded token reads every weight byte of the file's tensors.
   EXPECT_EQ(j["bytes_per_token"], j["size_bytes"]);
   EXPECT_NE(run("bench --synthetic no-such-model").code, 0);
+  const auto nothing = run("bench " + test::shared("golden/models/tiny-qwen3-Q8_0.gguf") + " -p 0 -n 0", true);
+  EXPECT_NE(nothing.code, 0);
+  EXPECT_NE(nothing.out.find("nothing to measure"), std::string::npos) << nothing.out;
 }
 
 // --ab: side B runs with the trial switch on, in the order A B B A, and the switch is off afterwards.

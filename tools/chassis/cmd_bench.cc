@@ -31,6 +31,7 @@ std::string default_cache_dir() {
 
 int bench(BenchCliOptions o) {
   if (o.model.empty() == o.synthetic.empty()) throw Error("bench needs a MODEL or --synthetic NAME (one of them)");
+  if (o.bench.n_prompt == 0 && o.bench.n_gen == 0) throw Error("bench: -p and -n are both 0, nothing to measure");
   if (!o.synthetic.empty())
     o.model = ensure_synthetic_model(o.synthetic, o.type, o.cache_dir.empty() ? default_cache_dir() : o.cache_dir);
   Model::LoadOptions load_options;
