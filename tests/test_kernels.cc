@@ -626,9 +626,9 @@ TEST(Kernels, Avx2ElementwiseAndQuantizersAreBitIdenticalToTheReference) {
   std::vector<float> factors(32);
   for (size_t i = 0; i < factors.size(); ++i) factors[i] = 1.0f + float(i % 5);
   for (RopeStyle style : {RopeStyle::Normal, RopeStyle::NeoX}) {
-    for (int pos : {0, 1, 17, 4095}) {
+    for (int pos : {0, 1, 17, 4095, 70000}) {
       RopeParams p;
-      p.n_rot = 64;
+      p.n_rot = pos == 1 ? 40 : 64;  // partial rotary: the last 24 of each head stay
       p.style = style;
       p.freq_base = 500000.0f;
       p.freq_factors = pos == 17 ? factors.data() : nullptr;
@@ -638,11 +638,26 @@ TEST(Kernels, Avx2ElementwiseAndQuantizersAreBitIdenticalToTheReference) {
         p.corr_dims[0] = 3;
         p.corr_dims[1] = 21;
       }
-      auto x = test::random_floats(3 * 64, uint32_t(rng()));
-      auto y = x;
+      // The one-step reference against its two steps (angles once, then rotations by them) in the
+      // scalar and the FMA builds, over two tensors of 3 and 1 heads at the same position.
+      auto x = test::random_floats(3 * 64, uint32_t(rng())), k = test::random_floats(64, uint32_t(rng()));
+      auto y = x, y2 = x, k_fast = k, k2 = k;
       rope(x.data(), 3, 64, pos, p);
-      rope_avx2(y.data(), 3, 64, pos, p);
-      for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(f32_to_bits(y[i]), f32_to_bits(x[i])) << "rope pos=" << pos << " i=" << i;
+      rope(k.data(), 1, 64, pos, p);
+      std::vector<float> cs(size_t(p.n_rot / 2)), sn(cs.size());
+      rope_angles(pos, p, cs.data(), sn.data());
+      rope_rotate_avx2(y.data(), 3, 64, p, cs.data(), sn.data());
+      rope_rotate_avx2(k_fast.data(), 1, 64, p, cs.data(), sn.data());
+      rope_rotate(y2.data(), 3, 64, p, cs.data(), sn.data());
+      rope_rotate(k2.data(), 1, 64, p, cs.data(), sn.data());
+      for (size_t i = 0; i < x.size(); ++i) {
+        ASSERT_EQ(f32_to_bits(y[i]), f32_to_bits(x[i])) << "rope pos=" << pos << " i=" << i;
+        ASSERT_EQ(f32_to_bits(y2[i]), f32_to_bits(x[i])) << "rope pos=" << pos << " i=" << i;
+      }
+      for (size_t i = 0; i < k.size(); ++i) {
+        ASSERT_EQ(f32_to_bits(k_fast[i]), f32_to_bits(k[i])) << "rope k pos=" << pos << " i=" << i;
+        ASSERT_EQ(f32_to_bits(k2[i]), f32_to_bits(k[i])) << "rope k pos=" << pos << " i=" << i;
+      }
     }
   }
   for (DType t : {DType::Q8_0, DType::Q8_K}) {

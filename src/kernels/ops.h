@@ -25,8 +25,15 @@ struct RopeParams {
   float corr_dims[2] = {0, 0};
 };
 
+// Most rotated pairs a head may have (n_rot <= 2 * kMaxRopePairs; the config loaders check it).
+constexpr int kMaxRopePairs = 512;
+
 // Rotates n_head heads of head_dim values (one token's q or k) in place for position pos.
 void rope(float* x, int n_head, int head_dim, int pos, const RopeParams& p);
+// rope() in two steps, for several tensors at one position: the angles' cos and sin (n_rot/2 each:
+// the costly part, libm's cos and sin), then any number of rotations by them. The same results.
+void rope_angles(int pos, const RopeParams& p, float* cs, float* sn);
+void rope_rotate(float* x, int n_head, int head_dim, const RopeParams& p, const float* cs, const float* sn);
 
 // In place: x = softmax(x) over n values.
 void softmax(float* x, int64_t n);

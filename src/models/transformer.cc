@@ -43,12 +43,16 @@ Transformer::Transformer(const ModelConfig& cfg, const ModelWeights& w, ThreadPo
     ye_.resize(B * E);
   }
   if (w.token_embd.interleaved) embd_row_.resize(size_t(w.token_embd.row_stride()));
-  if (w.rope_freqs) rope_factors_ = w.rope_freqs.data;
-  else if (!cfg.rope_factors.empty()) rope_factors_ = cfg.rope_factors.data();
+  rope_ = cfg.rope;
+  if (w.rope_freqs) rope_.freq_factors = w.rope_freqs.data;
+  else if (!cfg.rope_factors.empty()) rope_.freq_factors = cfg.rope_factors.data();
+  rope_cos_.resize(B * (cfg.rope.n_rot / 2));
+  rope_sin_.resize(B * (cfg.rope.n_rot / 2));
 }
 
 uint64_t Transformer::scratch_bytes() const {
-  return (x_.size() + xn_.size() + qkv_.size() + q_.size() + k_.size() + v_.size() + attn_.size() + o_.size() +
+  return (x_.size() + xn_.size() + qkv_.size() + q_.size() + k_.size() + v_.size() + rope_cos_.size() +
+          rope_sin_.size() + attn_.size() + o_.size() +
           gate_.size() + up_.size() + act_.size() + scores_.size() + router_.size() + route_weight_.size() +
           xe_.size() + ye_.size() + expert_weights_.size()) * sizeof(float) +
          (route_expert_.size() + expert_order_.size()) * sizeof(int32_t) +
@@ -185,7 +189,10 @@ void Transformer::forward_batch(int64_t n, float* logits) {
 }
 
 void Transformer::forward_layers(int64_t n, float* logits) {
-  pool_.serial([&] { embed(n); });
+  pool_.serial([&] {
+    embed(n);
+    rope_angles_of_rows(n);
+  });
   for (int64_t il = 0; il < cfg_.n_layer; ++il) {
     attention_block(il, n);  // x += [post_norm] Attn(RMSNorm(x))
     // After the last attention only the rows whose logits are wanted matter: drop the others, as
@@ -226,6 +233,11 @@ void Transformer::embed(int64_t n) {
     for (int64_t i = 0; i < n * E; ++i) x[i] *= s;
     trace("inp_scaled", -1, x, n, E);
   }
+}
+
+void Transformer::rope_angles_of_rows(int64_t n) {
+  const int64_t P = rope_.n_rot / 2;
+  for (int64_t t = 0; t < n; ++t) rope_angles(int(pos_[t]), rope_, &rope_cos_[t * P], &rope_sin_[t * P]);
 }
 
 void Transformer::attention_block(int64_t il, int64_t n) {
@@ -279,12 +291,11 @@ void Transformer::prepare_attention(int64_t il, int64_t n) {
     trace("k_norm", il, k_.data(), n, KV);
   }
 
-  RopeParams rope_params = c.rope;
-  rope_params.freq_factors = rope_factors_;
-  const auto rope_fn = use_simd_kernels() ? rope_avx2 : rope;  // bit-identical; see kernels/ref/elementwise.h
+  const auto rotate = use_simd_kernels() ? rope_rotate_avx2 : rope_rotate;  // bit-identical; see kernels/ref/elementwise.h
+  const int64_t P = rope_.n_rot / 2;
   for (int64_t t = 0; t < n; ++t) {
-    rope_fn(&q_[t * Q], static_cast<int>(c.n_head), static_cast<int>(D), static_cast<int>(pos_[t]), rope_params);
-    rope_fn(&k_[t * KV], static_cast<int>(c.n_head_kv), static_cast<int>(D), static_cast<int>(pos_[t]), rope_params);
+    rotate(&q_[t * Q], int(c.n_head), int(D), rope_, &rope_cos_[t * P], &rope_sin_[t * P]);
+    rotate(&k_[t * KV], int(c.n_head_kv), int(D), rope_, &rope_cos_[t * P], &rope_sin_[t * P]);
     // store this token's k and v at its position, one kv head at a time
     for (int64_t h = 0; h < c.n_head_kv; ++h) {
       uint16_t* kc = caches_[t]->k(il, pos_[t], h);

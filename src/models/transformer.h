@@ -51,6 +51,9 @@ class Transformer {
   void forward_batch(int64_t n, float* logits);
   void check_rows(int64_t n) const;
   void embed(int64_t n);
+  // rope_cos_/rope_sin_ for the batch's positions: once per pass, not twice per layer (libm's cos and
+  // sin were most of a decode step's serial attention set-up).
+  void rope_angles_of_rows(int64_t n);
   void attention_block(int64_t il, int64_t n);
   void ffn_block(int64_t il, int64_t n);
   void moe_ffn(int64_t il, int64_t n);
@@ -76,15 +79,15 @@ class Transformer {
   ThreadPool& pool_;
   int64_t max_batch_;
   Tracer* tracer_ = nullptr;
-  const float* rope_factors_ = nullptr;
+  RopeParams rope_;  // the config's, with the frequency factors (rope_freqs tensor or config)
 
   // The current batch: per row its token, position, cache and whether its logits are wanted.
   std::vector<int32_t> tokens_;
   std::vector<int64_t> pos_;
   std::vector<KvCache*> caches_;
   std::vector<uint8_t> want_;
-  bool row_invariant_ = false;
-  int64_t kept_ = 0;  // rows left after the last attention (set in a serial step, read by the team)  // forward_rows: single-row kernels, untiled attention
+  bool row_invariant_ = false;  // forward_rows: single-row kernels, untiled attention
+  int64_t kept_ = 0;  // rows left after the last attention (set in a serial step, read by the team)
 
   // Activations for one batch of B = max_batch tokens.
   std::vector<float> x_;      // (B, n_embd)   residual stream
@@ -93,6 +96,7 @@ class Transformer {
   std::vector<float> q_;      // (B, n_embd_q)
   std::vector<float> k_;      // (B, n_embd_kv)
   std::vector<float> v_;      // (B, n_embd_kv)
+  std::vector<float> rope_cos_, rope_sin_;  // (B, n_rot/2) each row's rope angles, for every layer
   std::vector<float> attn_;   // (B, n_embd_q) attention output before wo
   std::vector<float> o_;      // (B, n_embd)   block output before the residual add
   std::vector<uint8_t> embd_row_;  // one embedding row copied out of its group (interleaved embedding)

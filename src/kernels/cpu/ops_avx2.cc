@@ -81,8 +81,8 @@ CHASSIS_AVX2 void quantize_q8_k(const float* x, BlockQ8_K* y, int64_t nb) {
 
 }  // namespace
 
-CHASSIS_AVX2 void rope_avx2(float* x, int n_head, int head_dim, int pos, const RopeParams& p) {
-  rope_body(x, n_head, head_dim, pos, p);
+CHASSIS_AVX2 void rope_rotate_avx2(float* x, int n_head, int head_dim, const RopeParams& p, const float* cs, const float* sn) {
+  rope_rotate_body(x, n_head, head_dim, p, cs, sn);
 }
 
 namespace {

@@ -10,7 +10,7 @@
 namespace chassis {
 
 // Only call these when cpu_has_avx2().
-void rope_avx2(float* x, int n_head, int head_dim, int pos, const RopeParams& p);
+void rope_rotate_avx2(float* x, int n_head, int head_dim, const RopeParams& p, const float* cs, const float* sn);
 void swiglu_avx2(const float* gate, const float* up, float* out, int64_t n);
 
 // Encodes n floats as t like quantize_row() and returns true, or returns false for a type without

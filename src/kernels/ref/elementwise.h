@@ -13,12 +13,12 @@
 
 namespace chassis {
 
-[[gnu::always_inline]] inline void rope_body(float* x, int n_head, int head_dim, int pos, const RopeParams& p) {
+// cos and sin of each rotated pair's angle at position pos, times YaRN's magnitude: n_rot/2 each.
+[[gnu::always_inline]] inline void rope_angles_body(int pos, const RopeParams& p, float* cs, float* sn) {
   const int n_rot = p.n_rot;
   const float theta_scale = std::pow(p.freq_base, -2.0f / float(n_rot));
   const float mscale = p.ext_factor != 0 ? p.attn_factor * (1.0f + 0.1f * std::log(1.0f / p.freq_scale)) : p.attn_factor;
-  // cos/sin per rotated pair; the angle is built by repeated multiplication as ggml does.
-  float cs[512], sn[512];
+  // The angle is built by repeated multiplication, as ggml does.
   float theta = float(pos);
   for (int i = 0; i < n_rot / 2; ++i) {
     const float ff = p.freq_factors ? p.freq_factors[i] : 1.0f;
@@ -33,6 +33,12 @@ namespace chassis {
     sn[i] = std::sin(t) * mscale;
     theta *= theta_scale;
   }
+}
+
+// Rotates the leading n_rot values of each of n_head heads by the angles' cos and sin.
+[[gnu::always_inline]] inline void rope_rotate_body(float* x, int n_head, int head_dim, const RopeParams& p, const float* cs,
+                                                    const float* sn) {
+  const int n_rot = p.n_rot;
   for (int h = 0; h < n_head; ++h) {
     float* v = x + int64_t(h) * head_dim;
     for (int i = 0; i < n_rot / 2; ++i) {
@@ -44,6 +50,12 @@ namespace chassis {
       v[b] = std::fma(x0, sn[i], x1 * cs[i]);
     }
   }
+}
+
+[[gnu::always_inline]] inline void rope_body(float* x, int n_head, int head_dim, int pos, const RopeParams& p) {
+  float cs[kMaxRopePairs], sn[kMaxRopePairs];
+  rope_angles_body(pos, p, cs, sn);
+  rope_rotate_body(x, n_head, head_dim, p, cs, sn);
 }
 
 [[gnu::always_inline]] inline void swiglu_body(const float* gate, const float* up, float* out, int64_t n) {

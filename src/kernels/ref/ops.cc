@@ -21,6 +21,12 @@ void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
 
 void rope(float* x, int n_head, int head_dim, int pos, const RopeParams& p) { rope_body(x, n_head, head_dim, pos, p); }
 
+void rope_angles(int pos, const RopeParams& p, float* cs, float* sn) { rope_angles_body(pos, p, cs, sn); }
+
+void rope_rotate(float* x, int n_head, int head_dim, const RopeParams& p, const float* cs, const float* sn) {
+  rope_rotate_body(x, n_head, head_dim, p, cs, sn);
+}
+
 void softmax(float* x, int64_t n) {
   float mx = -INFINITY;
   for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
