@@ -40,8 +40,8 @@ struct AbSide {
 struct BenchResult {
   Spread prefill_tok_s, decode_tok_s;
   uint64_t bytes_per_token = 0;  // weights read per decoded token (KV cache reads not included)
-  double bandwidth_gb_s = 0;      // median of the probes taken before each decode measurement
-  double roofline_fraction = 0;  // median over repetitions of decode tok/s * bytes_per_token / that one's probe
+  double bandwidth_gb_s = 0;      // median over decode measurements of the larger probe before and after each
+  double roofline_fraction = 0;  // median over repetitions of decode tok/s * bytes_per_token / that one's larger probe
   // The memory plan, and what the run really held (resident set after the timed runs, without the
   // bandwidth probe's buffer).
   uint64_t weights_bytes = 0, kv_bytes = 0, scratch_bytes = 0, rss_bytes = 0;
