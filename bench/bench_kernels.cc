@@ -205,6 +205,55 @@ void BM_QuantizeActivations(benchmark::State& state) {
 }
 BENCHMARK(BM_QuantizeActivations)->ArgsProduct({{0, 1}, {0, 1}})->ArgNames({"simd", "q8_k"});
 
+// One token's RoPE for a Qwen2.5-0.5B layer (14 q heads + 2 k heads of 64): the angles (libm's cos
+// and sin, once per pass since they are shared by every layer) or the rotations alone, scalar or FMA.
+void BM_Rope(benchmark::State& state) {
+  const bool simd = state.range(0) != 0, angles = state.range(1) != 0;
+  RopeParams p;
+  p.n_rot = 64;
+  p.style = RopeStyle::NeoX;
+  p.freq_base = 1000000.0f;
+  auto q = normal_floats(14 * 64, 7), k = normal_floats(2 * 64, 8);
+  std::vector<float> cs(32), sn(32);
+  int pos = 0;
+  for (auto _ : state) {
+    if (angles) rope_angles(pos++ % 4096, p, cs.data(), sn.data());
+    (simd ? rope_rotate_avx2 : rope_rotate)(q.data(), 14, 64, p, cs.data(), sn.data());
+    (simd ? rope_rotate_avx2 : rope_rotate)(k.data(), 2, 64, p, cs.data(), sn.data());
+    benchmark::DoNotOptimize(q.data());
+  }
+}
+BENCHMARK(BM_Rope)->ArgsProduct({{0, 1}, {0, 1}})->ArgNames({"simd", "angles"});
+
+// Activations rounded to f16 and back, as F16 weights' tiles read them (a Llama-3.2-1B row).
+void BM_RoundF16(benchmark::State& state) {
+  const bool simd = state.range(0) != 0;
+  const int64_t n = 2048;
+  auto x = normal_floats(size_t(n), 9);
+  std::vector<float> out(static_cast<size_t>(n));
+  for (auto _ : state) {
+    if (simd) round_f16_avx2(x.data(), out.data(), n);
+    else for (int64_t i = 0; i < n; ++i) out[size_t(i)] = round_f16(x[size_t(i)]);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(int64_t(state.iterations()) * n);
+}
+BENCHMARK(BM_RoundF16)->Arg(0)->Arg(1)->ArgName("simd");
+
+// One token's k and v rows into the f16 KV cache (Llama-3.2-1B: 8 kv heads of 64, twice).
+void BM_KvToF16(benchmark::State& state) {
+  const bool simd = state.range(0) != 0;
+  const int64_t n = 2 * 512;
+  auto x = normal_floats(size_t(n), 10);
+  std::vector<uint16_t> out(static_cast<size_t>(n));
+  for (auto _ : state) {
+    (simd ? f32_to_f16_row_avx2 : f32_to_f16_row)(x.data(), out.data(), n);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(int64_t(state.iterations()) * n);
+}
+BENCHMARK(BM_KvToF16)->Arg(0)->Arg(1)->ArgName("simd");
+
 }  // namespace
 }  // namespace chassis
 

@@ -622,6 +622,16 @@ TEST(Kernels, Avx2ElementwiseAndQuantizersAreBitIdenticalToTheReference) {
     for (int64_t i = 0; i < n; ++i) ref[size_t(i)] = round_f16(g[size_t(i)]);
     round_f16_avx2(g.data(), fast.data(), n);
     for (int64_t i = 0; i < n; ++i) ASSERT_EQ(f32_to_bits(fast[size_t(i)]), f32_to_bits(ref[size_t(i)])) << "round_f16 n=" << n << " i=" << i;
+    // To f16 for the KV cache, NaNs with payloads too (the reference writes one quiet NaN per sign).
+    if (n > 8) {
+      g[3] = bits_to_f32(0x7fa00001u);  // a signalling NaN with a payload
+      g[size_t(n) - 2] = bits_to_f32(0xffc12345u);
+    }
+    std::vector<uint16_t> h_ref(static_cast<size_t>(n)), h_fast(static_cast<size_t>(n));
+    f32_to_f16_row(g.data(), h_ref.data(), n);
+    f32_to_f16_row_avx2(g.data(), h_fast.data(), n);
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(h_fast[size_t(i)], h_ref[size_t(i)]) << "f32_to_f16_row n=" << n << " i=" << i;
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(h_ref[size_t(i)], f32_to_f16(g[size_t(i)])) << "f32_to_f16_row n=" << n << " i=" << i;
   }
   std::vector<float> factors(32);
   for (size_t i = 0; i < factors.size(); ++i) factors[i] = 1.0f + float(i % 5);

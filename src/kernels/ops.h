@@ -35,6 +35,9 @@ void rope(float* x, int n_head, int head_dim, int pos, const RopeParams& p);
 void rope_angles(int pos, const RopeParams& p, float* cs, float* sn);
 void rope_rotate(float* x, int n_head, int head_dim, const RopeParams& p, const float* cs, const float* sn);
 
+// out[i] = x[i] as IEEE half (round to nearest even; f32_to_f16): what the f16 KV cache stores.
+void f32_to_f16_row(const float* x, uint16_t* out, int64_t n);
+
 // In place: x = softmax(x) over n values.
 void softmax(float* x, int64_t n);
 

@@ -292,6 +292,7 @@ void Transformer::prepare_attention(int64_t il, int64_t n) {
   }
 
   const auto rotate = use_simd_kernels() ? rope_rotate_avx2 : rope_rotate;  // bit-identical; see kernels/ref/elementwise.h
+  const auto to_f16 = use_simd_kernels() ? f32_to_f16_row_avx2 : f32_to_f16_row;  // bit-identical
   const int64_t P = rope_.n_rot / 2;
   for (int64_t t = 0; t < n; ++t) {
     rotate(&q_[t * Q], int(c.n_head), int(D), rope_, &rope_cos_[t * P], &rope_sin_[t * P]);
@@ -306,10 +307,8 @@ void Transformer::prepare_attention(int64_t il, int64_t n) {
         std::memcpy(kc, kh, size_t(D) * sizeof(float));
         std::memcpy(vc, vh, size_t(D) * sizeof(float));
       } else {
-        for (int64_t i = 0; i < D; ++i) {
-          kc[i] = f32_to_f16(kh[i]);
-          vc[i] = f32_to_f16(vh[i]);
-        }
+        to_f16(kh, kc, D);
+        to_f16(vh, vc, D);
       }
     }
   }

@@ -136,6 +136,18 @@ CHASSIS_AVX2 void round_f16_avx2(const float* x, float* out, int64_t n) {
   for (; i < n; ++i) out[i] = round_f16(x[i]);
 }
 
+CHASSIS_AVX2 void f32_to_f16_row_avx2(const float* x, uint16_t* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+    // F16C keeps a NaN's upper payload bits; the reference writes one quiet NaN per sign.
+    if (_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)) != 0)
+      for (int64_t j = i; j < i + 8; ++j) out[j] = f32_to_f16(x[j]);
+  }
+  for (; i < n; ++i) out[i] = f32_to_f16(x[i]);
+}
+
 bool quantize_row_avx2(DType t, const float* src, void* dst, int64_t n) {
   switch (t) {
     case DType::Q8_0: quantize_q8_0(src, static_cast<BlockQ8_0*>(dst), n / QK); return true;

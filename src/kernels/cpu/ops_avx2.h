@@ -20,5 +20,7 @@ bool quantize_row_avx2(DType t, const float* src, void* dst, int64_t n);
 // out[i] = x[i] rounded to f16 and widened back (round_f16), by the F16C instructions: what F16
 // weights' tiles read as activations.
 void round_f16_avx2(const float* x, float* out, int64_t n);
+// f32_to_f16_row by the F16C instructions (NaNs as f32_to_f16 writes them: sign, 0x7e00).
+void f32_to_f16_row_avx2(const float* x, uint16_t* out, int64_t n);
 
 }  // namespace chassis

@@ -21,6 +21,10 @@ void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
 
 void rope(float* x, int n_head, int head_dim, int pos, const RopeParams& p) { rope_body(x, n_head, head_dim, pos, p); }
 
+void f32_to_f16_row(const float* x, uint16_t* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = f32_to_f16(x[i]);
+}
+
 void rope_angles(int pos, const RopeParams& p, float* cs, float* sn) { rope_angles_body(pos, p, cs, sn); }
 
 void rope_rotate(float* x, int n_head, int head_dim, const RopeParams& p, const float* cs, const float* sn) {
