@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <random>
 #include <sstream>
+#include <unordered_map>
 
 #include "engine/generate.h"
 #include "engine/model.h"
 #include "test_util.h"
+#include "tokenizer/string_ids.h"
 
 namespace chassis {
 namespace {
@@ -61,6 +64,39 @@ INSTANTIATE_TEST_SUITE_P(GgmlVocab, VocabVectors,
                            for (auto& c : n) if (c == '-') c = '_';
                            return n;
                          });
+
+// The vocabulary's and the merges' lookup table against std::unordered_map on 200k random strings
+// (duplicates, the empty string, long ones), through several growths of the table.
+TEST(Tokenizer, StringIdsAgreeWithAMap) {
+  std::mt19937 rng(5);
+  std::vector<std::string> strings;
+  for (int i = 0; i < 200000; ++i) {
+    const size_t len = rng() % 7 == 0 ? rng() % 40 : rng() % 5;
+    std::string s;
+    for (size_t k = 0; k < len; ++k) s += char('a' + rng() % 6);
+    strings.push_back(s);
+  }
+  StringIds ids;
+  std::unordered_map<std::string, int32_t> map;
+  for (size_t i = 0; i < strings.size(); ++i) {
+    ids.add(strings[i]);
+    map.emplace(strings[i], int32_t(i));  // first id wins
+  }
+  ASSERT_EQ(ids.ids(), strings.size());
+  for (const auto& [s, id] : map) ASSERT_EQ(ids.find(s), id) << s;
+  EXPECT_EQ(ids.find("zzz"), -1);  // 'z' never occurs
+  // Pairs: "left right" without building it; a space inside left is part of left.
+  StringIds merges;
+  merges.add("a b");
+  merges.add("ab c");
+  merges.add("a b c");
+  EXPECT_EQ(merges.find_pair("a", "b"), 0);
+  EXPECT_EQ(merges.find_pair("ab", "c"), 1);
+  EXPECT_EQ(merges.find_pair("a b", "c"), 2);
+  EXPECT_EQ(merges.find_pair("a", "b c"), 2);  // the same text: the caller splits, the table matches text
+  EXPECT_EQ(merges.find_pair("a", "bc"), -1);
+  EXPECT_EQ(merges.find_pair("ab", ""), -1);
+}
 
 TEST(Tokenizer, BpeDetokenizesBackToTheInput) {
   for (const char* f : {"gpt-2", "falcon", "starcoder", "deepseek-llm"}) {

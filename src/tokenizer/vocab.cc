@@ -25,9 +25,9 @@ const char* Vocab::kind_name() const {
 }
 
 std::optional<int32_t> Vocab::find(std::string_view text) const {
-  auto it = token_to_id_.find(std::string(text));
-  if (it == token_to_id_.end()) return std::nullopt;
-  return it->second;
+  const int32_t id = token_to_id_.find(text);
+  if (id < 0) return std::nullopt;
+  return id;
 }
 
 Vocab Vocab::from_gguf(const GgufFile& f) {
@@ -71,7 +71,7 @@ Vocab Vocab::from_gguf(const GgufFile& f) {
       const int64_t ty = static_cast<int64_t>(types->number_at(i));
       t.type = (ty >= 0 && ty <= 6) ? static_cast<TokenType>(ty) : TokenType::Normal;
     }
-    v.token_to_id_.emplace(t.text, static_cast<int32_t>(i));  // first id wins for duplicate texts
+    v.token_to_id_.add(t.text);  // id i (the first id wins for duplicate texts)
     v.max_token_len_ = std::max(v.max_token_len_, t.text.size());
   }
 
@@ -80,15 +80,15 @@ Vocab Vocab::from_gguf(const GgufFile& f) {
     if (!merges) throw Error(L + ": missing required key 'tokenizer.ggml.merges' for a BPE tokenizer");
     if (merges->type != GgufType::Array || merges->as_array().elem_type != GgufType::String)
       throw Error(L + ": tokenizer.ggml.merges must be an array of strings");
-    int rank = 0;
     const GgufArray& arr = merges->as_array();
+    v.bpe_ranks_.reserve(arr.size());
     for (size_t i = 0; i < arr.size(); ++i) {
-      const std::string s(arr.string_at(i));
+      const std::string_view s = arr.string_at(i);
       // "left right"; a merge whose left part is itself a space-containing text splits at the first
       // space after position 0, as llama.cpp does.
-      const size_t sp = s.find(' ', 1);
-      if (sp == std::string::npos) throw Error(L + ": malformed BPE merge '" + s + "' (no space)");
-      v.bpe_ranks_.emplace(s, rank++);
+      if (s.size() < 2 || s.find(' ', 1) == std::string_view::npos)
+        throw Error(L + ": malformed BPE merge '" + std::string(s) + "' (no space)");
+      v.bpe_ranks_.add(s);  // rank i (the first rank wins for a repeated merge)
     }
   }
 
@@ -202,13 +202,7 @@ std::vector<int32_t> Vocab::tokenize(std::string_view text, bool add_special, bo
   return out;
 }
 
-int Vocab::bpe_rank(std::string_view left, std::string_view right) const {
-  std::string key;
-  key.reserve(left.size() + right.size() + 1);
-  key.append(left).append(" ").append(right);
-  auto it = bpe_ranks_.find(key);
-  return it == bpe_ranks_.end() ? -1 : it->second;
-}
+int Vocab::bpe_rank(std::string_view left, std::string_view right) const { return bpe_ranks_.find_pair(left, right); }
 
 int32_t Vocab::byte_token(uint8_t byte) const {
   static const char* kHex = "0123456789ABCDEF";

@@ -8,8 +8,9 @@
 #include <set>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
+
+#include "tokenizer/string_ids.h"
 
 namespace chassis {
 
@@ -74,8 +75,8 @@ class Vocab {
   VocabKind kind_ = VocabKind::SPM;
   std::string pre_;
   std::vector<TokenData> tokens_;
-  std::unordered_map<std::string, int32_t> token_to_id_;
-  std::unordered_map<std::string, int> bpe_ranks_;  // "left right" -> merge rank
+  StringIds token_to_id_;  // token text -> id (the first id of a duplicated text)
+  StringIds bpe_ranks_;    // "left right" -> merge rank
   std::vector<int32_t> special_tokens_;            // control/user-defined/unknown, longest text first
   std::unique_ptr<RegexSplitter> splitter_;
   size_t max_token_len_ = 0;
