@@ -504,7 +504,10 @@ TEST(Kernels, InterleavedMatmulIsBitIdenticalToTheReferenceDots) {
   for (DType t : {DType::Q4_0, DType::Q5_0, DType::Q8_0, DType::Q4_K}) {
     ASSERT_TRUE(can_interleave(t));
     const int64_t bs = dtype_info(t).block_size;
-    for (int64_t n_in : {bs * 3, bs * 7, bs * 28}) {
+    // Q8_0 also 100 blocks: rows wide enough for its chunked one-token path (kQ8ChunkedMinBlocks).
+    std::vector<int64_t> widths = {bs * 3, bs * 7, bs * 28};
+    if (t == DType::Q8_0) widths.push_back(bs * 100);
+    for (int64_t n_in : widths) {
       for (int64_t n_out : {int64_t(8), int64_t(16), int64_t(24), int64_t(56)}) {
         const auto w = random_rows(t, n_in, n_out, rng);
         std::vector<uint8_t> packed(size_t(interleaved_group_bytes(t, n_in) * (n_out / kInterleavedRows)));

@@ -416,7 +416,57 @@ struct TileQ8_0x8 {
   CHASSIS_Q8_GROUP_TOKEN(one_token_vnni, CHASSIS_VNNI, q8_lane_sums_vnni)
   CHASSIS_Q8_GROUP_TOKEN(one_token_avx_vnni, CHASSIS_AVX_VNNI, q8_lane_sums_avx_vnni)
 #undef CHASSIS_Q8_GROUP_TOKEN
+
+  // One token over kGroups groups of wide rows, their blocks in chunks of kChunkBlocks: the chunk
+  // of every group, then the next chunk. Each group's accumulators carry over from chunk to chunk,
+  // so every lane still sums its blocks in order (bit-identical to one_token_vnni).
+  // Why: a token's activation blocks and lane start sums (66 bytes a block) stay in L1 only while
+  // less than ~25 KiB of weights stream between two reads of a block (under streaming this core's
+  // 48 KiB L1 keeps about that). One group of a 4864- or 8192-wide row is 41 or 70 KiB, so group
+  // by group every activation read missed L1, and such rows streamed 20 % slower than 896-wide ones
+  // (one core, 20 vs 25 GB/s; a probe with the activation reads confined to 28 blocks ran the wide
+  // rows at the narrow rows' speed). Chunked, through matmul with two threads: 4864-wide +4-7 %,
+  // 8192-wide +9-13 %; Llama-3.2-1B Q8_0 decode (--ab) 1.005, 1.005, 1.037, 1.038.
+  static constexpr int kGroups = 2;
+  static constexpr int64_t kChunkBlocks = 32;  // 16 as fast, 64 slower (two threads, 8192-wide)
+  CHASSIS_VNNI static void groups_chunked_vnni(const TileProblem& p) {
+    const int64_t nb = p.n / QK, step = int64_t(sizeof(BlockQ8_0x8));
+    alignas(32) float carried[kGroups][8][8] = {};
+    for (int64_t c = 0; c < nb; c += kChunkBlocks) {
+      const int64_t end = std::min(nb, c + kChunkBlocks);
+      for (int g = 0; g < kGroups; ++g) {
+        const uint8_t* base = p.w + g * p.w_stride;
+        const auto* w = reinterpret_cast<const BlockQ8_0x8*>(base);
+        // Prefetch in the order of reading: past this piece's end, the next piece (the next group's
+        // chunk, or the first group's next chunk).
+        const uint8_t* next = g + 1 < kGroups ? p.w + (g + 1) * p.w_stride + c * step
+                              : end < nb    ? p.w + end * step
+                                            : p.w + kGroups * p.w_stride;  // the groups after these
+        __m256 acc[8];
+        for (int l = 0; l < 8; ++l) acc[l] = _mm256_load_ps(carried[g][l]);
+        for (int64_t i = c; i < end; ++i) {
+          const int64_t ahead = (i - c) * step + kPrefetchAhead, piece = (end - c) * step;
+          const uint8_t* pf = ahead < piece ? base + c * step + ahead : next + (ahead - piece);
+          for (int64_t k = 0; k < step; k += 64) _mm_prefetch(reinterpret_cast<const char*>(pf + k), _MM_HINT_T0);
+          const BlockQ8_0& a = act_block(p, 0, i);
+          const __m256 d = row_times_act_scales(w[i].d, a);
+          for (int l = 0; l < 8; ++l) {
+            const __m256i sums = q8_lane_sums_vnni(load256(w[i].qs[l]), a.qs + 4 * l, p.act_sums, 8 * i + l);
+            acc[l] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sums), acc[l]);
+          }
+        }
+        for (int l = 0; l < 8; ++l) _mm256_store_ps(carried[g][l], acc[l]);
+      }
+    }
+    for (int g = 0; g < kGroups; ++g) {
+      __m256 acc[8];
+      for (int l = 0; l < 8; ++l) acc[l] = _mm256_load_ps(carried[g][l]);
+      _mm256_storeu_ps(p.y + g * kInterleavedRows, hsum8_across(acc));
+    }
+  }
 };
+// Rows at least this wide (in blocks) go through TileQ8_0x8::groups_chunked_vnni for one token.
+constexpr int64_t kQ8ChunkedMinBlocks = 96;
 
 // Prefill with 512-bit registers over two adjacent groups (16 rows). AVX-512 has no vpsignb: the
 // quants' magnitudes and sign masks are staged once per pair, and each token's activation is negated
@@ -530,6 +580,9 @@ void matmul_interleaved_avx2(DType wt, const TileProblem& p) {
         for (int t = 0; t < p.n_tok; ++t) TileQ8_0x16::one_token(g, staged.data(), t);
       }
     }
+    if (p.n_tok == 1 && nb >= kQ8ChunkedMinBlocks && use_vnni_tiles())
+      for (; k + TileQ8_0x8::kGroups <= n_groups; k += TileQ8_0x8::kGroups)
+        TileQ8_0x8::groups_chunked_vnni(group_problem(p, k));
     for (; k < n_groups; ++k) {
       const TileProblem g = group_problem(p, k);
       for (int t = 0; t < p.n_tok; ++t) {
