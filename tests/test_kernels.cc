@@ -504,9 +504,11 @@ TEST(Kernels, InterleavedMatmulIsBitIdenticalToTheReferenceDots) {
   for (DType t : {DType::Q4_0, DType::Q5_0, DType::Q8_0, DType::Q4_K}) {
     ASSERT_TRUE(can_interleave(t));
     const int64_t bs = dtype_info(t).block_size;
-    // Q8_0 also 100 blocks: rows wide enough for its chunked one-token path (kQ8ChunkedMinBlocks).
+    // Rows wide enough for the chunked one-token paths: Q8_0 100 blocks (kQ8ChunkedMinBlocks), Q4_0
+    // 200 (kQ4_0ChunkedMinBlocks).
     std::vector<int64_t> widths = {bs * 3, bs * 7, bs * 28};
     if (t == DType::Q8_0) widths.push_back(bs * 100);
+    if (t == DType::Q4_0) widths.push_back(bs * 200);
     for (int64_t n_in : widths) {
       for (int64_t n_out : {int64_t(8), int64_t(16), int64_t(24), int64_t(56)}) {
         const auto w = random_rows(t, n_in, n_out, rng);
