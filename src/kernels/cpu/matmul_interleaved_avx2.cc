@@ -79,6 +79,26 @@ CHASSIS_DEFINE_Q4_0_GROUP_TILE(TileQ4_0x8Vnni, CHASSIS_VNNI, q4_0_block_sums_vnn
 CHASSIS_DEFINE_Q4_0_GROUP_TILE(TileQ4_0x8AvxVnni, CHASSIS_AVX_VNNI, q4_0_block_sums_avx_vnni)
 #undef CHASSIS_DEFINE_Q4_0_GROUP_TILE
 
+// The chunked one-token tiles (wide rows) read two groups' blocks in pieces: blocks [c, end) of
+// group g, then of group g + 1, then the next chunk. PiecePrefetch prefetches kPrefetchAhead bytes
+// ahead in that reading order: within the piece, then on into the piece read after it (the next
+// group's chunk; the first group's next chunk; after the last, the groups that follow these two).
+struct PiecePrefetch {
+  const uint8_t* piece;  // block c of this group
+  const uint8_t* next;   // the first block read after this piece
+  int64_t bytes;         // of this piece
+  PiecePrefetch(const TileProblem& p, int g, int64_t c, int64_t end, int64_t nb, int64_t step)
+      : piece(p.w + g * p.w_stride + c * step),
+        next(g == 0 ? p.w + p.w_stride + c * step : end < nb ? p.w + end * step : p.w + 2 * p.w_stride),
+        bytes((end - c) * step) {}
+  // Before reading the piece's block j (from 0), step bytes a block.
+  CHASSIS_AVX2 void operator()(int64_t j, int64_t step) const {
+    const int64_t ahead = j * step + kPrefetchAhead;
+    const uint8_t* at = ahead < bytes ? piece + ahead : next + (ahead - bytes);
+    for (int64_t k = 0; k < step; k += 64) _mm_prefetch(reinterpret_cast<const char*>(at + k), _MM_HINT_T0);
+  }
+};
+
 // One token over two groups of wide Q4_0 rows in chunks, as TileQ8_0x8::groups_chunked_vnni (see
 // there for why): each group's accumulator carried from chunk to chunk, so the same sums in the same
 // order as TileQ4_0x8Vnni. A Q4_0 block and its activation are 144 + 38 bytes, so only rows of 192+
@@ -92,14 +112,11 @@ CHASSIS_VNNI void q4_0_groups_chunked_vnni(const TileProblem& p) {
   for (int64_t c = 0; c < nb; c += kQ4_0ChunkBlocks) {
     const int64_t end = std::min(nb, c + kQ4_0ChunkBlocks);
     for (int g = 0; g < 2; ++g) {
-      const uint8_t* base = p.w + g * p.w_stride;
-      const auto* w = reinterpret_cast<const BlockQ4_0x8*>(base);
-      const uint8_t* next = g == 0 ? p.w + p.w_stride + c * step : end < nb ? p.w + end * step : p.w + 2 * p.w_stride;
+      const auto* w = reinterpret_cast<const BlockQ4_0x8*>(p.w + g * p.w_stride);
+      const PiecePrefetch prefetch(p, g, c, end, nb, step);
       __m256 acc = _mm256_load_ps(carried[g]);
       for (int64_t i = c; i < end; ++i) {
-        const int64_t ahead = (i - c) * step + kPrefetchAhead, piece = (end - c) * step;
-        const uint8_t* pf = ahead < piece ? base + c * step + ahead : next + (ahead - piece);
-        for (int64_t k = 0; k < step; k += 64) _mm_prefetch(reinterpret_cast<const char*>(pf + k), _MM_HINT_T0);
+        prefetch(i - c, step);
         __m256i lo[4], hi[4];
         for (int k = 0; k < 4; ++k) {
           const __m256i raw = load256(w[i].qs[k]);
@@ -465,7 +482,7 @@ struct TileQ8_0x8 {
   // (one core, 20 vs 25 GB/s; a probe with the activation reads confined to 28 blocks ran the wide
   // rows at the narrow rows' speed). Chunked, through matmul with two threads: 4864-wide +4-7 %,
   // 8192-wide +9-13 %; Llama-3.2-1B Q8_0 decode (--ab) 1.005, 1.005, 1.037, 1.038.
-  static constexpr int kGroups = 2;
+  static constexpr int kGroups = 2;  // (PiecePrefetch assumes two)
   static constexpr int64_t kChunkBlocks = 32;  // 16 as fast, 64 slower (two threads, 8192-wide)
   CHASSIS_VNNI static void groups_chunked_vnni(const TileProblem& p) {
     const int64_t nb = p.n / QK, step = int64_t(sizeof(BlockQ8_0x8));
@@ -473,19 +490,12 @@ struct TileQ8_0x8 {
     for (int64_t c = 0; c < nb; c += kChunkBlocks) {
       const int64_t end = std::min(nb, c + kChunkBlocks);
       for (int g = 0; g < kGroups; ++g) {
-        const uint8_t* base = p.w + g * p.w_stride;
-        const auto* w = reinterpret_cast<const BlockQ8_0x8*>(base);
-        // Prefetch in the order of reading: past this piece's end, the next piece (the next group's
-        // chunk, or the first group's next chunk).
-        const uint8_t* next = g + 1 < kGroups ? p.w + (g + 1) * p.w_stride + c * step
-                              : end < nb    ? p.w + end * step
-                                            : p.w + kGroups * p.w_stride;  // the groups after these
+        const auto* w = reinterpret_cast<const BlockQ8_0x8*>(p.w + g * p.w_stride);
+        const PiecePrefetch prefetch(p, g, c, end, nb, step);
         __m256 acc[8];
         for (int l = 0; l < 8; ++l) acc[l] = _mm256_load_ps(carried[g][l]);
         for (int64_t i = c; i < end; ++i) {
-          const int64_t ahead = (i - c) * step + kPrefetchAhead, piece = (end - c) * step;
-          const uint8_t* pf = ahead < piece ? base + c * step + ahead : next + (ahead - piece);
-          for (int64_t k = 0; k < step; k += 64) _mm_prefetch(reinterpret_cast<const char*>(pf + k), _MM_HINT_T0);
+          prefetch(i - c, step);
           const BlockQ8_0& a = act_block(p, 0, i);
           const __m256 d = row_times_act_scales(w[i].d, a);
           for (int l = 0; l < 8; ++l) {
