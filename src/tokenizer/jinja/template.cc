@@ -88,9 +88,13 @@ class Renderer {
     for (const auto& [k, v] : variables.items) globals_->vars[k] = v;
   }
 
-  // A macro holds its defining scope, which holds the macro: break those cycles when done.
+  // A macro holds its defining scope, which holds the macro; a namespace can be given itself as an
+  // attribute ({% set ns.me = ns %}, found by the fuzzer). Break those cycles when done: a namespace
+  // is the only container a template can mutate, so every cycle of values passes through one that
+  // was assigned into.
   ~Renderer() {
     for (const ScopePtr& s : closures_) s->vars.clear();
+    for (Value& ns : assigned_namespaces_) ns.mutable_entries().items.clear();
   }
 
   std::string render(const Body& body) {
@@ -174,6 +178,7 @@ class Renderer {
             throw TemplateError("cannot assign attribute on non-namespace object");
           Value ns = *found;  // shares the namespace's entries
           ns.mutable_entries().set(s.attribute, v);
+          if (assigned_.insert(&ns.mutable_entries()).second) assigned_namespaces_.push_back(ns);
         } else {
           assign(s.targets, v, *scope);
         }
@@ -575,6 +580,8 @@ class Renderer {
   RenderLimits limits_;
   ScopePtr globals_;
   std::vector<ScopePtr> closures_;
+  std::vector<Value> assigned_namespaces_;  // every namespace assigned into (see ~Renderer)
+  std::unordered_set<const Dict*> assigned_;
   std::string* out_ = nullptr;
   size_t steps_ = 0;
   int depth_ = 0;
