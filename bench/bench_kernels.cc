@@ -35,6 +35,9 @@ std::vector<uint8_t> random_weights(DType t, int64_t n_in, int64_t n_out) {
     if (t == DType::Q4_K) {
       for (int64_t b = 0; b < n_in / QK_K; ++b)
         quantize_block_q4_k(row.data() + b * QK_K, reinterpret_cast<BlockQ4_K*>(dst) + b);
+    } else if (t == DType::Q5_K) {
+      for (int64_t b = 0; b < n_in / QK_K; ++b)
+        quantize_block_q5_k(row.data() + b * QK_K, reinterpret_cast<BlockQ5_K*>(dst) + b);
     } else if (t == DType::Q6_K) {
       for (int64_t b = 0; b < n_in / QK_K; ++b)
         quantize_block_q6_k(row.data() + b * QK_K, reinterpret_cast<BlockQ6_K*>(dst) + b);
@@ -100,6 +103,7 @@ CHASSIS_MATMUL_BENCH(Q8_0, 896, 131072);
 CHASSIS_MATMUL_BENCH(Q5_0, 896, 131072);
 CHASSIS_MATMUL_BENCH(Q4_0, 2048, 98304);
 CHASSIS_MATMUL_BENCH(Q4_K, 2048, 65536);
+CHASSIS_MATMUL_BENCH(Q5_K, 2048, 57344);
 CHASSIS_MATMUL_BENCH(Q6_K, 2048, 49152);
 
 }  // namespace

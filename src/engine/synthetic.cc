@@ -76,7 +76,7 @@ std::string ensure_synthetic_model(const std::string& name, const std::string& t
     for (const auto& s : synthetic_shapes()) known += (known.empty() ? "" : ", ") + s.name;
     throw Error("unknown synthetic model '" + name + "' (known: " + known + ")");
   }
-  if (type_name == "q4_k_m" || type_name == "q6_k") {
+  if (type_name == "q4_k_m" || type_name == "q5_k_m" || type_name == "q6_k") {
     // K-quant mixtures: the f16 model quantized with llama-quantize's per-tensor rules (for
     // Qwen2.5-0.5B's 896-wide rows that means Q5_0/Q8_0 fallbacks, as in llama.cpp's own file).
     const std::string path = dir + "/" + name + "-" + type_name + ".gguf";
@@ -95,7 +95,7 @@ std::string ensure_synthetic_model(const std::string& name, const std::string& t
     wt = DType::Q4_0;
     embd_type = shape->n_embd % QK_K == 0 ? DType::Q6_K : DType::Q8_0;
   }
-  else throw Error("synthetic models come in f16, q8_0, q4_0, q4_k_m and q6_k, not '" + type_name + "'");
+  else throw Error("synthetic models come in f16, q8_0, q4_0, q4_k_m, q5_k_m and q6_k, not '" + type_name + "'");
 
   std::filesystem::create_directories(dir);
   const std::string path = dir + "/" + name + "-" + type_name + ".gguf";

@@ -60,18 +60,28 @@ void unpack_q5_0(const BlockQ5_0x8& in, int r, BlockQ5_0& b) {
   std::memcpy(b.qh, &qh, 4);
 }
 
+// Q4_K and Q5_K share the scales, mins and nibbles of their records (Q5_K adds the fifth bits).
+template <typename B, typename BX8>
+void pack_k4_common(const B& b, int r, BX8& out) {
+  out.d[r] = b.d;
+  out.dmin[r] = b.dmin;
+  for (int sb = 0; sb < 8; ++sb) {
+    int sc, mn;
+    k4_scale_min(b.scales, sb, sc, mn);
+    out.scales[sb / 2][r][sb % 2] = uint8_t(sc);
+    out.mins[sb / 2][r][sb % 2] = uint8_t(mn);
+  }
+  for (int c = 0; c < 32; ++c) std::memcpy(out.qs[c][r], b.qs + 4 * c, 4);
+}
+
 void pack_q4_k(const BlockQ4_K* const rows[8], int64_t i, BlockQ4_Kx8& out) {
+  for (int r = 0; r < 8; ++r) pack_k4_common(rows[r][i], r, out);
+}
+
+void pack_q5_k(const BlockQ5_K* const rows[8], int64_t i, BlockQ5_Kx8& out) {
   for (int r = 0; r < 8; ++r) {
-    const BlockQ4_K& b = rows[r][i];
-    out.d[r] = b.d;
-    out.dmin[r] = b.dmin;
-    for (int sb = 0; sb < 8; ++sb) {
-      int sc, mn;
-      k4_scale_min(b.scales, sb, sc, mn);
-      out.scales[sb / 2][r][sb % 2] = uint8_t(sc);
-      out.mins[sb / 2][r][sb % 2] = uint8_t(mn);
-    }
-    for (int c = 0; c < 32; ++c) std::memcpy(out.qs[c][r], b.qs + 4 * c, 4);
+    pack_k4_common(rows[r][i], r, out);
+    for (int m = 0; m < 8; ++m) std::memcpy(out.qh[m][r], rows[r][i].qh + 4 * m, 4);
   }
 }
 
@@ -84,7 +94,8 @@ void pack_k4_scales(const int sc[8], const int mn[8], uint8_t q[12]) {
   }
 }
 
-void unpack_q4_k(const BlockQ4_Kx8& in, int r, BlockQ4_K& b) {
+template <typename BX8, typename B>
+void unpack_k4_common(const BX8& in, int r, B& b) {
   b.d = in.d[r];
   b.dmin = in.dmin[r];
   int sc[8], mn[8];
@@ -94,6 +105,13 @@ void unpack_q4_k(const BlockQ4_Kx8& in, int r, BlockQ4_K& b) {
   }
   pack_k4_scales(sc, mn, b.scales);
   for (int c = 0; c < 32; ++c) std::memcpy(b.qs + 4 * c, in.qs[c][r], 4);
+}
+
+void unpack_q4_k(const BlockQ4_Kx8& in, int r, BlockQ4_K& b) { unpack_k4_common(in, r, b); }
+
+void unpack_q5_k(const BlockQ5_Kx8& in, int r, BlockQ5_K& b) {
+  unpack_k4_common(in, r, b);
+  for (int m = 0; m < 8; ++m) std::memcpy(b.qh + 4 * m, in.qh[m][r], 4);
 }
 
 template <typename B, typename BX8, int64_t kBlockSize, void (*Pack)(const B* const*, int64_t, BX8&)>
@@ -118,7 +136,7 @@ void unpack_blocks(const uint8_t* group, int64_t n_in, int64_t r, uint8_t* out) 
 }  // namespace
 
 bool can_interleave(DType t) {
-  return t == DType::Q4_0 || t == DType::Q5_0 || t == DType::Q8_0 || t == DType::Q4_K;
+  return t == DType::Q4_0 || t == DType::Q5_0 || t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q5_K;
 }
 
 void interleave_rows(DType t, const uint8_t* rows, int64_t n_in, int64_t g_begin, int64_t g_end, uint8_t* dst) {
@@ -127,6 +145,7 @@ void interleave_rows(DType t, const uint8_t* rows, int64_t n_in, int64_t g_begin
     case DType::Q5_0: return interleave_groups<BlockQ5_0, BlockQ5_0x8, QK, pack_q5_0>(rows, n_in, g_begin, g_end, dst);
     case DType::Q8_0: return interleave_groups<BlockQ8_0, BlockQ8_0x8, QK, pack_q8_0>(rows, n_in, g_begin, g_end, dst);
     case DType::Q4_K: return interleave_groups<BlockQ4_K, BlockQ4_Kx8, QK_K, pack_q4_k>(rows, n_in, g_begin, g_end, dst);
+    case DType::Q5_K: return interleave_groups<BlockQ5_K, BlockQ5_Kx8, QK_K, pack_q5_k>(rows, n_in, g_begin, g_end, dst);
     default: throw Error("interleave_rows: weights of type " + std::string(dtype_name(t)) + " are not interleaved");
   }
 }
@@ -138,6 +157,7 @@ void deinterleave_row(DType t, const uint8_t* groups, int64_t n_in, int64_t r, u
     case DType::Q5_0: return unpack_blocks<BlockQ5_0, BlockQ5_0x8, QK, unpack_q5_0>(group, n_in, r, out);
     case DType::Q8_0: return unpack_blocks<BlockQ8_0, BlockQ8_0x8, QK, unpack_q8_0>(group, n_in, r, out);
     case DType::Q4_K: return unpack_blocks<BlockQ4_K, BlockQ4_Kx8, QK_K, unpack_q4_k>(group, n_in, r, out);
+    case DType::Q5_K: return unpack_blocks<BlockQ5_K, BlockQ5_Kx8, QK_K, unpack_q5_k>(group, n_in, r, out);
     default: throw Error("deinterleave_row: weights of type " + std::string(dtype_name(t)) + " are not interleaved");
   }
 }

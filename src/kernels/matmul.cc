@@ -41,7 +41,9 @@ std::atomic<bool> g_tiles_enabled{true};
 
 void set_matmul_tiles_enabled(bool on) { g_tiles_enabled.store(on); }
 
-bool matmul_prefers_interleaved(DType t) { return can_interleave(t) && use_simd_kernels() && has_tiled_avx2(t); }
+bool matmul_prefers_interleaved(DType t) {
+  return can_interleave(t) && use_simd_kernels() && has_interleaved_tiles_avx2(t);
+}
 
 const uint8_t* WeightMatrix::read_row(int64_t r, uint8_t* scratch) const {
   if (!interleaved) return row(r);
@@ -165,7 +167,7 @@ void matmul_group(std::span<const MatmulTarget> targets, const float* x, int64_t
     // (tiles off, a row range that splits a group) reads rows copied out of their groups, one dot
     // product at a time.
     const bool whole_groups = tg.row_begin % kInterleavedRows == 0 && (tg.row_end - tg.row_begin) % kInterleavedRows == 0;
-    const bool tiled = tiles_on && has_tiled_avx2(w.type) && (!w.interleaved || whole_groups);
+    const bool tiled = tiles_on && (w.interleaved ? whole_groups && has_interleaved_tiles_avx2(w.type) : has_tiled_avx2(w.type));
     const bool interleaved_tiles = tiled && w.interleaved;
     ActEncoding enc;
     enc.vec_dot_type = dtype_info(w.type).vec_dot_type;

@@ -39,6 +39,12 @@ CHASSIS_AVX512 inline __m512 pair_times_act_scales(const uint16_t (&d0)[8], cons
                                                           reinterpret_cast<const __m128i*>(d0))),
                        _mm512_set1_ps(h2f(a.d)));
 }
+// hsum8 of each row, its lanes being acc[0..7]: (l, l+4) first, then (0+2) + (1+3).
+CHASSIS_AVX2 inline __m256 hsum8_across(const __m256 (&acc)[8]) {
+  __m256 r[4];
+  for (int l = 0; l < 4; ++l) r[l] = _mm256_add_ps(acc[l + 4], acc[l]);
+  return _mm256_add_ps(_mm256_add_ps(r[0], r[2]), _mm256_add_ps(r[1], r[3]));
+}
 // hsum8 of each of 16 rows whose lanes are acc[0..7] (hsum8_across, both halves at once).
 CHASSIS_AVX512 inline __m512 hsum8_across512(const __m512 (&acc)[8]) {
   __m512 r[4];
@@ -81,7 +87,8 @@ void run_groups(const TileProblem& p) {
   run_token_tiles<K8, 1>(p, paired, n_groups);
 }
 
-// The Q4_K problems (matmul_interleaved_q4_k_avx2.cc).
+// The Q4_K and Q5_K problems (matmul_interleaved_q4_k_avx2.cc, matmul_interleaved_q5_k_avx2.cc).
 void matmul_interleaved_q4_k(const TileProblem& p);
+void matmul_interleaved_q5_k(const TileProblem& p);
 
 }  // namespace chassis::interleaved

@@ -508,6 +508,8 @@ bool has_tiled_avx2(DType wt) {
   }
 }
 
+bool has_interleaved_tiles_avx2(DType wt) { return has_tiled_avx2(wt) || wt == DType::Q5_K; }
+
 ActSums tiled_act_sums(DType wt, bool interleaved) {
   if (wt == DType::Q4_0) return ActSums::kBlock;
   if (wt == DType::Q5_0 && interleaved) return ActSums::kLanesTimesMinus16;

@@ -246,12 +246,6 @@ CHASSIS_AVX_VNNI inline __m256 q5_lane_fma_avx_vnni(__m256i q, const int8_t* y, 
   return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_dpbusd_avx_epi32(_mm256_set1_epi32(start), q, broadcast_lane(y))), acc);
 }
 
-// hsum8 of each row, its lanes being acc[0..7]: (l, l+4) first, then (0+2) + (1+3).
-CHASSIS_AVX2 inline __m256 hsum8_across(const __m256 (&acc)[8]) {
-  __m256 r[4];
-  for (int l = 0; l < 4; ++l) r[l] = _mm256_add_ps(acc[l + 4], acc[l]);
-  return _mm256_add_ps(_mm256_add_ps(r[0], r[2]), _mm256_add_ps(r[1], r[3]));
-}
 
 // Q5_0 quants unpacked once per block for several tokens: the eight lanes' registers, in order.
 // Staging buffers are cache-line aligned (C++17's aligned new gives std::vector that): a load that
@@ -612,6 +606,7 @@ void matmul_interleaved_avx2(DType wt, const TileProblem& p) {
     return run_groups<TileQ4_0x16, TileQ4_0x8>(p);
   }
   if (wt == DType::Q4_K) return interleaved::matmul_interleaved_q4_k(p);
+  if (wt == DType::Q5_K) return interleaved::matmul_interleaved_q5_k(p);
   // Q8_0 and Q5_0: one token at a time over a group (eight accumulators per token fill the
   // registers); for several tokens, pairs of groups through the 512-bit tiles with their quants
   // staged once per pair, then any group left through the 256-bit ones.
