@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <string>
+#include <type_traits>
 
 #include "core/error.h"
 
@@ -21,10 +22,12 @@ void pack_q4_0(const BlockQ4_0* const rows[8], int64_t i, BlockQ4_0x8& out) {
   }
 }
 
-void pack_q5_0(const BlockQ5_0* const rows[8], int64_t i, BlockQ5_0x8& out) {
+template <typename B, typename BX8>
+void pack_q5(const B* const rows[8], int64_t i, BX8& out) {
   for (int r = 0; r < 8; ++r) {
-    const BlockQ5_0& b = rows[r][i];
+    const B& b = rows[r][i];
     out.d[r] = b.d;
+    if constexpr (std::is_same_v<B, BlockQ5_1>) out.m[r] = b.m;
     for (int k = 0; k < 4; ++k) std::memcpy(out.qs[k][r], b.qs + 4 * k, 4);
     uint32_t qh;
     std::memcpy(&qh, b.qh, 4);
@@ -51,8 +54,10 @@ void unpack_q4_0(const BlockQ4_0x8& in, int r, BlockQ4_0& b) {
   for (int k = 0; k < 4; ++k) std::memcpy(b.qs + 4 * k, in.qs[k][r], 4);
 }
 
-void unpack_q5_0(const BlockQ5_0x8& in, int r, BlockQ5_0& b) {
+template <typename BX8, typename B>
+void unpack_q5(const BX8& in, int r, B& b) {
   b.d = in.d[r];
+  if constexpr (std::is_same_v<B, BlockQ5_1>) b.m = in.m[r];
   for (int k = 0; k < 4; ++k) std::memcpy(b.qs + 4 * k, in.qs[k][r], 4);
   uint32_t qh = 0;
   for (int e = 0; e < QK; ++e)
@@ -136,13 +141,15 @@ void unpack_blocks(const uint8_t* group, int64_t n_in, int64_t r, uint8_t* out) 
 }  // namespace
 
 bool can_interleave(DType t) {
-  return t == DType::Q4_0 || t == DType::Q5_0 || t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q5_K;
+  return t == DType::Q4_0 || t == DType::Q5_0 || t == DType::Q5_1 || t == DType::Q8_0 || t == DType::Q4_K ||
+         t == DType::Q5_K;
 }
 
 void interleave_rows(DType t, const uint8_t* rows, int64_t n_in, int64_t g_begin, int64_t g_end, uint8_t* dst) {
   switch (t) {
     case DType::Q4_0: return interleave_groups<BlockQ4_0, BlockQ4_0x8, QK, pack_q4_0>(rows, n_in, g_begin, g_end, dst);
-    case DType::Q5_0: return interleave_groups<BlockQ5_0, BlockQ5_0x8, QK, pack_q5_0>(rows, n_in, g_begin, g_end, dst);
+    case DType::Q5_0: return interleave_groups<BlockQ5_0, BlockQ5_0x8, QK, pack_q5>(rows, n_in, g_begin, g_end, dst);
+    case DType::Q5_1: return interleave_groups<BlockQ5_1, BlockQ5_1x8, QK, pack_q5>(rows, n_in, g_begin, g_end, dst);
     case DType::Q8_0: return interleave_groups<BlockQ8_0, BlockQ8_0x8, QK, pack_q8_0>(rows, n_in, g_begin, g_end, dst);
     case DType::Q4_K: return interleave_groups<BlockQ4_K, BlockQ4_Kx8, QK_K, pack_q4_k>(rows, n_in, g_begin, g_end, dst);
     case DType::Q5_K: return interleave_groups<BlockQ5_K, BlockQ5_Kx8, QK_K, pack_q5_k>(rows, n_in, g_begin, g_end, dst);
@@ -154,7 +161,8 @@ void deinterleave_row(DType t, const uint8_t* groups, int64_t n_in, int64_t r, u
   const uint8_t* group = groups + (r / 8) * interleaved_group_bytes(t, n_in);
   switch (t) {
     case DType::Q4_0: return unpack_blocks<BlockQ4_0, BlockQ4_0x8, QK, unpack_q4_0>(group, n_in, r, out);
-    case DType::Q5_0: return unpack_blocks<BlockQ5_0, BlockQ5_0x8, QK, unpack_q5_0>(group, n_in, r, out);
+    case DType::Q5_0: return unpack_blocks<BlockQ5_0, BlockQ5_0x8, QK, unpack_q5>(group, n_in, r, out);
+    case DType::Q5_1: return unpack_blocks<BlockQ5_1, BlockQ5_1x8, QK, unpack_q5>(group, n_in, r, out);
     case DType::Q8_0: return unpack_blocks<BlockQ8_0, BlockQ8_0x8, QK, unpack_q8_0>(group, n_in, r, out);
     case DType::Q4_K: return unpack_blocks<BlockQ4_K, BlockQ4_Kx8, QK_K, unpack_q4_k>(group, n_in, r, out);
     case DType::Q5_K: return unpack_blocks<BlockQ5_K, BlockQ5_Kx8, QK_K, unpack_q5_k>(group, n_in, r, out);

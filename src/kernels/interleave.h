@@ -1,4 +1,5 @@
-// Weight rows interleaved eight at a time, the layout the fast Q4_0, Q5_0, Q8_0, Q4_K and Q5_K kernels read.
+// Weight rows interleaved eight at a time, the layout the fast Q4_0, Q5_0, Q5_1, Q8_0, Q4_K and
+// Q5_K kernels read.
 //
 // Why: in GGUF each row is its own run of blocks, so a kernel working on several rows gathers each
 // row's scale and quants from a different place, and unpacks (nibbles, Q5_0's fifth bits) one row at
@@ -32,6 +33,12 @@ struct BlockQ5_0x8 {
   uint8_t qh[8][4];
   uint8_t qs[4][8][4];
 };
+// Q5_1 the same as Q5_0, plus the eight rows' minimums.
+struct BlockQ5_1x8 {
+  uint16_t d[8], m[8];
+  uint8_t qh[8][4];
+  uint8_t qs[4][8][4];
+};
 // Q8_0: qs[l][r] is row r's quants 4l..4l+3 (lane l of the reference's eight).
 struct BlockQ8_0x8 {
   uint16_t d[8];
@@ -59,7 +66,7 @@ struct BlockQ5_Kx8 {
   uint8_t qs[32][8][4];
 };
 static_assert(sizeof(BlockQ4_0x8) == 8 * sizeof(BlockQ4_0) && sizeof(BlockQ5_0x8) == 8 * sizeof(BlockQ5_0) &&
-              sizeof(BlockQ8_0x8) == 8 * sizeof(BlockQ8_0));
+              sizeof(BlockQ8_0x8) == 8 * sizeof(BlockQ8_0) && sizeof(BlockQ5_1x8) == 8 * sizeof(BlockQ5_1));
 static_assert(sizeof(BlockQ4_Kx8) == 8 * sizeof(BlockQ4_K) + 32 && sizeof(BlockQ5_Kx8) == 8 * sizeof(BlockQ5_K) + 32);
 
 // Whether interleave_rows supports weights of this type.

@@ -52,6 +52,31 @@ CHASSIS_AVX512 inline __m512 hsum8_across512(const __m512 (&acc)[8]) {
   return _mm512_add_ps(_mm512_add_ps(r[0], r[2]), _mm512_add_ps(r[1], r[3]));
 }
 
+// The unsigned 5-bit quants of lanes k (low) and k + 4 (high) of the eight rows.
+// (Q5_0 and Q5_1: BlockQ5_0x8 or BlockQ5_1x8.)
+template <int K, typename BX8>
+CHASSIS_AVX2 inline void q5_lanes(const BX8& b, __m256i qh, __m256i& low, __m256i& high) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
+  const __m256i raw = load256(b.qs[K]);
+  // Bit K of each qh byte is the fifth bit of the low element, bit 4 + K of the high one. The 16-bit
+  // shifts carry bits across bytes only into bits below 4, which the mask drops.
+  low = _mm256_or_si256(_mm256_and_si256(raw, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4 - K), bit4));
+  high = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(raw, 4), low4), _mm256_and_si256(_mm256_srli_epi16(qh, K), bit4));
+}
+
+// One lane of the eight rows: acc = fma(d, start + sum(q * y), acc) (Q5_0: start = -16 * sum(y)).
+CHASSIS_AVX2 inline __m256 q5_lane_fma(__m256i q, const int8_t* y, int32_t start, __m256 d, __m256 acc) {
+  const __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(q, broadcast_lane(y)), _mm256_set1_epi16(1));
+  return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_add_epi32(sums, _mm256_set1_epi32(start))), acc);
+}
+// The same by one vpdpbusd that starts at `start` (both 256-bit encodings, see CHASSIS_AVX_VNNI).
+CHASSIS_VNNI inline __m256 q5_lane_fma_vnni256(__m256i q, const int8_t* y, int32_t start, __m256 d, __m256 acc) {
+  return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_set1_epi32(start), q, broadcast_lane(y))), acc);
+}
+CHASSIS_AVX_VNNI inline __m256 q5_lane_fma_avx_vnni(__m256i q, const int8_t* y, int32_t start, __m256 d, __m256 acc) {
+  return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_dpbusd_avx_epi32(_mm256_set1_epi32(start), q, broadcast_lane(y))), acc);
+}
+
 // The problem from group k on (its first weight group and output row).
 inline TileProblem group_problem(const TileProblem& p, int64_t k) {
   TileProblem g = p;
@@ -87,8 +112,9 @@ void run_groups(const TileProblem& p) {
   run_token_tiles<K8, 1>(p, paired, n_groups);
 }
 
-// The Q4_K and Q5_K problems (matmul_interleaved_q4_k_avx2.cc, matmul_interleaved_q5_k_avx2.cc).
+// The Q4_K, Q5_K and Q5_1 problems (matmul_interleaved_q4_k_avx2.cc, _q5_k_avx2.cc, _q5_1_avx2.cc).
 void matmul_interleaved_q4_k(const TileProblem& p);
 void matmul_interleaved_q5_k(const TileProblem& p);
+void matmul_interleaved_q5_1(const TileProblem& p);
 
 }  // namespace chassis::interleaved

@@ -508,7 +508,7 @@ bool has_tiled_avx2(DType wt) {
   }
 }
 
-bool has_interleaved_tiles_avx2(DType wt) { return has_tiled_avx2(wt) || wt == DType::Q5_K; }
+bool has_interleaved_tiles_avx2(DType wt) { return has_tiled_avx2(wt) || wt == DType::Q5_K || wt == DType::Q5_1; }
 
 ActSums tiled_act_sums(DType wt, bool interleaved) {
   if (wt == DType::Q4_0) return ActSums::kBlock;

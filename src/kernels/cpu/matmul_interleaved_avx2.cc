@@ -222,31 +222,6 @@ struct TileQ4_0x16Vnni {
 // Quants are read unsigned (0..31); the offset of 16 returns through the activation's lane sums
 // (each lane's sum starts at -16 x the activation lane's sum).
 
-// The unsigned 5-bit quants of lanes k (low) and k + 4 (high) of the eight rows.
-template <int K>
-CHASSIS_AVX2 inline void q5_lanes(const BlockQ5_0x8& b, __m256i qh, __m256i& low, __m256i& high) {
-  const __m256i low4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
-  const __m256i raw = load256(b.qs[K]);
-  // Bit K of each qh byte is the fifth bit of the low element, bit 4 + K of the high one. The 16-bit
-  // shifts carry bits across bytes only into bits below 4, which the mask drops.
-  low = _mm256_or_si256(_mm256_and_si256(raw, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4 - K), bit4));
-  high = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(raw, 4), low4), _mm256_and_si256(_mm256_srli_epi16(qh, K), bit4));
-}
-
-// One lane of the eight rows: acc = fma(d, start + sum(q * y), acc), start = -16 * sum(y).
-CHASSIS_AVX2 inline __m256 q5_lane_fma(__m256i q, const int8_t* y, int32_t start, __m256 d, __m256 acc) {
-  const __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(q, broadcast_lane(y)), _mm256_set1_epi16(1));
-  return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_add_epi32(sums, _mm256_set1_epi32(start))), acc);
-}
-// The same by one vpdpbusd that starts at `start` (both 256-bit encodings, see CHASSIS_AVX_VNNI).
-CHASSIS_VNNI inline __m256 q5_lane_fma_vnni256(__m256i q, const int8_t* y, int32_t start, __m256 d, __m256 acc) {
-  return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_set1_epi32(start), q, broadcast_lane(y))), acc);
-}
-CHASSIS_AVX_VNNI inline __m256 q5_lane_fma_avx_vnni(__m256i q, const int8_t* y, int32_t start, __m256 d, __m256 acc) {
-  return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_dpbusd_avx_epi32(_mm256_set1_epi32(start), q, broadcast_lane(y))), acc);
-}
-
-
 // Q5_0 quants unpacked once per block for several tokens: the eight lanes' registers, in order.
 // Staging buffers are cache-line aligned (C++17's aligned new gives std::vector that): a load that
 // straddles two lines costs two, and a 16-byte-aligned heap buffer split most of them.
@@ -607,6 +582,7 @@ void matmul_interleaved_avx2(DType wt, const TileProblem& p) {
   }
   if (wt == DType::Q4_K) return interleaved::matmul_interleaved_q4_k(p);
   if (wt == DType::Q5_K) return interleaved::matmul_interleaved_q5_k(p);
+  if (wt == DType::Q5_1) return interleaved::matmul_interleaved_q5_1(p);
   // Q8_0 and Q5_0: one token at a time over a group (eight accumulators per token fill the
   // registers); for several tokens, pairs of groups through the 512-bit tiles with their quants
   // staged once per pair, then any group left through the 256-bit ones.
