@@ -1,4 +1,4 @@
-// Tiles for weights interleaved eight rows at a time (Q4_0, Q5_0, Q8_0 here; Q4_K in its own file) (kernels/interleave.h). One 32-byte load holds
+// Tiles for weights interleaved eight rows at a time (Q4_0, Q5_0, Q8_0 here; Q4_K, Q5_K and Q5_1 in their own files) (kernels/interleave.h). One 32-byte load holds
 // the same four quant bytes of all eight rows, so the integer dot of a 4-byte lane against a
 // broadcast activation lane leaves row r's sum in int32 lane r: no per-row unpacking, no horizontal
 // sums, and the rows' scales arrive in one load. Each row's float operations are still exactly those
