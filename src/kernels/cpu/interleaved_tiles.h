@@ -77,6 +77,35 @@ CHASSIS_AVX_VNNI inline __m256 q5_lane_fma_avx_vnni(__m256i q, const int8_t* y, 
   return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_dpbusd_avx_epi32(_mm256_set1_epi32(start), q, broadcast_lane(y))), acc);
 }
 
+// Q5_0/Q5_1 quants unpacked once per block for several tokens: the eight lanes' registers, in order.
+// Staging buffers are cache-line aligned (C++17's aligned new gives std::vector that): a load that
+// straddles two lines costs two, and a 16-byte-aligned heap buffer split most of them.
+struct alignas(64) Q5Unpacked {
+  uint8_t lane[8][32];
+};
+
+// All eight lanes of a block of eight rows, in order.
+template <typename BX8>
+CHASSIS_AVX2 inline void q5_block_lanes(const BX8& b, __m256i (&lane)[8]) {
+  const __m256i qh = load256(b.qh);
+  q5_lanes<0>(b, qh, lane[0], lane[4]);
+  q5_lanes<1>(b, qh, lane[1], lane[5]);
+  q5_lanes<2>(b, qh, lane[2], lane[6]);
+  q5_lanes<3>(b, qh, lane[3], lane[7]);
+}
+
+// A group's blocks (nb = p.n / QK) unpacked into `unpacked`, for several tokens (Q5_0, Q5_1).
+template <typename BX8>
+CHASSIS_AVX2 void unpack_q5_group(const TileProblem& p, Q5Unpacked* unpacked) {
+  const auto* w = reinterpret_cast<const BX8*>(p.w);
+  for (int64_t i = 0; i < p.n / QK; ++i) {
+    prefetch_ahead(p.w, i * int64_t(sizeof(BX8)), int64_t(sizeof(BX8)));
+    __m256i lane[8];
+    q5_block_lanes(w[i], lane);
+    for (int l = 0; l < 8; ++l) _mm256_store_si256(reinterpret_cast<__m256i*>(unpacked[i].lane[l]), lane[l]);
+  }
+}
+
 // The problem from group k on (its first weight group and output row).
 inline TileProblem group_problem(const TileProblem& p, int64_t k) {
   TileProblem g = p;

@@ -222,13 +222,6 @@ struct TileQ4_0x16Vnni {
 // Quants are read unsigned (0..31); the offset of 16 returns through the activation's lane sums
 // (each lane's sum starts at -16 x the activation lane's sum).
 
-// Q5_0 quants unpacked once per block for several tokens: the eight lanes' registers, in order.
-// Staging buffers are cache-line aligned (C++17's aligned new gives std::vector that): a load that
-// straddles two lines costs two, and a 16-byte-aligned heap buffer split most of them.
-struct alignas(64) Q5Unpacked {
-  uint8_t lane[8][32];
-};
-
 struct TileQ5_0x8 {
   // Decode: one token, the quants unpacked as they stream in, each lane by LANE_FMA (the same body for
   // three targets).
@@ -269,18 +262,7 @@ struct TileQ5_0x8 {
   // Prefill: the group's quants unpacked once into `unpacked` (nb blocks), then every token streams
   // over them (eight accumulators per token leave no registers for a second token).
   CHASSIS_AVX2 static void unpack_group(const TileProblem& p, Q5Unpacked* unpacked) {
-    const auto* w = reinterpret_cast<const BlockQ5_0x8*>(p.w);
-    const int64_t nb = p.n / QK;
-    for (int64_t i = 0; i < nb; ++i) {
-      prefetch_ahead(p.w, i * int64_t(sizeof(BlockQ5_0x8)), int64_t(sizeof(BlockQ5_0x8)));
-      const __m256i qh = load256(w[i].qh);
-      __m256i lane[8];
-      q5_lanes<0>(w[i], qh, lane[0], lane[4]);
-      q5_lanes<1>(w[i], qh, lane[1], lane[5]);
-      q5_lanes<2>(w[i], qh, lane[2], lane[6]);
-      q5_lanes<3>(w[i], qh, lane[3], lane[7]);
-      for (int l = 0; l < 8; ++l) _mm256_storeu_si256(reinterpret_cast<__m256i*>(unpacked[i].lane[l]), lane[l]);
-    }
+    unpack_q5_group<BlockQ5_0x8>(p, unpacked);
   }
 #define CHASSIS_Q5_GROUP_TOKEN(NAME, TARGET, LANE_FMA) \
   TARGET static void NAME(const TileProblem& p, const Q5Unpacked* unpacked, int t) { \
@@ -334,12 +316,8 @@ struct TileQ5_0x16 {
     for (int g = 0; g < 2; ++g) {
       const auto* w = reinterpret_cast<const BlockQ5_0x8*>(p.w + g * p.w_stride);
       for (int64_t i = 0; i < nb; ++i) {
-        const __m256i qh = load256(w[i].qh);
         __m256i lane[8];
-        q5_lanes<0>(w[i], qh, lane[0], lane[4]);
-        q5_lanes<1>(w[i], qh, lane[1], lane[5]);
-        q5_lanes<2>(w[i], qh, lane[2], lane[6]);
-        q5_lanes<3>(w[i], qh, lane[3], lane[7]);
+        q5_block_lanes(w[i], lane);
         for (int l = 0; l < 8; ++l)
           _mm256_storeu_si256(reinterpret_cast<__m256i*>(unpacked[i].lane[l] + 32 * g), lane[l]);
       }

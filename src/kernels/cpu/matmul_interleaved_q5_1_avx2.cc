@@ -18,29 +18,11 @@ CHASSIS_AVX2 inline __m256 h8_to_ps(const uint16_t (&h)[8]) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)));
 }
 
-// A group's block unpacked for several tokens: lane l's 5-bit quants of the eight rows.
-struct alignas(64) Q5_1Unpacked {
-  uint8_t lane[8][32];
-};
-
-CHASSIS_AVX2 void unpack_group(const TileProblem& p, Q5_1Unpacked* unpacked) {
-  const auto* w = reinterpret_cast<const BlockQ5_1x8*>(p.w);
-  for (int64_t i = 0; i < p.n / QK; ++i) {
-    const __m256i qh = load256(w[i].qh);
-    __m256i lane[8];
-    q5_lanes<0>(w[i], qh, lane[0], lane[4]);
-    q5_lanes<1>(w[i], qh, lane[1], lane[5]);
-    q5_lanes<2>(w[i], qh, lane[2], lane[6]);
-    q5_lanes<3>(w[i], qh, lane[3], lane[7]);
-    for (int l = 0; l < 8; ++l) _mm256_store_si256(reinterpret_cast<__m256i*>(unpacked[i].lane[l]), lane[l]);
-  }
-}
-
 // Token t over the group, its quants unpacked here (unpacked == nullptr) or read from unpacked; each
 // lane by LANE_FMA (the same body for three targets: a target attribute cannot be a template
 // parameter). The lanes' sums start at 0: the quants carry no offset, the minimum is its own term.
 #define CHASSIS_Q5_1_TOKEN(NAME, TARGET, LANE_FMA)                                                        \
-  TARGET void NAME(const TileProblem& p, const Q5_1Unpacked* unpacked, int t) {                          \
+  TARGET void NAME(const TileProblem& p, const Q5Unpacked* unpacked, int t) {                          \
     const auto* w = reinterpret_cast<const BlockQ5_1x8*>(p.w);                                           \
     const auto* act = reinterpret_cast<const BlockQ8_1*>(p.act + t * p.act_stride);                      \
     __m256 acc[8];                                                                                       \
@@ -50,25 +32,14 @@ CHASSIS_AVX2 void unpack_group(const TileProblem& p, Q5_1Unpacked* unpacked) {
       const BlockQ8_1& a = act[i];                                                                       \
       mins = _mm256_fmadd_ps(h8_to_ps(w[i].m), _mm256_set1_ps(h2f(a.s)), mins);                          \
       const __m256 d = _mm256_mul_ps(h8_to_ps(w[i].d), _mm256_set1_ps(h2f(a.d)));                        \
+      __m256i lane[8];                                                                                   \
       if (unpacked) {                                                                                    \
-        for (int l = 0; l < 8; ++l) acc[l] = LANE_FMA(load256(unpacked[i].lane[l]), a.qs + 4 * l, 0, d, acc[l]); \
-        continue;                                                                                        \
+        for (int l = 0; l < 8; ++l) lane[l] = load256(unpacked[i].lane[l]);                              \
+      } else {                                                                                           \
+        prefetch_ahead(p.w, i * int64_t(sizeof(BlockQ5_1x8)), int64_t(sizeof(BlockQ5_1x8)));            \
+        q5_block_lanes(w[i], lane);                                                                      \
       }                                                                                                  \
-      prefetch_ahead(p.w, i * int64_t(sizeof(BlockQ5_1x8)), int64_t(sizeof(BlockQ5_1x8)));              \
-      const __m256i qh = load256(w[i].qh);                                                               \
-      __m256i low, high;                                                                                 \
-      q5_lanes<0>(w[i], qh, low, high);                                                                  \
-      acc[0] = LANE_FMA(low, a.qs + 0, 0, d, acc[0]);                                                    \
-      acc[4] = LANE_FMA(high, a.qs + 16, 0, d, acc[4]);                                                  \
-      q5_lanes<1>(w[i], qh, low, high);                                                                  \
-      acc[1] = LANE_FMA(low, a.qs + 4, 0, d, acc[1]);                                                    \
-      acc[5] = LANE_FMA(high, a.qs + 20, 0, d, acc[5]);                                                  \
-      q5_lanes<2>(w[i], qh, low, high);                                                                  \
-      acc[2] = LANE_FMA(low, a.qs + 8, 0, d, acc[2]);                                                    \
-      acc[6] = LANE_FMA(high, a.qs + 24, 0, d, acc[6]);                                                  \
-      q5_lanes<3>(w[i], qh, low, high);                                                                  \
-      acc[3] = LANE_FMA(low, a.qs + 12, 0, d, acc[3]);                                                   \
-      acc[7] = LANE_FMA(high, a.qs + 28, 0, d, acc[7]);                                                  \
+      for (int l = 0; l < 8; ++l) acc[l] = LANE_FMA(lane[l], a.qs + 4 * l, 0, d, acc[l]);               \
     }                                                                                                    \
     _mm256_storeu_ps(p.y + t * p.y_stride, _mm256_add_ps(hsum8_across(acc), mins));                      \
   }
@@ -77,18 +48,18 @@ CHASSIS_Q5_1_TOKEN(q5_1_token_vnni, CHASSIS_VNNI, q5_lane_fma_vnni256)
 CHASSIS_Q5_1_TOKEN(q5_1_token_avx_vnni, CHASSIS_AVX_VNNI, q5_lane_fma_avx_vnni)
 #undef CHASSIS_Q5_1_TOKEN
 
-template <void (*Token)(const TileProblem&, const Q5_1Unpacked*, int)>
+template <void (*Token)(const TileProblem&, const Q5Unpacked*, int)>
 void run_q5_1_groups(const TileProblem& p) {
   const int64_t n_groups = p.n_rows / kInterleavedRows;
   if (p.n_tok == 1) {
     for (int64_t k = 0; k < n_groups; ++k) Token(group_problem(p, k), nullptr, 0);
     return;
   }
-  thread_local std::vector<Q5_1Unpacked> unpacked;
+  thread_local std::vector<Q5Unpacked> unpacked;
   if (unpacked.size() < size_t(p.n / QK)) unpacked.resize(size_t(p.n / QK));
   for (int64_t k = 0; k < n_groups; ++k) {
     const TileProblem g = group_problem(p, k);
-    unpack_group(g, unpacked.data());
+    unpack_q5_group<BlockQ5_1x8>(g, unpacked.data());
     for (int t = 0; t < p.n_tok; ++t) Token(g, unpacked.data(), t);
   }
 }
