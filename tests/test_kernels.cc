@@ -501,7 +501,8 @@ TEST(Kernels, InterleavedMatmulIsBitIdenticalToTheReferenceDots) {
   // Every tile set the CPU has (pairs of groups in 512-bit registers; VNNI integer sums).
   for (TileSet set : tile_sets()) {
   use_tile_set(set);
-  for (DType t : {DType::Q4_0, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q4_K, DType::Q5_K}) {
+  for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q4_K,
+                  DType::Q5_K}) {
     ASSERT_TRUE(can_interleave(t));
     const int64_t bs = dtype_info(t).block_size;
     // Rows wide enough for the chunked one-token paths: Q8_0 100 blocks (kQ8ChunkedMinBlocks), Q4_0

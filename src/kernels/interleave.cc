@@ -14,10 +14,12 @@ namespace {
 inline int x8_bit_of_element(int e) { return e < 16 ? e / 4 : 4 + (e - 16) / 4; }
 inline int x8_byte_of_element(int e) { return e % 4; }
 
-void pack_q4_0(const BlockQ4_0* const rows[8], int64_t i, BlockQ4_0x8& out) {
+template <typename B, typename BX8>
+void pack_q4(const B* const rows[8], int64_t i, BX8& out) {
   for (int r = 0; r < 8; ++r) {
-    const BlockQ4_0& b = rows[r][i];
+    const B& b = rows[r][i];
     out.d[r] = b.d;
+    if constexpr (std::is_same_v<B, BlockQ4_1>) out.m[r] = b.m;
     for (int k = 0; k < 4; ++k) std::memcpy(out.qs[k][r], b.qs + 4 * k, 4);
   }
 }
@@ -49,8 +51,10 @@ void unpack_q8_0(const BlockQ8_0x8& in, int r, BlockQ8_0& b) {
   for (int l = 0; l < 8; ++l) std::memcpy(b.qs + 4 * l, in.qs[l][r], 4);
 }
 
-void unpack_q4_0(const BlockQ4_0x8& in, int r, BlockQ4_0& b) {
+template <typename BX8, typename B>
+void unpack_q4(const BX8& in, int r, B& b) {
   b.d = in.d[r];
+  if constexpr (std::is_same_v<B, BlockQ4_1>) b.m = in.m[r];
   for (int k = 0; k < 4; ++k) std::memcpy(b.qs + 4 * k, in.qs[k][r], 4);
 }
 
@@ -141,13 +145,14 @@ void unpack_blocks(const uint8_t* group, int64_t n_in, int64_t r, uint8_t* out) 
 }  // namespace
 
 bool can_interleave(DType t) {
-  return t == DType::Q4_0 || t == DType::Q5_0 || t == DType::Q5_1 || t == DType::Q8_0 || t == DType::Q4_K ||
-         t == DType::Q5_K;
+  return t == DType::Q4_0 || t == DType::Q4_1 || t == DType::Q5_0 || t == DType::Q5_1 || t == DType::Q8_0 ||
+         t == DType::Q4_K || t == DType::Q5_K;
 }
 
 void interleave_rows(DType t, const uint8_t* rows, int64_t n_in, int64_t g_begin, int64_t g_end, uint8_t* dst) {
   switch (t) {
-    case DType::Q4_0: return interleave_groups<BlockQ4_0, BlockQ4_0x8, QK, pack_q4_0>(rows, n_in, g_begin, g_end, dst);
+    case DType::Q4_0: return interleave_groups<BlockQ4_0, BlockQ4_0x8, QK, pack_q4>(rows, n_in, g_begin, g_end, dst);
+    case DType::Q4_1: return interleave_groups<BlockQ4_1, BlockQ4_1x8, QK, pack_q4>(rows, n_in, g_begin, g_end, dst);
     case DType::Q5_0: return interleave_groups<BlockQ5_0, BlockQ5_0x8, QK, pack_q5>(rows, n_in, g_begin, g_end, dst);
     case DType::Q5_1: return interleave_groups<BlockQ5_1, BlockQ5_1x8, QK, pack_q5>(rows, n_in, g_begin, g_end, dst);
     case DType::Q8_0: return interleave_groups<BlockQ8_0, BlockQ8_0x8, QK, pack_q8_0>(rows, n_in, g_begin, g_end, dst);
@@ -160,7 +165,8 @@ void interleave_rows(DType t, const uint8_t* rows, int64_t n_in, int64_t g_begin
 void deinterleave_row(DType t, const uint8_t* groups, int64_t n_in, int64_t r, uint8_t* out) {
   const uint8_t* group = groups + (r / 8) * interleaved_group_bytes(t, n_in);
   switch (t) {
-    case DType::Q4_0: return unpack_blocks<BlockQ4_0, BlockQ4_0x8, QK, unpack_q4_0>(group, n_in, r, out);
+    case DType::Q4_0: return unpack_blocks<BlockQ4_0, BlockQ4_0x8, QK, unpack_q4>(group, n_in, r, out);
+    case DType::Q4_1: return unpack_blocks<BlockQ4_1, BlockQ4_1x8, QK, unpack_q4>(group, n_in, r, out);
     case DType::Q5_0: return unpack_blocks<BlockQ5_0, BlockQ5_0x8, QK, unpack_q5>(group, n_in, r, out);
     case DType::Q5_1: return unpack_blocks<BlockQ5_1, BlockQ5_1x8, QK, unpack_q5>(group, n_in, r, out);
     case DType::Q8_0: return unpack_blocks<BlockQ8_0, BlockQ8_0x8, QK, unpack_q8_0>(group, n_in, r, out);

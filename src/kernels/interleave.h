@@ -1,5 +1,5 @@
-// Weight rows interleaved eight at a time, the layout the fast Q4_0, Q5_0, Q5_1, Q8_0, Q4_K and
-// Q5_K kernels read.
+// Weight rows interleaved eight at a time, the layout the fast Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
+// Q4_K and Q5_K kernels read.
 //
 // Why: in GGUF each row is its own run of blocks, so a kernel working on several rows gathers each
 // row's scale and quants from a different place, and unpacks (nibbles, Q5_0's fifth bits) one row at
@@ -26,7 +26,12 @@ struct BlockQ4_0x8 {
   uint16_t d[8];
   uint8_t qs[4][8][4];
 };
-// Q5_0 the same, plus the 256 fifth bits arranged like qs: bit k of qh[r][j] is the fifth bit of
+// Q4_1 the same, plus the eight rows' minimums.
+struct BlockQ4_1x8 {
+  uint16_t d[8], m[8];
+  uint8_t qs[4][8][4];
+};
+// Q5_0 the same as Q4_0, plus the 256 fifth bits arranged like qs: bit k of qh[r][j] is the fifth bit of
 // row r's element 4k + j, bit 4 + k that of element 16 + 4k + j (k = 0..3).
 struct BlockQ5_0x8 {
   uint16_t d[8];
@@ -66,7 +71,8 @@ struct BlockQ5_Kx8 {
   uint8_t qs[32][8][4];
 };
 static_assert(sizeof(BlockQ4_0x8) == 8 * sizeof(BlockQ4_0) && sizeof(BlockQ5_0x8) == 8 * sizeof(BlockQ5_0) &&
-              sizeof(BlockQ8_0x8) == 8 * sizeof(BlockQ8_0) && sizeof(BlockQ5_1x8) == 8 * sizeof(BlockQ5_1));
+              sizeof(BlockQ8_0x8) == 8 * sizeof(BlockQ8_0) && sizeof(BlockQ5_1x8) == 8 * sizeof(BlockQ5_1) &&
+              sizeof(BlockQ4_1x8) == 8 * sizeof(BlockQ4_1));
 static_assert(sizeof(BlockQ4_Kx8) == 8 * sizeof(BlockQ4_K) + 32 && sizeof(BlockQ5_Kx8) == 8 * sizeof(BlockQ5_K) + 32);
 
 // Whether interleave_rows supports weights of this type.

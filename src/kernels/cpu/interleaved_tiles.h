@@ -141,9 +141,10 @@ void run_groups(const TileProblem& p) {
   run_token_tiles<K8, 1>(p, paired, n_groups);
 }
 
-// The Q4_K, Q5_K and Q5_1 problems (matmul_interleaved_q4_k_avx2.cc, _q5_k_avx2.cc, _q5_1_avx2.cc).
+// The Q4_K, Q5_K, and Q4_1 / Q5_1 problems (matmul_interleaved_q4_k_avx2.cc, _q5_k_avx2.cc,
+// _q8_1_avx2.cc).
 void matmul_interleaved_q4_k(const TileProblem& p);
 void matmul_interleaved_q5_k(const TileProblem& p);
-void matmul_interleaved_q5_1(const TileProblem& p);
+void matmul_interleaved_q8_1(DType wt, const TileProblem& p);
 
 }  // namespace chassis::interleaved

@@ -508,7 +508,9 @@ bool has_tiled_avx2(DType wt) {
   }
 }
 
-bool has_interleaved_tiles_avx2(DType wt) { return has_tiled_avx2(wt) || wt == DType::Q5_K || wt == DType::Q5_1; }
+bool has_interleaved_tiles_avx2(DType wt) {
+  return has_tiled_avx2(wt) || wt == DType::Q5_K || wt == DType::Q4_1 || wt == DType::Q5_1;
+}
 
 ActSums tiled_act_sums(DType wt, bool interleaved) {
   if (wt == DType::Q4_0) return ActSums::kBlock;

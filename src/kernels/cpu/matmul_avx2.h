@@ -16,8 +16,8 @@ namespace chassis {
 
 // Whether matmul_tiles_avx2 covers weights of this type (only call when cpu_has_avx2()).
 bool has_tiled_avx2(DType wt);
-// The same for weights interleaved eight rows at a time (kernels/interleave.h): Q5_K and Q5_1 have
-// tiles only in that layout.
+// The same for weights interleaved eight rows at a time (kernels/interleave.h): Q5_K, Q4_1 and Q5_1
+// have tiles only in that layout.
 bool has_interleaved_tiles_avx2(DType wt);
 
 // The activation encoding the tiles read for weight type wt: dtype_info(wt).vec_dot_type, except F16

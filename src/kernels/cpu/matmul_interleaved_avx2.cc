@@ -1,4 +1,4 @@
-// Tiles for weights interleaved eight rows at a time (Q4_0, Q5_0, Q8_0 here; Q4_K, Q5_K and Q5_1 in their own files) (kernels/interleave.h). One 32-byte load holds
+// Tiles for weights interleaved eight rows at a time (Q4_0, Q5_0, Q8_0 here; Q4_K, Q5_K, Q4_1 and Q5_1 in their own files) (kernels/interleave.h). One 32-byte load holds
 // the same four quant bytes of all eight rows, so the integer dot of a 4-byte lane against a
 // broadcast activation lane leaves row r's sum in int32 lane r: no per-row unpacking, no horizontal
 // sums, and the rows' scales arrive in one load. Each row's float operations are still exactly those
@@ -560,7 +560,7 @@ void matmul_interleaved_avx2(DType wt, const TileProblem& p) {
   }
   if (wt == DType::Q4_K) return interleaved::matmul_interleaved_q4_k(p);
   if (wt == DType::Q5_K) return interleaved::matmul_interleaved_q5_k(p);
-  if (wt == DType::Q5_1) return interleaved::matmul_interleaved_q5_1(p);
+  if (wt == DType::Q4_1 || wt == DType::Q5_1) return interleaved::matmul_interleaved_q8_1(wt, p);
   // Q8_0 and Q5_0: one token at a time over a group (eight accumulators per token fill the
   // registers); for several tokens, pairs of groups through the 512-bit tiles with their quants
   // staged once per pair, then any group left through the 256-bit ones.
