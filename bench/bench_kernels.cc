@@ -41,8 +41,16 @@ std::vector<uint8_t> random_weights(DType t, int64_t n_in, int64_t n_out) {
     } else if (t == DType::Q6_K) {
       for (int64_t b = 0; b < n_in / QK_K; ++b)
         quantize_block_q6_k(row.data() + b * QK_K, reinterpret_cast<BlockQ6_K*>(dst) + b);
-    } else {
+    } else if (can_quantize(t)) {
       quantize_row(t, row.data(), dst, n_in);
+    } else {  // no quantizer (Q2_K, Q3_K): random bytes, each block's fp16 scales made small and finite
+      for (int64_t k = 0; k < rb; ++k) dst[k] = uint8_t(rng());
+      const uint16_t scale = f32_to_f16(0.01f);
+      const int64_t bb = dtype_info(t).block_bytes;
+      for (int64_t b = 0; b < rb / bb; ++b) {  // d (and Q2_K's dmin) end the block
+        std::memcpy(dst + (b + 1) * bb - 2, &scale, 2);
+        if (t == DType::Q2_K) std::memcpy(dst + (b + 1) * bb - 4, &scale, 2);
+      }
     }
   }
   return w;
@@ -107,6 +115,8 @@ CHASSIS_MATMUL_BENCH(Q4_0, 2048, 98304);
 CHASSIS_MATMUL_BENCH(Q4_K, 2048, 65536);
 CHASSIS_MATMUL_BENCH(Q5_K, 2048, 57344);
 CHASSIS_MATMUL_BENCH(Q6_K, 2048, 49152);
+CHASSIS_MATMUL_BENCH(Q3_K, 2048, 98304);
+CHASSIS_MATMUL_BENCH(Q2_K, 2048, 131072);
 
 }  // namespace
 }  // namespace chassis

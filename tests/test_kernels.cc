@@ -444,8 +444,10 @@ TEST(Kernels, Avx2MatmulTilesAreBitIdenticalToTheReferenceDots) {
   // Every tile set the CPU has (AVX2, 512-bit AVX-512BW, and AVX512-VNNI integer sums).
   for (TileSet set : tile_sets()) {
   use_tile_set(set);
-  for (DType t : {DType::F16, DType::Q8_0, DType::Q5_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
-    ASSERT_TRUE(has_tiled_avx2(t)) << dtype_name(t);
+  for (DType t : {DType::F16, DType::Q8_0, DType::Q5_0, DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::Q3_K, DType::Q2_K}) {
+    // Q2_K and Q3_K have 512-bit tiles only.
+    const bool tiles_512_only = t == DType::Q2_K || t == DType::Q3_K;
+    ASSERT_EQ(has_tiled_avx2(t), !tiles_512_only || use_avx512_tiles()) << dtype_name(t);
     const DTypeInfo& info = dtype_info(t);
     for (int64_t n_in : {info.block_size == 1 ? int64_t(72) : info.block_size * 3,
                          info.block_size == 1 ? int64_t(100) : info.block_size * 7}) {
