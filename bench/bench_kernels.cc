@@ -107,6 +107,7 @@ void args_interleaved(benchmark::internal::Benchmark* b) { args_with_paths(b, {0
   BENCHMARK(BM_Matmul_##TYPE)->Apply(can_interleave(DType::TYPE) ? args_interleaved : args)
 
 CHASSIS_MATMUL_BENCH(F16, 2048, 32768);
+CHASSIS_MATMUL_BENCH(BF16, 2048, 32768);
 CHASSIS_MATMUL_BENCH(Q8_0, 896, 131072);
 CHASSIS_MATMUL_BENCH(Q5_0, 896, 131072);
 CHASSIS_MATMUL_BENCH(Q4_1, 2048, 98304);

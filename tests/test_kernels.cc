@@ -444,7 +444,8 @@ TEST(Kernels, Avx2MatmulTilesAreBitIdenticalToTheReferenceDots) {
   // Every tile set the CPU has (AVX2, 512-bit AVX-512BW, and AVX512-VNNI integer sums).
   for (TileSet set : tile_sets()) {
   use_tile_set(set);
-  for (DType t : {DType::F16, DType::Q8_0, DType::Q5_0, DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::Q3_K, DType::Q2_K}) {
+  for (DType t : {DType::F16, DType::BF16, DType::Q8_0, DType::Q5_0, DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::Q3_K,
+                  DType::Q2_K}) {
     // Q2_K and Q3_K have 512-bit tiles only.
     const bool tiles_512_only = t == DType::Q2_K || t == DType::Q3_K;
     ASSERT_EQ(has_tiled_avx2(t), !tiles_512_only || use_avx512_tiles()) << dtype_name(t);
@@ -471,9 +472,9 @@ TEST(Kernels, Avx2MatmulTilesAreBitIdenticalToTheReferenceDots) {
   restore_tile_sets();
 }
 
-// Batched F16 on shapes large enough for the 512-bit kernel's blocking to split the rows (40 at a
-// time, tiles of 10) and the inner dimension (512 elements at a time, accumulators parked in
-// between), with ragged ends of both and token tails of 1, 4 and 2, still equals every element's
+// Batched F16 and BF16 on shapes large enough for the 512-bit kernel's blocking to split the rows
+// (40 at a time, tiles of 10) and the inner dimension (512 elements at a time, accumulators parked in
+// between), with ragged ends of both and token tails of 1, 4 and 2, still equal every element's
 // reference dot product bit for bit.
 TEST(Kernels, BatchedF16IsBitIdenticalAcrossRowAndInnerBlocks) {
   if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
@@ -481,14 +482,16 @@ TEST(Kernels, BatchedF16IsBitIdenticalAcrossRowAndInnerBlocks) {
   ThreadPool pool(2);
   for (TileSet set : tile_sets()) {
     use_tile_set(set);
+    for (DType t : {DType::F16, DType::BF16})
     for (auto [n_in, n_out, n_tok] : {std::array<int64_t, 3>{1200, 101, 21}, {1024, 48, 9}, {520, 7, 17}}) {
-      const auto w = random_rows(DType::F16, n_in, n_out, rng);
-      const WeightMatrix m{DType::F16, w.data(), n_in, n_out};
+      const auto w = random_rows(t, n_in, n_out, rng);
+      const WeightMatrix m{t, w.data(), n_in, n_out};
       auto x = test::random_floats(size_t(n_in * n_tok), uint32_t(rng()));
       std::vector<float> y(size_t(n_out * n_tok));
       matmul(m, x.data(), n_tok, y.data(), pool, /*row_invariant=*/false);
-      ASSERT_TRUE(matches_reference_dots(DType::F16, w.data(), n_in, 0, n_out, x.data(), n_tok, y, false))
-          << "n_in=" << n_in << " n_out=" << n_out << " n_tok=" << n_tok << " tiles=" << tile_set_name(set);
+      ASSERT_TRUE(matches_reference_dots(t, w.data(), n_in, 0, n_out, x.data(), n_tok, y, false))
+          << dtype_name(t) << " n_in=" << n_in << " n_out=" << n_out << " n_tok=" << n_tok
+          << " tiles=" << tile_set_name(set);
     }
   }
   restore_tile_sets();

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <utility>
 
+#include "core/fp16.h"
 #include "kernels/cpu/dot_avx2.h"
 #include "kernels/cpu/matmul_avx2.h"
 #include "kernels/cpu/tile_dispatch.h"
@@ -525,7 +526,9 @@ struct TileQ2_KAvx512Decode : TileQ2_KAvx512 {
 
 // ---- F16 weights against f16-rounded activations (widened to f32: the same values).
 // Batched (tinyBLAS): one 8-lane accumulator per output over steps of 8, hsum8.
-struct TileF16Batch {
+// (BF16 the same: its batched reference is the same tinyBLAS loop, each weight widened exactly.)
+template <typename Half>  // uint16_t (F16) or Bf16
+struct TileHalfBatch {
   static constexpr int kRows = 3, kToks = 4;
   template <int R, int T>
   CHASSIS_AVX2 static void tile(const TileProblem& p) {
@@ -534,7 +537,7 @@ struct TileF16Batch {
     for (int64_t i = 0; i < p.n; i += 8) {
       prefetch_ahead(p.w, i * R * 2, R * 16);
       __m256 x[R];
-      for (int r = 0; r < R; ++r) x[r] = load8(blocks<uint16_t>(p.w, p.w_stride, r) + i);
+      for (int r = 0; r < R; ++r) x[r] = load8(blocks<Half>(p.w, p.w_stride, r) + i);
       for (int t = 0; t < T; ++t) {
         const __m256 y = _mm256_loadu_ps(blocks<float>(p.act, p.act_stride, t) + i);
         for (int r = 0; r < R; ++r) acc[r][t] = _mm256_fmadd_ps(x[r], y, acc[r][t]);
@@ -579,6 +582,30 @@ struct TileF16Single {
     }
   }
 };
+using TileF16Batch = TileHalfBatch<uint16_t>;
+
+// Single BF16 row (ggml_vec_dot_bf16, as dot_avx2's dot_bf16_single): four mul-then-add
+// accumulators over steps of 32, (0+2)+(1+3), hsum8, the elements past the last full step added in
+// double. One row at a time, as TileF16Single, with the activations widened from bf16 once per
+// matmul instead of once per row.
+struct TileBF16Single {
+  static constexpr int kRows = 1, kToks = 1;
+  template <int R, int T>
+  CHASSIS_AVX2 static void tile(const TileProblem& p) {
+    static_assert(R == 1 && T == 1);
+    __m256 c[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    const float* y = blocks<float>(p.act, p.act_stride, 0);
+    const auto* w = reinterpret_cast<const Bf16*>(p.w);
+    const int64_t np = p.n & ~int64_t(31);
+    for (int64_t i = 0; i < np; i += 32) {
+      prefetch_ahead(p.w, i * 2, 64);
+      for (int j = 0; j < 4; ++j) c[j] = _mm256_add_ps(_mm256_mul_ps(load8(w + i + 8 * j), _mm256_loadu_ps(y + i + 8 * j)), c[j]);
+    }
+    double sum = hsum8(_mm256_add_ps(_mm256_add_ps(c[0], c[2]), _mm256_add_ps(c[1], c[3])));
+    for (int64_t i = np; i < p.n; ++i) sum += double(bf16_to_f32(w[i].v) * y[i]);
+    p.y[0] = float(sum);
+  }
+};
 
 // ---- Driver: the problem cut into full tiles and edge tiles, each shape its own instantiation.
 template <class K>
@@ -619,7 +646,8 @@ bool use_avx_vnni_tiles() {
 
 bool has_tiled_avx2(DType wt) {
   switch (wt) {
-    case DType::F16: case DType::Q8_0: case DType::Q5_0: case DType::Q4_0: case DType::Q4_K: case DType::Q6_K:
+    case DType::F16: case DType::BF16: case DType::Q8_0: case DType::Q5_0: case DType::Q4_0: case DType::Q4_K:
+    case DType::Q6_K:
       return true;
     case DType::Q2_K: case DType::Q3_K:  // 512-bit tiles only; elsewhere one dot product at a time
       return use_avx512_tiles();
@@ -660,18 +688,25 @@ CHASSIS_AVX2 void compute_act_sums(ActSums kind, const void* q8_0_blocks, int64_
     }
 }
 
-DType tiled_act_type(DType wt) { return wt == DType::F16 ? DType::F32 : dtype_info(wt).vec_dot_type; }
+DType tiled_act_type(DType wt) {
+  return wt == DType::F16 || wt == DType::BF16 ? DType::F32 : dtype_info(wt).vec_dot_type;
+}
 
 int64_t tiled_chunk_rows(DType wt, int64_t n_tok) {
-  return wt == DType::F16 && n_tok > 1 && use_avx512_tiles() ? f16_batch_block_rows() : 16;
+  return (wt == DType::F16 || wt == DType::BF16) && n_tok > 1 && use_avx512_tiles() ? f16_batch_block_rows() : 16;
 }
 
 void matmul_tiles_avx2(DType wt, const TileProblem& p) {
   switch (wt) {
     case DType::F16:
-      if (p.variant.tiny_blas && use_avx512_tiles()) matmul_f16_batch_avx512(p);
+      if (p.variant.tiny_blas && use_avx512_tiles()) matmul_f16_batch_avx512(wt, p);
       else if (p.variant.tiny_blas) run_tiles<TileF16Batch>(p);
       else run_tiles<TileF16Single>(p);
+      return;
+    case DType::BF16:
+      if (p.variant.tiny_blas && use_avx512_tiles()) matmul_f16_batch_avx512(wt, p);
+      else if (p.variant.tiny_blas) run_tiles<TileHalfBatch<Bf16>>(p);
+      else run_tiles<TileBF16Single>(p);
       return;
     case DType::Q8_0: return run_tiles<TileLanes<TileQ8_0>>(p);
     case DType::Q5_0:

@@ -76,9 +76,9 @@ bool use_avx_vnni_tiles();
 // problem's variant.
 void matmul_tiles_avx2(DType wt, const TileProblem& p);
 
-// Batched F16 problems (p.variant.tiny_blas) with 512-bit registers, bit-identical to the 256-bit
-// tiles; only when use_avx512_tiles().
-void matmul_f16_batch_avx512(const TileProblem& p);
+// Batched F16 or BF16 problems (wt; p.variant.tiny_blas) with 512-bit registers, bit-identical to
+// the 256-bit tiles; only when use_avx512_tiles().
+void matmul_f16_batch_avx512(DType wt, const TileProblem& p);
 
 // The rows of one block of matmul_f16_batch_avx512 (chunks of whole blocks keep its tiles full).
 int64_t f16_batch_block_rows();

@@ -1,5 +1,6 @@
-// Batched F16 matmul (the tinyBLAS order: one 8-lane FMA accumulator per output over steps of 8
-// elements, hsum8 at the end) with 512-bit registers, bit-identical to the 256-bit tiles.
+// Batched F16 (and BF16) matmul (the tinyBLAS order: one 8-lane FMA accumulator per output over
+// steps of 8 elements, hsum8 at the end) with 512-bit registers, bit-identical to the 256-bit tiles.
+// The two types differ only in how a tile's rows are widened to f32 when staged (both exactly).
 //
 // Why it can stay bit-identical: a 512-bit register holds two independent 8-lane accumulators, rows
 // r and r + 1 for the same token, and each half performs exactly the FMA its 256-bit reference does.
@@ -39,7 +40,8 @@ constexpr int64_t kBlockSteps = 64;  // 512 elements
 
 // Steps [j0, j0 + n_steps) of rows [0, n_rows) of the tile (n_rows <= 2 * kPairs) converted to f32
 // in row pairs: pair k, step j0 + j at staged[(k * n_steps + j) * 16]: row 2k's elements, then row
-// 2k+1's (a missing odd row repeats the last one; its results are not stored).
+// 2k+1's (a missing odd row repeats the last one; its results are not stored). BF16 when bf16, else F16.
+template <bool kBf16>
 CHASSIS_AVX512 void stage_rows(const TileProblem& p, int n_rows, int64_t j0, int64_t n_steps, float* staged) {
   for (int k = 0; k < (n_rows + 1) / 2; ++k) {
     const auto* a = reinterpret_cast<const uint16_t*>(p.w + (2 * k) * p.w_stride);
@@ -48,7 +50,10 @@ CHASSIS_AVX512 void stage_rows(const TileProblem& p, int n_rows, int64_t j0, int
     for (int64_t j = 0; j < n_steps; ++j) {
       const __m256i halves = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(b + 8 * (j0 + j)),
                                                  reinterpret_cast<const __m128i*>(a + 8 * (j0 + j)));
-      _mm512_storeu_ps(out + 16 * j, _mm512_cvtph_ps(halves));
+      if constexpr (kBf16)
+        _mm512_storeu_ps(out + 16 * j, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(halves), 16)));
+      else
+        _mm512_storeu_ps(out + 16 * j, _mm512_cvtph_ps(halves));
     }
   }
 }
@@ -102,7 +107,7 @@ float* cache_aligned(std::vector<float>& v, size_t n) {
 
 int64_t f16_batch_block_rows() { return kBlockRows; }
 
-void matmul_f16_batch_avx512(const TileProblem& p) {
+void matmul_f16_batch_avx512(DType wt, const TileProblem& p) {
   constexpr int kTileRows = 2 * kPairs;
   const int64_t n_steps = p.n / 8;
   const int64_t block = std::min(kBlockSteps, n_steps);
@@ -122,7 +127,8 @@ void matmul_f16_batch_avx512(const TileProblem& p) {
         TileProblem sub = p;
         sub.w = p.w + (r0 + r) * p.w_stride;
         sub.y = p.y + r0 + r;
-        stage_rows(sub, n_rows, j0, steps, staged);
+        if (wt == DType::BF16) stage_rows<true>(sub, n_rows, j0, steps, staged);
+        else stage_rows<false>(sub, n_rows, j0, steps, staged);
         float* tile_parked = parked + (r / kTileRows) * n_tok_tiles * parked_per_tile;
         for (int64_t t = 0; t < p.n_tok; t += kToks) {
           const int toks = int(std::min<int64_t>(kToks, p.n_tok - t));
