@@ -89,13 +89,14 @@ std::string ensure_synthetic_model(const std::string& name, const std::string& t
   }
   DType wt, embd_type;
   if (type_name == "f16") wt = embd_type = DType::F16;
+  else if (type_name == "bf16") wt = embd_type = DType::BF16;
   else if (type_name == "q8_0") wt = embd_type = DType::Q8_0;
   else if (type_name == "q4_0") {
     // llama-quantize keeps the (tied) output matrix in Q6_K, or Q8_0 where rows are not a multiple of 256
     wt = DType::Q4_0;
     embd_type = shape->n_embd % QK_K == 0 ? DType::Q6_K : DType::Q8_0;
   }
-  else throw Error("synthetic models come in f16, q8_0, q4_0, q4_k_m, q5_k_m and q6_k, not '" + type_name + "'");
+  else throw Error("synthetic models come in f16, bf16, q8_0, q4_0, q4_k_m, q5_k_m and q6_k, not '" + type_name + "'");
 
   std::filesystem::create_directories(dir);
   const std::string path = dir + "/" + name + "-" + type_name + ".gguf";
@@ -121,7 +122,7 @@ std::string ensure_synthetic_model(const std::string& name, const std::string& t
   c.rope.freq_base = s.rope_base;
   c.rope.n_rot = int(D);
   add_config_to_gguf(w, c, a, s.name + " (synthetic, random weights)");
-  w.add_u32("general.file_type", wt == DType::F16 ? 1 : wt == DType::Q8_0 ? 7 : 2);
+  w.add_u32("general.file_type", wt == DType::F16 ? 1 : wt == DType::BF16 ? 32 : wt == DType::Q8_0 ? 7 : 2);
   // A byte-level BPE vocabulary of the right size: the 256 byte tokens, filler tokens, no merges.
   std::vector<std::string> tokens;
   std::vector<int32_t> types;
