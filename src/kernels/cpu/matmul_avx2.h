@@ -76,6 +76,10 @@ bool use_avx_vnni_tiles();
 // problem's variant.
 void matmul_tiles_avx2(DType wt, const TileProblem& p);
 
+// The Q6_K, Q3_K and Q2_K problems of matmul_tiles_avx2 (matmul_k_rows_avx2.cc; Q3_K and Q2_K only
+// when use_avx512_tiles()).
+void matmul_k_rows_avx2(DType wt, const TileProblem& p);
+
 // Batched F16 or BF16 problems (wt; p.variant.tiny_blas) with 512-bit registers, bit-identical to
 // the 256-bit tiles; only when use_avx512_tiles().
 void matmul_f16_batch_avx512(DType wt, const TileProblem& p);

@@ -1,0 +1,274 @@
+// Row-major tiles of the k-quants whose reference keeps eight lanes per row (Q6_K, Q3_K, Q2_K): a
+// row's 32 consecutive elements fill one 256-bit vector, so its lanes are the reference's lanes, and
+// with AVX-512 a super-block's two 128-element halves sit side by side in one register. (Q4_K and Q5_K
+// are interleaved instead: matmul_interleaved_q4_k_avx2.cc, matmul_interleaved_q5_k_avx2.cc.)
+#include "kernels/cpu/avx512_util.h"  // first: see there
+
+#include <cstring>
+
+#include "kernels/cpu/matmul_avx2.h"
+#include "kernels/cpu/row_tiles.h"
+
+namespace chassis {
+namespace {
+using namespace avx2;
+using namespace row_tiles;
+
+// ---- Q6_K: per-lane integer sums over the super-block (scales per 16 elements), the -32 offset
+// through the activation sums, one lane FMA with d per super-block, hsum8 at the end.
+struct TileQ6_K {
+  static constexpr int kRows = 2, kToks = 2;
+  template <int R, int T>
+  CHASSIS_AVX2 static void tile(const TileProblem& p) {
+    __m256 acc[R][T];
+    zero(acc);
+    const int64_t nb = p.n / QK_K;
+    for (int64_t i = 0; i < nb; ++i) {
+      prefetch_ahead(p.w, i * R * int64_t(sizeof(BlockQ6_K)), R * int64_t(sizeof(BlockQ6_K)));
+      __m256i sumi[R][T];
+      for (auto& row : sumi)
+        for (auto& s : row) s = _mm256_setzero_si256();
+      for (int j = 0; j < 2; ++j) {
+        for (int r = 0; r < R; ++r) {
+          const BlockQ6_K& w = blocks<BlockQ6_K>(p.w, p.w_stride, r)[i];
+          // this half's 8 scales as int16 in both 128-bit halves; pair k takes scale 2k for its low
+          // 16 elements and 2k+1 for its high 16, picked by one shuffle
+          const __m256i sc8 = _mm256_broadcastsi128_si256(
+              _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.scales + 8 * j))));
+          const __m256i b1 = load256(w.ql + 64 * j), b2 = load256(w.ql + 64 * j + 32);
+          const __m256i bh = load256(w.qh + 32 * j);
+          __m256i q[4];
+          q6_k_quants(b1, b2, bh, q);
+          for (int k = 0; k < 4; ++k) {
+            const int16_t pick_a = int16_t(0x0100 + 0x0202 * (2 * k)), pick_b = int16_t(0x0100 + 0x0202 * (2 * k + 1));
+            const __m256i scale = _mm256_shuffle_epi8(sc8, _mm256_setr_epi16(pick_a, pick_a, pick_a, pick_a, pick_a, pick_a, pick_a, pick_a,
+                                                                             pick_b, pick_b, pick_b, pick_b, pick_b, pick_b, pick_b, pick_b));
+            for (int t = 0; t < T; ++t) {
+              const __m256i y = load256(blocks<BlockQ8_K>(p.act, p.act_stride, t)[i].qs + 128 * j + 32 * k);
+              sumi[r][t] = _mm256_add_epi32(sumi[r][t], _mm256_madd_epi16(scale, _mm256_maddubs_epi16(q[k], y)));
+            }
+          }
+        }
+      }
+      for (int r = 0; r < R; ++r) {
+        const BlockQ6_K& w = blocks<BlockQ6_K>(p.w, p.w_stride, r)[i];
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales)));
+        const float dw = h2f(w.d);
+        for (int t = 0; t < T; ++t) {
+          const BlockQ8_K& a = blocks<BlockQ8_K>(p.act, p.act_stride, t)[i];
+          const __m256i bsums = load256(a.bsums);
+          const __m256i s = _mm256_sub_epi32(sumi[r][t], _mm256_slli_epi32(_mm256_madd_epi16(bsums, sc16), 5));
+          acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(a.d * dw), _mm256_cvtepi32_ps(s), acc[r][t]);
+        }
+      }
+    }
+    store_hsums(p, acc);
+  }
+};
+
+// Q6_K with 512-bit registers (AVX-512BW): a super-block's two halves side by side, j = 0 in the low
+// 256 bits and j = 1 in the high, so each instruction unpacks and multiplies twice the quants, and a
+// row's quants are unpacked once for the tile's tokens. The two halves' integer lane sums are added
+// at the end of the super-block (exact integer arithmetic: the same sums TileQ6_K accumulates), then
+// the float operations are TileQ6_K's.
+struct TileQ6_KAvx512 {
+  static constexpr int kRows = 1, kToks = 3;
+  // Two 32-byte runs, lo at bits 0..255 and hi at 256..511.
+  CHASSIS_AVX512 static __m512i join(const void* lo, const void* hi) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(load256(lo)), load256(hi), 1);
+  }
+  template <int R, int T>
+  CHASSIS_AVX512 static void tile(const TileProblem& p) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
+    __m256 acc[R][T];
+    zero(acc);
+    const int64_t nb = p.n / QK_K;
+    for (int64_t i = 0; i < nb; ++i) {
+      prefetch_ahead(p.w, i * R * int64_t(sizeof(BlockQ6_K)), R * int64_t(sizeof(BlockQ6_K)));
+      for (int r = 0; r < R; ++r) {
+        const BlockQ6_K& w = blocks<BlockQ6_K>(p.w, p.w_stride, r)[i];
+        // Each half's 8 scales as int16 in both of its 128-bit lanes (as TileQ6_K's sc8 per half).
+        const __m128i lo8 = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.scales)));
+        const __m128i hi8 = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.scales + 8)));
+        const __m512i sc8 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(lo8)),
+                                               _mm256_broadcastsi128_si256(hi8), 1);
+        const __m512i b1 = join(w.ql, w.ql + 64), b2 = join(w.ql + 32, w.ql + 96);
+        const __m512i bh = _mm512_loadu_si512(w.qh);
+        __m512i q[4];
+        q[0] = _mm512_or_si512(_mm512_and_si512(b1, m4), _mm512_slli_epi16(_mm512_and_si512(bh, m3), 4));
+        q[1] = _mm512_or_si512(_mm512_and_si512(b2, m4), _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(bh, 2), m3), 4));
+        q[2] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(b1, 4), m4),
+                               _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(bh, 4), m3), 4));
+        q[3] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(b2, 4), m4),
+                               _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(bh, 6), m3), 4));
+        __m512i sumi[T];
+        for (auto& s : sumi) s = _mm512_setzero_si512();
+        for (int k = 0; k < 4; ++k) {
+          const int16_t pick_a = int16_t(0x0100 + 0x0202 * (2 * k)), pick_b = int16_t(0x0100 + 0x0202 * (2 * k + 1));
+          const __m256i pick = _mm256_setr_epi16(pick_a, pick_a, pick_a, pick_a, pick_a, pick_a, pick_a, pick_a,
+                                                 pick_b, pick_b, pick_b, pick_b, pick_b, pick_b, pick_b, pick_b);
+          const __m512i scale = _mm512_shuffle_epi8(sc8, _mm512_broadcast_i64x4(pick));
+          for (int t = 0; t < T; ++t) {
+            const BlockQ8_K& a = blocks<BlockQ8_K>(p.act, p.act_stride, t)[i];
+            const __m512i y = join(a.qs + 32 * k, a.qs + 128 + 32 * k);
+            sumi[t] = _mm512_add_epi32(sumi[t], _mm512_madd_epi16(scale, _mm512_maddubs_epi16(q[k], y)));
+          }
+        }
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales)));
+        const float dw = h2f(w.d);
+        for (int t = 0; t < T; ++t) {
+          const BlockQ8_K& a = blocks<BlockQ8_K>(p.act, p.act_stride, t)[i];
+          const __m256i sum = _mm256_add_epi32(_mm512_castsi512_si256(sumi[t]), _mm512_extracti64x4_epi64(sumi[t], 1));
+          const __m256i s = _mm256_sub_epi32(sum, _mm256_slli_epi32(_mm256_madd_epi16(load256(a.bsums), sc16), 5));
+          acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(a.d * dw), _mm256_cvtepi32_ps(s), acc[r][t]);
+        }
+      }
+    }
+    store_hsums(p, acc);
+  }
+};
+
+// Decode: one row at a time, so the weights stream as one linear run (as TileF16Single).
+struct TileQ6_KAvx512Decode : TileQ6_KAvx512 {
+  static constexpr int kRows = 1, kToks = 1;
+};
+
+// ---- Q2_K and Q3_K (reference: ggml_vec_dot_q2_K_q8_K / _q3_K_q8_K on AVX2, as dot_avx2 computes
+// them): per-lane integer sums over the super-block, each 16-element half of a 32-element vector
+// times its scale, one FMA by d per super-block (Q2_K's minimums first, one FMA by -dmin per lane).
+// Laid out as TileQ6_KAvx512: a super-block's two 128-element halves side by side in 512 bits, the
+// halves' integer sums added at the end; a row's quants unpacked once for the tile's tokens.
+
+// Index of permutexvar_epi16 that spreads 16 int16 scales (sub-block order) for the vectors k of both
+// halves: low 256 bits {s[2k] x 8, s[2k+1] x 8}, high 256 bits {s[8+2k] x 8, s[9+2k] x 8}.
+CHASSIS_AVX512 inline __m512i k_quant_scale_index(int k) {
+  alignas(64) int16_t idx[32];
+  for (int h = 0; h < 2; ++h)
+    for (int e = 0; e < 16; ++e) idx[16 * h + e] = int16_t(8 * h + 2 * k + e / 8);
+  return _mm512_load_si512(idx);
+}
+
+// Q3_K's 16 six-bit signed scales from their 12 packed bytes, four at a time (llama.cpp's unpacking:
+// low nibbles from bytes 0..7, high two bits from bytes 8..11).
+CHASSIS_AVX2 inline __m128i q3_k_scales(const uint8_t* packed) {
+  uint32_t aux[3];
+  std::memcpy(aux, packed, 12);
+  constexpr uint32_t k2 = 0x03030303, k4 = 0x0f0f0f0f;
+  const __m128i v = _mm_set_epi32(int(((aux[1] >> 4) & k4) | (((aux[2] >> 6) & k2) << 4)),
+                                  int(((aux[0] >> 4) & k4) | (((aux[2] >> 4) & k2) << 4)),
+                                  int((aux[1] & k4) | (((aux[2] >> 2) & k2) << 4)),
+                                  int((aux[0] & k4) | ((aux[2] & k2) << 4)));
+  return _mm_sub_epi8(v, _mm_set1_epi8(32));
+}
+
+struct TileQ3_KAvx512 {
+  static constexpr int kRows = 1, kToks = 3;
+  template <int R, int T>
+  CHASSIS_AVX512 static void tile(const TileProblem& p) {
+    const __m512i m3 = _mm512_set1_epi8(3), one = _mm512_set1_epi8(1);
+    __m256 acc[R][T];
+    zero(acc);
+    for (int64_t i = 0; i < p.n / QK_K; ++i) {
+      prefetch_ahead(p.w, i * R * int64_t(sizeof(BlockQ3_K)), R * int64_t(sizeof(BlockQ3_K)));
+      for (int r = 0; r < R; ++r) {
+        const BlockQ3_K& w = blocks<BlockQ3_K>(p.w, p.w_stride, r)[i];
+        const __m512i sc = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(q3_k_scales(w.scales)));
+        const __m512i bits = TileQ6_KAvx512::join(w.qs, w.qs + 32);
+        // hmask bit 4j + k is the high bit of vector k of half j: half 1's bits moved down by 4.
+        const __m256i hm = load256(w.hmask);
+        const __m512i high = _mm512_inserti64x4(_mm512_castsi256_si512(hm), _mm256_srli_epi16(hm, 4), 1);
+        __m512i sumi[T];
+        for (auto& s : sumi) s = _mm512_setzero_si512();
+        for (int k = 0; k < 4; ++k) {
+          const __m512i low = _mm512_and_si512(_mm512_srli_epi16(bits, 2 * k), m3);
+          // 4 where the high bit is clear: the quant is low - 4
+          const __m512i minus = _mm512_slli_epi16(_mm512_andnot_si512(_mm512_srli_epi16(high, k), one), 2);
+          const __m512i scale = _mm512_permutexvar_epi16(k_quant_scale_index(k), sc);
+          for (int t = 0; t < T; ++t) {
+            const BlockQ8_K& a = blocks<BlockQ8_K>(p.act, p.act_stride, t)[i];
+            const __m512i y = TileQ6_KAvx512::join(a.qs + 32 * k, a.qs + 128 + 32 * k);
+            const __m512i q16 = _mm512_sub_epi16(_mm512_maddubs_epi16(low, y), _mm512_maddubs_epi16(minus, y));
+            sumi[t] = _mm512_add_epi32(sumi[t], _mm512_madd_epi16(scale, q16));
+          }
+        }
+        const float dw = h2f(w.d);
+        for (int t = 0; t < T; ++t) {
+          const BlockQ8_K& a = blocks<BlockQ8_K>(p.act, p.act_stride, t)[i];
+          const __m256i sum = _mm256_add_epi32(_mm512_castsi512_si256(sumi[t]), _mm512_extracti64x4_epi64(sumi[t], 1));
+          acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(a.d * dw), _mm256_cvtepi32_ps(sum), acc[r][t]);
+        }
+      }
+    }
+    store_hsums(p, acc);
+  }
+};
+
+struct TileQ2_KAvx512 {
+  static constexpr int kRows = 1, kToks = 3;
+  template <int R, int T>
+  CHASSIS_AVX512 static void tile(const TileProblem& p) {
+    const __m512i m3 = _mm512_set1_epi8(3);
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    __m256 acc[R][T];
+    zero(acc);
+    for (int64_t i = 0; i < p.n / QK_K; ++i) {
+      prefetch_ahead(p.w, i * R * int64_t(sizeof(BlockQ2_K)), R * int64_t(sizeof(BlockQ2_K)));
+      for (int r = 0; r < R; ++r) {
+        const BlockQ2_K& w = blocks<BlockQ2_K>(p.w, p.w_stride, r)[i];
+        const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales));
+        const __m512i sc = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_and_si128(sc8, m4)));
+        const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), m4));
+        const __m512i bits = TileQ6_KAvx512::join(w.qs, w.qs + 32);
+        __m512i sumi[T];
+        for (auto& s : sumi) s = _mm512_setzero_si512();
+        for (int k = 0; k < 4; ++k) {
+          const __m512i q = _mm512_and_si512(_mm512_srli_epi16(bits, 2 * k), m3);
+          const __m512i scale = _mm512_permutexvar_epi16(k_quant_scale_index(k), sc);
+          for (int t = 0; t < T; ++t) {
+            const BlockQ8_K& a = blocks<BlockQ8_K>(p.act, p.act_stride, t)[i];
+            const __m512i y = TileQ6_KAvx512::join(a.qs + 32 * k, a.qs + 128 + 32 * k);
+            sumi[t] = _mm512_add_epi32(sumi[t], _mm512_madd_epi16(scale, _mm512_maddubs_epi16(q, y)));
+          }
+        }
+        const float dw = h2f(w.d), mw = h2f(w.dmin);
+        for (int t = 0; t < T; ++t) {
+          const BlockQ8_K& a = blocks<BlockQ8_K>(p.act, p.act_stride, t)[i];
+          const __m256i min_sums = _mm256_madd_epi16(mins, load256(a.bsums));
+          acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(-a.d * mw), _mm256_cvtepi32_ps(min_sums), acc[r][t]);
+          const __m256i sum = _mm256_add_epi32(_mm512_castsi512_si256(sumi[t]), _mm512_extracti64x4_epi64(sumi[t], 1));
+          acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(a.d * dw), _mm256_cvtepi32_ps(sum), acc[r][t]);
+        }
+      }
+    }
+    store_hsums(p, acc);
+  }
+};
+// Decode: one row at a time (as TileQ6_KAvx512Decode).
+struct TileQ3_KAvx512Decode : TileQ3_KAvx512 {
+  static constexpr int kRows = 1, kToks = 1;
+};
+struct TileQ2_KAvx512Decode : TileQ2_KAvx512 {
+  static constexpr int kRows = 1, kToks = 1;
+};
+
+}  // namespace
+
+void matmul_k_rows_avx2(DType wt, const TileProblem& p) {
+  switch (wt) {
+    case DType::Q6_K:
+      if (use_avx512_tiles()) {
+        if (p.n_tok == 1) return run_tiles<TileQ6_KAvx512Decode>(p);
+        return run_tiles<TileQ6_KAvx512>(p);
+      }
+      return run_tiles<TileQ6_K>(p);
+    case DType::Q3_K:
+      if (p.n_tok == 1) return run_tiles<TileQ3_KAvx512Decode>(p);
+      return run_tiles<TileQ3_KAvx512>(p);
+    case DType::Q2_K:
+      if (p.n_tok == 1) return run_tiles<TileQ2_KAvx512Decode>(p);
+      return run_tiles<TileQ2_KAvx512>(p);
+    default: return;
+  }
+}
+
+}  // namespace chassis
