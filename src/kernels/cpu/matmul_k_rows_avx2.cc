@@ -66,6 +66,15 @@ struct TileQ6_K {
   }
 };
 
+// Index of permutexvar_epi16 that spreads 16 int16 scales (sub-block order) over the 16-element
+// halves of two 32-element vectors: {s[a] x 8, s[a+1] x 8} in the low 256 bits, {s[b] x 8, s[b+1] x 8}
+// in the high 256.
+CHASSIS_AVX512 inline __m512i spread_scales_index(int a, int b) {
+  alignas(64) int16_t idx[32];
+  for (int e = 0; e < 32; ++e) idx[e] = int16_t((e < 16 ? a : b) + (e % 16) / 8);
+  return _mm512_load_si512(idx);
+}
+
 // Q6_K with 512-bit registers (AVX-512BW): a super-block's two halves side by side, j = 0 in the low
 // 256 bits and j = 1 in the high, so each instruction unpacks and multiplies twice the quants, and a
 // row's quants are unpacked once for the tile's tokens. The two halves' integer lane sums are added
@@ -80,6 +89,9 @@ struct TileQ6_KAvx512 {
   template <int R, int T>
   CHASSIS_AVX512 static void tile(const TileProblem& p) {
     const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
+    // The qh shift of each 256-bit half: vectors 0 | 1 (low nibbles), 2 | 3 (high nibbles).
+    const __m512i shift_01 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    const __m512i shift_23 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
     __m256 acc[R][T];
     zero(acc);
     const int64_t nb = p.n / QK_K;
@@ -87,34 +99,29 @@ struct TileQ6_KAvx512 {
       prefetch_ahead(p.w, i * R * int64_t(sizeof(BlockQ6_K)), R * int64_t(sizeof(BlockQ6_K)));
       for (int r = 0; r < R; ++r) {
         const BlockQ6_K& w = blocks<BlockQ6_K>(p.w, p.w_stride, r)[i];
-        // Each half's 8 scales as int16 in both of its 128-bit lanes (as TileQ6_K's sc8 per half).
-        const __m128i lo8 = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.scales)));
-        const __m128i hi8 = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.scales + 8)));
-        const __m512i sc8 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(lo8)),
-                                               _mm256_broadcastsi128_si256(hi8), 1);
-        const __m512i b1 = join(w.ql, w.ql + 64), b2 = join(w.ql + 32, w.ql + 96);
-        const __m512i bh = _mm512_loadu_si512(w.qh);
-        __m512i q[4];
-        q[0] = _mm512_or_si512(_mm512_and_si512(b1, m4), _mm512_slli_epi16(_mm512_and_si512(bh, m3), 4));
-        q[1] = _mm512_or_si512(_mm512_and_si512(b2, m4), _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(bh, 2), m3), 4));
-        q[2] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(b1, 4), m4),
-                               _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(bh, 4), m3), 4));
-        q[3] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(b2, 4), m4),
-                               _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(bh, 6), m3), 4));
+        const __m512i sc = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales))));
         __m512i sumi[T];
         for (auto& s : sumi) s = _mm512_setzero_si512();
-        for (int k = 0; k < 4; ++k) {
-          const int16_t pick_a = int16_t(0x0100 + 0x0202 * (2 * k)), pick_b = int16_t(0x0100 + 0x0202 * (2 * k + 1));
-          const __m256i pick = _mm256_setr_epi16(pick_a, pick_a, pick_a, pick_a, pick_a, pick_a, pick_a, pick_a,
-                                                 pick_b, pick_b, pick_b, pick_b, pick_b, pick_b, pick_b, pick_b);
-          const __m512i scale = _mm512_shuffle_epi8(sc8, _mm512_broadcast_i64x4(pick));
-          for (int t = 0; t < T; ++t) {
-            const BlockQ8_K& a = blocks<BlockQ8_K>(p.act, p.act_stride, t)[i];
-            const __m512i y = join(a.qs + 32 * k, a.qs + 128 + 32 * k);
-            sumi[t] = _mm512_add_epi32(sumi[t], _mm512_madd_epi16(scale, _mm512_maddubs_epi16(q[k], y)));
+        for (int j = 0; j < 2; ++j) {
+          // Half j's vectors two at a time, each pair's 64 elements consecutive (so are their
+          // activations): ql bytes 64j.. hold vectors 0 and 1 in their low nibbles, 2 and 3 in their
+          // high ones; qh bytes 32j.. the high bits of all four.
+          const __m512i b = _mm512_loadu_si512(w.ql + 64 * j);
+          const __m512i hb = _mm512_broadcast_i64x4(load256(w.qh + 32 * j));
+          __m512i q[2];
+          q[0] = _mm512_or_si512(_mm512_and_si512(b, m4), _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(hb, shift_01), m3), 4));
+          q[1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(b, 4), m4),
+                                 _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(hb, shift_23), m3), 4));
+          for (int h = 0; h < 2; ++h) {
+            const __m512i scale = _mm512_permutexvar_epi16(spread_scales_index(8 * j + 4 * h, 8 * j + 4 * h + 2), sc);
+            for (int t = 0; t < T; ++t) {
+              const BlockQ8_K& a = blocks<BlockQ8_K>(p.act, p.act_stride, t)[i];
+              const __m512i y = _mm512_loadu_si512(a.qs + 128 * j + 64 * h);
+              sumi[t] = _mm512_add_epi32(sumi[t], _mm512_madd_epi16(scale, _mm512_maddubs_epi16(q[h], y)));
+            }
           }
         }
-        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales)));
+        const __m256i sc16 = _mm512_castsi512_si256(sc);
         const float dw = h2f(w.d);
         for (int t = 0; t < T; ++t) {
           const BlockQ8_K& a = blocks<BlockQ8_K>(p.act, p.act_stride, t)[i];
@@ -138,15 +145,6 @@ struct TileQ6_KAvx512Decode : TileQ6_KAvx512 {
 // times its scale, one FMA by d per super-block (Q2_K's minimums first, one FMA by -dmin per lane).
 // Laid out as TileQ6_KAvx512: a super-block's two 128-element halves side by side in 512 bits, the
 // halves' integer sums added at the end; a row's quants unpacked once for the tile's tokens.
-
-// Index of permutexvar_epi16 that spreads 16 int16 scales (sub-block order) for the vectors k of both
-// halves: low 256 bits {s[2k] x 8, s[2k+1] x 8}, high 256 bits {s[8+2k] x 8, s[9+2k] x 8}.
-CHASSIS_AVX512 inline __m512i k_quant_scale_index(int k) {
-  alignas(64) int16_t idx[32];
-  for (int h = 0; h < 2; ++h)
-    for (int e = 0; e < 16; ++e) idx[16 * h + e] = int16_t(8 * h + 2 * k + e / 8);
-  return _mm512_load_si512(idx);
-}
 
 // Q3_K's 16 six-bit signed scales from their 12 packed bytes, four at a time (llama.cpp's unpacking:
 // low nibbles from bytes 0..7, high two bits from bytes 8..11).
@@ -183,7 +181,7 @@ struct TileQ3_KAvx512 {
           const __m512i low = _mm512_and_si512(_mm512_srli_epi16(bits, 2 * k), m3);
           // 4 where the high bit is clear: the quant is low - 4
           const __m512i minus = _mm512_slli_epi16(_mm512_andnot_si512(_mm512_srli_epi16(high, k), one), 2);
-          const __m512i scale = _mm512_permutexvar_epi16(k_quant_scale_index(k), sc);
+          const __m512i scale = _mm512_permutexvar_epi16(spread_scales_index(2 * k, 8 + 2 * k), sc);
           for (int t = 0; t < T; ++t) {
             const BlockQ8_K& a = blocks<BlockQ8_K>(p.act, p.act_stride, t)[i];
             const __m512i y = TileQ6_KAvx512::join(a.qs + 32 * k, a.qs + 128 + 32 * k);
@@ -223,7 +221,7 @@ struct TileQ2_KAvx512 {
         for (auto& s : sumi) s = _mm512_setzero_si512();
         for (int k = 0; k < 4; ++k) {
           const __m512i q = _mm512_and_si512(_mm512_srli_epi16(bits, 2 * k), m3);
-          const __m512i scale = _mm512_permutexvar_epi16(k_quant_scale_index(k), sc);
+          const __m512i scale = _mm512_permutexvar_epi16(spread_scales_index(2 * k, 8 + 2 * k), sc);
           for (int t = 0; t < T; ++t) {
             const BlockQ8_K& a = blocks<BlockQ8_K>(p.act, p.act_stride, t)[i];
             const __m512i y = TileQ6_KAvx512::join(a.qs + 32 * k, a.qs + 128 + 32 * k);
