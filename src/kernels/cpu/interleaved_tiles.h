@@ -106,6 +106,28 @@ CHASSIS_AVX2 void unpack_q5_group(const TileProblem& p, Q5Unpacked* unpacked) {
   }
 }
 
+// One lane of sixteen rows: acc = fma(d, start + sum(q * y), acc), as q5_lane_fma.
+CHASSIS_AVX512 inline __m512 q5_lane_fma512(__m512i q, const int8_t* y, int32_t start, __m512 d, __m512 acc) {
+  const __m512i sums = _mm512_madd_epi16(_mm512_maddubs_epi16(q, broadcast_lane512(y)), _mm512_set1_epi16(1));
+  return _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(_mm512_add_epi32(sums, _mm512_set1_epi32(start))), acc);
+}
+// The same by one vpdpbusd that starts at `start`.
+CHASSIS_VNNI inline __m512 q5_lane_fma_vnni(__m512i q, const int8_t* y, int32_t start, __m512 d, __m512 acc) {
+  const __m512i sums = _mm512_dpbusd_epi32(_mm512_set1_epi32(start), q, broadcast_lane512(y));
+  return _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(sums), acc);
+}
+
+// A pair of groups' quants unpacked for several tokens: lane l, the first group's 32 bytes, then the
+// second's (Q5_0, Q4_1, Q5_1).
+struct alignas(64) Q5UnpackedPair {
+  uint8_t lane[8][64];
+};
+
+// 8 fp16 values of each of two groups, widened: the first group's in the low half.
+CHASSIS_AVX512 inline __m512 pair_ph_to_ps(const uint16_t (&first)[8], const uint16_t (&second)[8]) {
+  return _mm512_cvtph_ps(_mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(second), reinterpret_cast<const __m128i*>(first)));
+}
+
 // The problem from group k on (its first weight group and output row).
 inline TileProblem group_problem(const TileProblem& p, int64_t k) {
   TileProblem g = p;

@@ -285,16 +285,6 @@ struct TileQ5_0x8 {
 #undef CHASSIS_Q5_GROUP_TOKEN
 };
 
-// One lane of sixteen rows: acc = fma(d, start + sum(q * y), acc), as q5_lane_fma.
-CHASSIS_AVX512 inline __m512 q5_lane_fma512(__m512i q, const int8_t* y, int32_t start, __m512 d, __m512 acc) {
-  const __m512i sums = _mm512_madd_epi16(_mm512_maddubs_epi16(q, broadcast_lane512(y)), _mm512_set1_epi16(1));
-  return _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(_mm512_add_epi32(sums, _mm512_set1_epi32(start))), acc);
-}
-// The same by one vpdpbusd that starts at `start`.
-CHASSIS_VNNI inline __m512 q5_lane_fma_vnni(__m512i q, const int8_t* y, int32_t start, __m512 d, __m512 acc) {
-  const __m512i sums = _mm512_dpbusd_epi32(_mm512_set1_epi32(start), q, broadcast_lane512(y));
-  return _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(sums), acc);
-}
 // q5_lanes<K> on both groups of a pair at once (qh: the first group's, then the second's).
 template <int K>
 CHASSIS_AVX512 inline void q5_pair_lanes(const BlockQ5_0x8& b0, const BlockQ5_0x8& b1, __m512i qh, __m512i& low, __m512i& high) {
@@ -307,9 +297,6 @@ CHASSIS_AVX512 inline void q5_pair_lanes(const BlockQ5_0x8& b0, const BlockQ5_0x
 // Two adjacent groups (16 rows) in 512-bit registers. Prefill: the pair's quants unpacked once
 // (lane l: the first group's 32 bytes, then the second's), then each token as TileQ5_0x8 does it.
 // Decode without VNNI: unpacked as they stream in, each half doing TileQ5_0x8::one_token's operations.
-struct alignas(64) Q5UnpackedPair {
-  uint8_t lane[8][64];
-};
 struct TileQ5_0x16 {
   CHASSIS_AVX2 static void unpack_pair(const TileProblem& p, Q5UnpackedPair* unpacked) {
     const int64_t nb = p.n / QK;

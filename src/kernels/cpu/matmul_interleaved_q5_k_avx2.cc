@@ -216,9 +216,6 @@ CHASSIS_AVX512 inline __m512i scaled_dot512(__m512i sums, __m512i q, __m512i y, 
 CHASSIS_VNNI inline __m512i scaled_dot512_vnni(__m512i sums, __m512i q, __m512i y, __m512i scale) {
   return _mm512_dpwssd_epi32(sums, _mm512_maddubs_epi16(q, y), scale);
 }
-CHASSIS_AVX512 inline __m512 pair_ph_to_ps(const uint16_t (&first)[8], const uint16_t (&second)[8]) {
-  return _mm512_cvtph_ps(_mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(second), reinterpret_cast<const __m128i*>(first)));
-}
 
 // Token t over a staged pair (TileQ5_Kx8::one_token's steps, 16 rows at once), by DOT.
 #define CHASSIS_Q5_K_PAIR_TOKEN(NAME, TARGET, DOT)                                                         \

@@ -71,16 +71,61 @@ CHASSIS_Q8_1_TOKEN(token_vnni, CHASSIS_VNNI, q5_lane_fma_vnni256)
 CHASSIS_Q8_1_TOKEN(token_avx_vnni, CHASSIS_AVX_VNNI, q5_lane_fma_avx_vnni)
 #undef CHASSIS_Q8_1_TOKEN
 
+// Prefill over pairs of groups (16 rows) in 512-bit registers, each half doing the 256-bit token's
+// operations on its group: a pair's quants unpacked once (lane l: the first group's 32 bytes, then
+// the second's), then every token passes over them.
+template <typename BX8>
+CHASSIS_AVX2 void unpack_pair(const TileProblem& p, Q5UnpackedPair* unpacked) {
+  for (int g = 0; g < 2; ++g) {
+    const auto* w = reinterpret_cast<const BX8*>(p.w + g * p.w_stride);
+    for (int64_t i = 0; i < p.n / QK; ++i) {
+      __m256i lane[8];
+      block_lanes(w[i], lane);
+      for (int l = 0; l < 8; ++l) _mm256_store_si256(reinterpret_cast<__m256i*>(unpacked[i].lane[l] + 32 * g), lane[l]);
+    }
+  }
+}
+#define CHASSIS_Q8_1_PAIR_TOKEN(NAME, TARGET, LANE_FMA)                                                   \
+  template <typename BX8>                                                                                \
+  TARGET void NAME(const TileProblem& p, const Q5UnpackedPair* unpacked, int t) {                        \
+    const auto* w0 = reinterpret_cast<const BX8*>(p.w);                                                  \
+    const auto* w1 = reinterpret_cast<const BX8*>(p.w + p.w_stride);                                     \
+    const auto* act = reinterpret_cast<const BlockQ8_1*>(p.act + t * p.act_stride);                      \
+    __m512 acc[8];                                                                                       \
+    for (auto& a : acc) a = _mm512_setzero_ps();                                                         \
+    __m512 mins = _mm512_setzero_ps();                                                                   \
+    for (int64_t i = 0; i < p.n / QK; ++i) {                                                             \
+      const BlockQ8_1& a = act[i];                                                                       \
+      mins = _mm512_fmadd_ps(pair_ph_to_ps(w0[i].m, w1[i].m), _mm512_set1_ps(h2f(a.s)), mins);           \
+      const __m512 d = _mm512_mul_ps(pair_ph_to_ps(w0[i].d, w1[i].d), _mm512_set1_ps(h2f(a.d)));         \
+      for (int l = 0; l < 8; ++l) acc[l] = LANE_FMA(_mm512_load_si512(unpacked[i].lane[l]), a.qs + 4 * l, 0, d, acc[l]); \
+    }                                                                                                    \
+    _mm512_storeu_ps(p.y + t * p.y_stride, _mm512_add_ps(hsum8_across512(acc), mins));                   \
+  }
+CHASSIS_Q8_1_PAIR_TOKEN(pair_token, CHASSIS_AVX512, q5_lane_fma512)
+CHASSIS_Q8_1_PAIR_TOKEN(pair_token_vnni, CHASSIS_VNNI, q5_lane_fma_vnni)
+#undef CHASSIS_Q8_1_PAIR_TOKEN
+
 template <typename BX8, void (*Token)(const TileProblem&, const Q5Unpacked*, int)>
-void run_groups_q8_1(const TileProblem& p) {
+void run_groups_q8_1(const TileProblem& p, void (*pair)(const TileProblem&, const Q5UnpackedPair*, int)) {
   const int64_t n_groups = p.n_rows / kInterleavedRows;
   if (p.n_tok == 1) {
     for (int64_t k = 0; k < n_groups; ++k) Token(group_problem(p, k), nullptr, 0);
     return;
   }
+  int64_t k = 0;
+  if (pair) {
+    thread_local std::vector<Q5UnpackedPair> staged;
+    if (staged.size() < size_t(p.n / QK)) staged.resize(size_t(p.n / QK));
+    for (; k + 2 <= n_groups; k += 2) {
+      const TileProblem g = group_problem(p, k);
+      unpack_pair<BX8>(g, staged.data());
+      for (int t = 0; t < p.n_tok; ++t) pair(g, staged.data(), t);
+    }
+  }
   thread_local std::vector<Q5Unpacked> unpacked;
   if (unpacked.size() < size_t(p.n / QK)) unpacked.resize(size_t(p.n / QK));
-  for (int64_t k = 0; k < n_groups; ++k) {
+  for (; k < n_groups; ++k) {
     const TileProblem g = group_problem(p, k);
     unpack_group<BX8>(g, unpacked.data());
     for (int t = 0; t < p.n_tok; ++t) Token(g, unpacked.data(), t);
@@ -89,9 +134,10 @@ void run_groups_q8_1(const TileProblem& p) {
 
 template <typename BX8>
 void run_type(const TileProblem& p) {
-  if (use_vnni_tiles()) return run_groups_q8_1<BX8, token_vnni<BX8>>(p);
-  if (use_avx_vnni_tiles()) return run_groups_q8_1<BX8, token_avx_vnni<BX8>>(p);
-  return run_groups_q8_1<BX8, token<BX8>>(p);
+  if (use_vnni_tiles()) return run_groups_q8_1<BX8, token_vnni<BX8>>(p, pair_token_vnni<BX8>);
+  if (use_avx512_tiles()) return run_groups_q8_1<BX8, token<BX8>>(p, pair_token<BX8>);
+  if (use_avx_vnni_tiles()) return run_groups_q8_1<BX8, token_avx_vnni<BX8>>(p, nullptr);
+  return run_groups_q8_1<BX8, token<BX8>>(p, nullptr);
 }
 
 }  // namespace
