@@ -94,14 +94,27 @@ CHASSIS_AVX2 inline void q5_block_lanes(const BX8& b, __m256i (&lane)[8]) {
   q5_lanes<3>(b, qh, lane[3], lane[7]);
 }
 
-// A group's blocks (nb = p.n / QK) unpacked into `unpacked`, for several tokens (Q5_0, Q5_1).
+// The eight lanes of a block, by type: Q5_0's and Q5_1's as above; Q4_1's nibbles as Q4_0's layout
+// holds them (qs[k]: lane k in the low nibbles, lane k + 4 in the high ones).
+CHASSIS_AVX2 inline void block_lanes(const BlockQ5_0x8& b, __m256i (&lane)[8]) { q5_block_lanes(b, lane); }
+CHASSIS_AVX2 inline void block_lanes(const BlockQ5_1x8& b, __m256i (&lane)[8]) { q5_block_lanes(b, lane); }
+CHASSIS_AVX2 inline void block_lanes(const BlockQ4_1x8& b, __m256i (&lane)[8]) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  for (int k = 0; k < 4; ++k) {
+    const __m256i raw = load256(b.qs[k]);
+    lane[k] = _mm256_and_si256(raw, low4);
+    lane[k + 4] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+  }
+}
+
+// A group's blocks (nb = p.n / QK) unpacked into `unpacked`, for several tokens (Q5_0, Q4_1, Q5_1).
 template <typename BX8>
-CHASSIS_AVX2 void unpack_q5_group(const TileProblem& p, Q5Unpacked* unpacked) {
+CHASSIS_AVX2 void unpack_group(const TileProblem& p, Q5Unpacked* unpacked) {
   const auto* w = reinterpret_cast<const BX8*>(p.w);
   for (int64_t i = 0; i < p.n / QK; ++i) {
     prefetch_ahead(p.w, i * int64_t(sizeof(BX8)), int64_t(sizeof(BX8)));
     __m256i lane[8];
-    q5_block_lanes(w[i], lane);
+    block_lanes(w[i], lane);
     for (int l = 0; l < 8; ++l) _mm256_store_si256(reinterpret_cast<__m256i*>(unpacked[i].lane[l]), lane[l]);
   }
 }
@@ -122,6 +135,18 @@ CHASSIS_VNNI inline __m512 q5_lane_fma_vnni(__m512i q, const int8_t* y, int32_t 
 struct alignas(64) Q5UnpackedPair {
   uint8_t lane[8][64];
 };
+// A pair of groups (p.w and p.w_stride further) unpacked into `unpacked` (Q5_0, Q4_1, Q5_1).
+template <typename BX8>
+CHASSIS_AVX2 void unpack_pair(const TileProblem& p, Q5UnpackedPair* unpacked) {
+  for (int g = 0; g < 2; ++g) {
+    const auto* w = reinterpret_cast<const BX8*>(p.w + g * p.w_stride);
+    for (int64_t i = 0; i < p.n / QK; ++i) {
+      __m256i lane[8];
+      block_lanes(w[i], lane);
+      for (int l = 0; l < 8; ++l) _mm256_store_si256(reinterpret_cast<__m256i*>(unpacked[i].lane[l] + 32 * g), lane[l]);
+    }
+  }
+}
 
 // 8 fp16 values of each of two groups, widened: the first group's in the low half.
 CHASSIS_AVX512 inline __m512 pair_ph_to_ps(const uint16_t (&first)[8], const uint16_t (&second)[8]) {

@@ -259,11 +259,8 @@ struct TileQ5_0x8 {
   CHASSIS_Q5_GROUP_STREAMING(one_token_avx_vnni, CHASSIS_AVX_VNNI, q5_lane_fma_avx_vnni)
 #undef CHASSIS_Q5_GROUP_STREAMING
 
-  // Prefill: the group's quants unpacked once into `unpacked` (nb blocks), then every token streams
+  // Prefill: the group's quants unpacked once (unpack_group), then every token streams
   // over them (eight accumulators per token leave no registers for a second token).
-  CHASSIS_AVX2 static void unpack_group(const TileProblem& p, Q5Unpacked* unpacked) {
-    unpack_q5_group<BlockQ5_0x8>(p, unpacked);
-  }
 #define CHASSIS_Q5_GROUP_TOKEN(NAME, TARGET, LANE_FMA) \
   TARGET static void NAME(const TileProblem& p, const Q5Unpacked* unpacked, int t) { \
     const auto* w = reinterpret_cast<const BlockQ5_0x8*>(p.w); \
@@ -298,18 +295,6 @@ CHASSIS_AVX512 inline void q5_pair_lanes(const BlockQ5_0x8& b0, const BlockQ5_0x
 // (lane l: the first group's 32 bytes, then the second's), then each token as TileQ5_0x8 does it.
 // Decode without VNNI: unpacked as they stream in, each half doing TileQ5_0x8::one_token's operations.
 struct TileQ5_0x16 {
-  CHASSIS_AVX2 static void unpack_pair(const TileProblem& p, Q5UnpackedPair* unpacked) {
-    const int64_t nb = p.n / QK;
-    for (int g = 0; g < 2; ++g) {
-      const auto* w = reinterpret_cast<const BlockQ5_0x8*>(p.w + g * p.w_stride);
-      for (int64_t i = 0; i < nb; ++i) {
-        __m256i lane[8];
-        q5_block_lanes(w[i], lane);
-        for (int l = 0; l < 8; ++l)
-          _mm256_storeu_si256(reinterpret_cast<__m256i*>(unpacked[i].lane[l] + 32 * g), lane[l]);
-      }
-    }
-  }
   // Decode without VNNI: one token over the pair, the quants unpacked as they stream in (as
   // TileQ5_0x8::one_token, each half doing its group's 256-bit operations).
   CHASSIS_AVX512 static void one_token_streaming(const TileProblem& p, int t) {
@@ -599,7 +584,7 @@ void matmul_interleaved_avx2(DType wt, const TileProblem& p) {
       if (staged.size() < size_t(nb)) staged.resize(size_t(nb));
       for (; k + 1 < n_groups; k += 2) {
         const TileProblem g = group_problem(p, k);
-        TileQ5_0x16::unpack_pair(g, staged.data());
+        unpack_pair<BlockQ5_0x8>(g, staged.data());
         if (use_vnni_tiles())
           for (int t = 0; t < p.n_tok; ++t) TileQ5_0x16::one_token_vnni(g, staged.data(), t);
         else
@@ -617,7 +602,7 @@ void matmul_interleaved_avx2(DType wt, const TileProblem& p) {
         else TileQ5_0x8::one_token(g, 0);
         continue;
       }
-      TileQ5_0x8::unpack_group(g, unpacked.data());
+      unpack_group<BlockQ5_0x8>(g, unpacked.data());
       for (int t = 0; t < p.n_tok; ++t) {
         if (vnni) TileQ5_0x8::one_token_unpacked_vnni(g, unpacked.data(), t);
         else if (avx_vnni) TileQ5_0x8::one_token_unpacked_avx_vnni(g, unpacked.data(), t);

@@ -18,28 +18,6 @@ CHASSIS_AVX2 inline __m256 h8_to_ps(const uint16_t (&h)[8]) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)));
 }
 
-// All eight lanes of a block of eight rows: Q5_1's as Q5_0's (q5_block_lanes); Q4_1's nibbles as
-// Q4_0's layout holds them (qs[k]: lane k in the low nibbles, lane k + 4 in the high ones).
-CHASSIS_AVX2 inline void block_lanes(const BlockQ5_1x8& b, __m256i (&lane)[8]) { q5_block_lanes(b, lane); }
-CHASSIS_AVX2 inline void block_lanes(const BlockQ4_1x8& b, __m256i (&lane)[8]) {
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
-  for (int k = 0; k < 4; ++k) {
-    const __m256i raw = load256(b.qs[k]);
-    lane[k] = _mm256_and_si256(raw, low4);
-    lane[k + 4] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
-  }
-}
-
-template <typename BX8>
-CHASSIS_AVX2 void unpack_group(const TileProblem& p, Q5Unpacked* unpacked) {
-  const auto* w = reinterpret_cast<const BX8*>(p.w);
-  for (int64_t i = 0; i < p.n / QK; ++i) {
-    __m256i lane[8];
-    block_lanes(w[i], lane);
-    for (int l = 0; l < 8; ++l) _mm256_store_si256(reinterpret_cast<__m256i*>(unpacked[i].lane[l]), lane[l]);
-  }
-}
-
 // Token t over the group, its quants unpacked here (unpacked == nullptr) or read from unpacked; each
 // lane by LANE_FMA (the same body for three targets: a target attribute cannot be a template
 // parameter). The lanes' sums start at 0: the quants carry no offset, the minimum is its own term.
@@ -72,19 +50,8 @@ CHASSIS_Q8_1_TOKEN(token_avx_vnni, CHASSIS_AVX_VNNI, q5_lane_fma_avx_vnni)
 #undef CHASSIS_Q8_1_TOKEN
 
 // Prefill over pairs of groups (16 rows) in 512-bit registers, each half doing the 256-bit token's
-// operations on its group: a pair's quants unpacked once (lane l: the first group's 32 bytes, then
-// the second's), then every token passes over them.
-template <typename BX8>
-CHASSIS_AVX2 void unpack_pair(const TileProblem& p, Q5UnpackedPair* unpacked) {
-  for (int g = 0; g < 2; ++g) {
-    const auto* w = reinterpret_cast<const BX8*>(p.w + g * p.w_stride);
-    for (int64_t i = 0; i < p.n / QK; ++i) {
-      __m256i lane[8];
-      block_lanes(w[i], lane);
-      for (int l = 0; l < 8; ++l) _mm256_store_si256(reinterpret_cast<__m256i*>(unpacked[i].lane[l] + 32 * g), lane[l]);
-    }
-  }
-}
+// operations on its group: a pair's quants unpacked once (unpack_pair), then every token passes
+// over them.
 #define CHASSIS_Q8_1_PAIR_TOKEN(NAME, TARGET, LANE_FMA)                                                   \
   template <typename BX8>                                                                                \
   TARGET void NAME(const TileProblem& p, const Q5UnpackedPair* unpacked, int t) {                        \
