@@ -73,6 +73,7 @@ struct ActEncoding {
 constexpr size_t kActAlign = 64;
 // The least weight bytes a thread takes from its range at once (see matmul_group).
 constexpr int64_t kMinTakeBytes = int64_t(32) << 10;
+constexpr int64_t kTakePrefetchBytes = 6144;  // = kPrefetchAhead of the tiles (kernels/cpu/avx2_util.h)
 uint8_t* align_up(uint8_t* p) {
   return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + kActAlign - 1) & ~uintptr_t(kActAlign - 1));
 }
@@ -123,6 +124,21 @@ void run_tile_chunk(const TilePlan& plan, const ActEncoding& enc, const uint8_t*
     else matmul_tiles_avx2(w.type, p);
     t0 = t1;
   }
+}
+
+// The first bytes of a take's rows, all requested at once. Why: the tiles prefetch kPrefetchAhead
+// (6 KiB) ahead of the block they read, which keeps a stream going (and runs on into the rows that
+// follow), but the first 6 KiB of a stream that starts cold (a thread's first take of a product, a
+// stolen range) would otherwise arrive one demand miss at a time. A product of Qwen2.5-0.5B's
+// attention is 80-600 KiB, two or three such starts. Decode (chassis bench --ab, eight runs over
+// Qwen2.5-0.5B Q4_0/Q8_0/Q4_K_M and Llama-3.2-1B Q4_0/Q4_K_M): +0.0 to +2.8 %, median +0.8 %.
+void prefetch_take_start(const TilePlan& plan, int64_t b, int64_t e) {
+  const WeightMatrix& w = *plan.target->w;
+  const int64_t r0 = plan.target->row_begin + b;
+  const uint8_t* start = plan.interleaved_tiles ? w.data + r0 / kInterleavedRows * interleaved_group_bytes(w.type, w.n_in)
+                                                : w.row(r0);
+  const int64_t bytes = std::min<int64_t>(kTakePrefetchBytes, (e - b) * w.row_stride());
+  for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(start + o, 0, 3);
 }
 
 // The products without tiles: one dot product per (row, token), rows split across the threads.
@@ -256,6 +272,7 @@ void matmul_group(std::span<const MatmulTarget> targets, const float* x, int64_t
       const int64_t n_rows = plan.target->row_end - plan.target->row_begin;
       const int64_t end = std::min(u1, plan.first_unit + plan.n_units);
       const int64_t b = (u - plan.first_unit) * plan.unit_rows, e = std::min(n_rows, (end - plan.first_unit) * plan.unit_rows);
+      if (u == u0) prefetch_take_start(plan, b, e);
       run_tile_chunk(plan, enc, act + enc.act_offset, sums + enc.sums_offset, n_tok, row_invariant, b, e);
       u = end;
     }
