@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/cpu/avx2_util.h"  // kPrefetchAhead
 #include "kernels/cpu/dot_avx2.h"
 #include "kernels/cpu/matmul_avx2.h"
 #include "kernels/cpu/ops_avx2.h"
@@ -73,7 +74,6 @@ struct ActEncoding {
 constexpr size_t kActAlign = 64;
 // The least weight bytes a thread takes from its range at once (see matmul_group).
 constexpr int64_t kMinTakeBytes = int64_t(32) << 10;
-constexpr int64_t kTakePrefetchBytes = 6144;  // = kPrefetchAhead of the tiles (kernels/cpu/avx2_util.h)
 uint8_t* align_up(uint8_t* p) {
   return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + kActAlign - 1) & ~uintptr_t(kActAlign - 1));
 }
@@ -137,7 +137,7 @@ void prefetch_take_start(const TilePlan& plan, int64_t b, int64_t e) {
   const int64_t r0 = plan.target->row_begin + b;
   const uint8_t* start = plan.interleaved_tiles ? w.data + r0 / kInterleavedRows * interleaved_group_bytes(w.type, w.n_in)
                                                 : w.row(r0);
-  const int64_t bytes = std::min<int64_t>(kTakePrefetchBytes, (e - b) * w.row_stride());
+  const int64_t bytes = std::min<int64_t>(avx2::kPrefetchAhead, (e - b) * w.row_stride());
   for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(start + o, 0, 3);
 }
 

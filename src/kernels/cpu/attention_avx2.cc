@@ -233,7 +233,7 @@ CHASSIS_AVX512 void attend_heads_avx512(const float* q, int64_t q_stride, const 
   for (int h = 0; h < H; ++h) S[h] = 0, M[h] = -INFINITY;
   KvRowCursor kc(k, kv_begin), vc(v, kv_begin);
   // The block's exps eight at a time where three or more heads interleave (BM_AttentionGroup, 512
-  // keys: 7 heads of 64 25.1 -> 21.0 us, 4 heads 14.2 -> 11.7). With one or two heads the f16
+  // keys: 7 heads of 64 25.1 -> 20.4 us, 4 heads 14.0 -> 11.3). With one or two heads the f16
   // accumulator chains leave the core idle between keys, and the scalar exps filled that time while
   // the vector block's latency delayed the chains (one head of 64: 36.5 -> 45.4 us). Decode of 1024
   // tokens (--ab): Qwen2.5-0.5B Q4_0 +3.4 %, Llama-3.2-1B Q4_0 +1.8 %; more as the context grows.

@@ -21,8 +21,6 @@
 
 #include <cstdint>
 
-#include "kernels/cpu/avx2_util.h"
-
 namespace chassis {
 
 namespace expf_detail {

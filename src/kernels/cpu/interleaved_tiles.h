@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "kernels/cpu/matmul_avx2.h"
 #include "kernels/cpu/tile_dispatch.h"
@@ -13,6 +14,14 @@
 
 namespace chassis::interleaved {
 using namespace avx2;
+
+// The problem from group k on (its first weight group and output row).
+inline TileProblem group_problem(const TileProblem& p, int64_t k) {
+  TileProblem g = p;
+  g.w = p.w + k * p.w_stride;
+  g.y = p.y + k * kInterleavedRows;
+  return g;
+}
 
 // Four activation quants (bytes p..p+3) in every 4-byte lane.
 CHASSIS_AVX2 inline __m256i broadcast_lane(const int8_t* p) {
@@ -148,17 +157,25 @@ CHASSIS_AVX2 void unpack_pair(const TileProblem& p, Q5UnpackedPair* unpacked) {
   }
 }
 
+// One token over a staged pair of groups (p at the pair's first group).
+using PairTokenFn = void (*)(const TileProblem& p, const Q5UnpackedPair* unpacked, int t);
+// Pairs of groups from group k on, while two are left: each pair's quants unpacked once, then every
+// token through `token` over them (Q5_0, Q4_1, Q5_1 prefill). Returns the first group not done.
+template <typename BX8>
+int64_t run_unpacked_pairs(const TileProblem& p, int64_t k, PairTokenFn token) {
+  thread_local std::vector<Q5UnpackedPair> staged;
+  if (staged.size() < size_t(p.n / QK)) staged.resize(size_t(p.n / QK));
+  for (; k + 2 <= p.n_rows / kInterleavedRows; k += 2) {
+    const TileProblem g = group_problem(p, k);
+    unpack_pair<BX8>(g, staged.data());
+    for (int t = 0; t < p.n_tok; ++t) token(g, staged.data(), t);
+  }
+  return k;
+}
+
 // 8 fp16 values of each of two groups, widened: the first group's in the low half.
 CHASSIS_AVX512 inline __m512 pair_ph_to_ps(const uint16_t (&first)[8], const uint16_t (&second)[8]) {
   return _mm512_cvtph_ps(_mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(second), reinterpret_cast<const __m128i*>(first)));
-}
-
-// The problem from group k on (its first weight group and output row).
-inline TileProblem group_problem(const TileProblem& p, int64_t k) {
-  TileProblem g = p;
-  g.w = p.w + k * p.w_stride;
-  g.y = p.y + k * kInterleavedRows;
-  return g;
 }
 
 // Groups [k_begin, k_end), kGroups at a time, through K's token tiles; tokens innermost, so the

@@ -579,18 +579,8 @@ void matmul_interleaved_avx2(DType wt, const TileProblem& p) {
     // streamed 16-45 % faster (one core 22 -> 27 GB/s on Qwen's 896-wide FFN, 18 -> 26 on 2048-wide).
     if (p.n_tok == 1 && use_avx512_tiles() && !use_vnni_tiles())
       for (; k + 1 < n_groups; k += 2) TileQ5_0x16::one_token_streaming(group_problem(p, k), 0);
-    if (pairs) {
-      thread_local std::vector<Q5UnpackedPair> staged;
-      if (staged.size() < size_t(nb)) staged.resize(size_t(nb));
-      for (; k + 1 < n_groups; k += 2) {
-        const TileProblem g = group_problem(p, k);
-        unpack_pair<BlockQ5_0x8>(g, staged.data());
-        if (use_vnni_tiles())
-          for (int t = 0; t < p.n_tok; ++t) TileQ5_0x16::one_token_vnni(g, staged.data(), t);
-        else
-          for (int t = 0; t < p.n_tok; ++t) TileQ5_0x16::one_token(g, staged.data(), t);
-      }
-    }
+    if (pairs)
+      k = run_unpacked_pairs<BlockQ5_0x8>(p, k, use_vnni_tiles() ? TileQ5_0x16::one_token_vnni : TileQ5_0x16::one_token);
     thread_local std::vector<Q5Unpacked> unpacked;
     if (p.n_tok > 1 && unpacked.size() < size_t(nb)) unpacked.resize(size_t(nb));
     const bool vnni = use_vnni_tiles(), avx_vnni = use_avx_vnni_tiles();

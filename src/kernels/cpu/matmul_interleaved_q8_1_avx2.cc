@@ -74,25 +74,16 @@ CHASSIS_Q8_1_PAIR_TOKEN(pair_token_vnni, CHASSIS_VNNI, q5_lane_fma_vnni)
 #undef CHASSIS_Q8_1_PAIR_TOKEN
 
 template <typename BX8, void (*Token)(const TileProblem&, const Q5Unpacked*, int)>
-void run_groups_q8_1(const TileProblem& p, void (*pair)(const TileProblem&, const Q5UnpackedPair*, int)) {
+void run_groups_q8_1(const TileProblem& p, PairTokenFn pair) {
   const int64_t n_groups = p.n_rows / kInterleavedRows;
   if (p.n_tok == 1) {
     for (int64_t k = 0; k < n_groups; ++k) Token(group_problem(p, k), nullptr, 0);
     return;
   }
-  int64_t k = 0;
-  if (pair) {
-    thread_local std::vector<Q5UnpackedPair> staged;
-    if (staged.size() < size_t(p.n / QK)) staged.resize(size_t(p.n / QK));
-    for (; k + 2 <= n_groups; k += 2) {
-      const TileProblem g = group_problem(p, k);
-      unpack_pair<BX8>(g, staged.data());
-      for (int t = 0; t < p.n_tok; ++t) pair(g, staged.data(), t);
-    }
-  }
+  const int64_t k0 = pair ? run_unpacked_pairs<BX8>(p, 0, pair) : 0;
   thread_local std::vector<Q5Unpacked> unpacked;
   if (unpacked.size() < size_t(p.n / QK)) unpacked.resize(size_t(p.n / QK));
-  for (; k < n_groups; ++k) {
+  for (int64_t k = k0; k < n_groups; ++k) {
     const TileProblem g = group_problem(p, k);
     unpack_group<BX8>(g, unpacked.data());
     for (int t = 0; t < p.n_tok; ++t) Token(g, unpacked.data(), t);
