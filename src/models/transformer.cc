@@ -144,6 +144,7 @@ void Transformer::attention(int64_t il, int64_t n) {
   const bool tiled = !row_invariant_ && n >= 64;
   AttentionParams ap{static_cast<int>(D), c.scale_q_first ? 1.0f : c.attn_scale, c.attn_softcap, tiled};
   const bool simd = use_simd_kernels();
+  if (tiled && simd && attend_tiled_batch_supported(caches_[0]->k_rows(il, 0), ap)) return attention_batched(il, n, ap);
   // Jobs: (token, kv head, chunk of that kv head's query heads). Where a kernel takes several heads
   // at once (attend_heads_avx2, decode), the chunks are near-equal and of at most `hmax` heads;
   // otherwise each chunk is one head.
@@ -172,6 +173,44 @@ void Transformer::attention(int64_t il, int64_t n) {
         float* out = attn_.data() + t * Q + h * D;
         if (!simd || !attend_one_avx2(qh, k, v, begin, pos + 1, out, ap)) attend_one(qh, k, v, begin, pos + 1, out, scores, ap);
       }
+    }
+  });
+}
+
+void Transformer::attention_batched(int64_t il, int64_t n, const AttentionParams& ap) {
+  const ModelConfig& c = cfg_;
+  const int64_t D = c.head_dim, Q = c.n_embd_q(), group = c.n_head / c.n_head_kv;
+  const bool windowed = c.layer_uses_window(il);
+  // Runs of up to kRows consecutive rows of one sequence's cache: a job is a run and a kv head, all
+  // the group's query heads of those rows in one pass over the keys (a tile of K and V is unpacked
+  // once a job). Eight rows: enough queries a tile (Qwen2.5's 7 heads x 8) that its unpacking is a
+  // small part, and jobs enough (n / 8 x kv heads) for both threads.
+  constexpr int64_t kRows = 8;
+  int64_t max_ctx = 0;  // scores_ holds one row of this many per thread (for the fallback)
+  for (int64_t t = 0; t < n; ++t) max_ctx = std::max(max_ctx, caches_[t]->n_ctx());
+  std::vector<int64_t> run_start;
+  for (int64_t t = 0; t < n; ++t)
+    if (run_start.empty() || caches_[t] != caches_[t - 1] || t - run_start.back() == kRows) run_start.push_back(t);
+  run_start.push_back(n);
+  const int64_t n_runs = int64_t(run_start.size()) - 1, n_jobs = n_runs * c.n_head_kv;
+  pool_.run([&](int ith, int nth) {
+    std::vector<TiledQuery> queries;
+    for (int64_t job = ith; job < n_jobs; job += nth) {
+      const int64_t run = job / c.n_head_kv, kvh = job % c.n_head_kv;
+      const KvCache& cache = *caches_[run_start[size_t(run)]];
+      const KvRows k = cache.k_rows(il, kvh), v = cache.v_rows(il, kvh);
+      queries.clear();
+      for (int64_t t = run_start[size_t(run)]; t < run_start[size_t(run + 1)]; ++t) {
+        const int64_t pos = pos_[t];
+        // Causal: a query sees positions <= its own; with a window, only the last `sliding_window` of them.
+        const int64_t begin = windowed ? std::max<int64_t>(0, pos - c.sliding_window + 1) : 0;
+        for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h)
+          queries.push_back({q_.data() + t * Q + h * D, attn_.data() + t * Q + h * D, begin, pos + 1});
+      }
+      if (attend_tiled_batch(queries, k, v, ap)) continue;
+      // A cache the batch kernel does not take (an f32 one in a mixed batch): query by query.
+      float* scores = scores_.data() + ith * max_ctx;
+      for (const TiledQuery& q : queries) attend_one(q.q, k, v, q.kv_begin, q.kv_end, q.out, scores, ap);
     }
   });
 }

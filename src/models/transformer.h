@@ -65,6 +65,8 @@ class Transformer {
                        const char* norm_name, const char* out_name);
   void output(int64_t n, float* logits);
   void attention(int64_t il, int64_t n);
+  // attention() for a prefill batch through attend_tiled_batch (kernels/cpu/attention_avx2.h).
+  void attention_batched(int64_t il, int64_t n, const AttentionParams& ap);
   // Between the q/k/v products and attention: biases, q/k norms, rope, the KV store (one thread's).
   void prepare_attention(int64_t il, int64_t n);
   void forward_layers(int64_t n, float* logits);

@@ -22,26 +22,6 @@ CHASSIS_AVX2 inline __m256 load_h(const uint16_t* p) {
 // Round 8 floats through f16 (what storing the reference's f16 accumulator does).
 CHASSIS_AVX2 inline __m256 round_h(__m256 x) { return _mm256_cvtph_ps(_mm256_cvtps_ph(x, kRound)); }
 
-// In place: r[c] lane l <- r[l] lane c.
-CHASSIS_AVX2 inline void transpose8(__m256 r[8]) {
-  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
-  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
-  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
-  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
-  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
-  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
-  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
-  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
-}
-
 // The tiled kernel of kernels/ref/ops.cc (batches of 64+ queries), operation for operation: each
 // key's score is the same sequential FMA chain over the head dimension, computed for 8 keys at once
 // in the 8 lanes (rows transposed so lane l walks key l); V is accumulated element-wise, which is
@@ -78,7 +58,7 @@ CHASSIS_AVX2 bool attend_tiled_avx2(const float* q, const KvRows& k, const KvRow
       for (int i = 0; i < d; i += 8) {
         __m256 r[8];
         for (int l = 0; l < 8; ++l) r[l] = rows[l] ? load_h(rows[l] + i) : _mm256_setzero_ps();
-        transpose8(r);
+        avx2::transpose8(r);
         for (int c = 0; c < 8; ++c) dot = _mm256_fmadd_ps(_mm256_set1_ps(q[i + c]), r[c], dot);
       }
       alignas(32) float lanes[8];

@@ -4,6 +4,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <span>
 
 #include "kernels/ops.h"
 
@@ -23,6 +24,20 @@ bool attend_heads_avx2(int n_q, const float* q, int64_t q_stride, const KvRows& 
 // The most query heads attend_heads_avx2 takes at once for this cache and these parameters; 0 when it
 // has no kernel for them (AVX-512 off, an f32 cache, a prefill tile, a head size other than 32/64/128).
 int attend_heads_max(const KvRows& k, const AttentionParams& p);
+
+// Prefill (tiled) attention for a batch of queries that read the same kv head, each with its own
+// key range [kv_begin, kv_end) and each output bit-identical to attend_one's tiled kernel. One pass
+// over the keys' tiles for all of them (see attention_tiled_avx512.cc): a tile of K and V is
+// unpacked once a batch instead of once a query. Returns false (and does nothing) unless
+// attend_tiled_batch_supported(k, p).
+struct TiledQuery {
+  const float* q;  // head_dim floats
+  float* out;      // head_dim floats
+  int64_t kv_begin, kv_end;
+};
+bool attend_tiled_batch(std::span<const TiledQuery> queries, const KvRows& k, const KvRows& v, const AttentionParams& p);
+// A tiled pass (p.tiled), an f16 cache, a head size that is a multiple of 16 up to 256, AVX-512.
+bool attend_tiled_batch_supported(const KvRows& k, const AttentionParams& p);
 
 // A GQA group of `heads` query heads cut into near-equal chunks of at most `most` heads (most <= 0:
 // one head a chunk), for attend_heads_avx2: chunk c holds heads [first(c), end(c)) of the group.
