@@ -194,6 +194,40 @@ void BM_AttentionGroup(benchmark::State& state) {
 BENCHMARK(BM_AttentionGroup)->ArgsProduct({{0, 1}, {64}, {7, 4}})->Args({0, 128, 4})->Args({1, 128, 4})
     ->ArgNames({"grouped", "d", "heads"});
 
+// Prefill attention of one job as the transformer makes them: a GQA group's heads (range(1)) for
+// eight consecutive rows ending at position 512 (causal), head size 64: query by query through the
+// tiled AVX2 kernel (range(0) = 0) or all at once through attend_tiled_batch (1).
+void BM_AttentionTiledBatch(benchmark::State& state) {
+  const bool batch = state.range(0) != 0;
+  const int d = 64, heads = int(state.range(1)), rows = 8;
+  const int64_t n_kv = 512;
+  auto kf = normal_floats(size_t(n_kv * d), 1), vf = normal_floats(size_t(n_kv * d), 2);
+  auto q = normal_floats(size_t(rows * heads * d), 3);
+  std::vector<uint16_t> k(kf.size()), v(vf.size());
+  for (size_t i = 0; i < kf.size(); ++i) { k[i] = f32_to_f16(kf[i]); v[i] = f32_to_f16(vf[i]); }
+  const int32_t block0 = 0;
+  const KvRows kr{k.data(), &block0, n_kv, 0, d}, vr{v.data(), &block0, n_kv, 0, d};
+  const AttentionParams p{d, 1.0f / std::sqrt(float(d)), 0.0f, /*tiled=*/true};
+  if (batch && !attend_tiled_batch_supported(kr, p)) {
+    state.SkipWithError("no tiled batch kernel on this CPU");
+    return;
+  }
+  std::vector<float> out(q.size());
+  std::vector<TiledQuery> queries;
+  for (int r = 0; r < rows; ++r)
+    for (int h = 0; h < heads; ++h) {
+      const size_t at = size_t((r * heads + h) * d);
+      queries.push_back({q.data() + at, out.data() + at, 0, n_kv - rows + 1 + r});
+    }
+  for (auto _ : state) {
+    if (batch) attend_tiled_batch(queries, kr, vr, p);
+    else for (const TiledQuery& x : queries) attend_one_avx2(x.q, kr, vr, x.kv_begin, x.kv_end, x.out, p);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(int64_t(state.iterations()) * n_kv * rows * heads);  // key-queries per second
+}
+BENCHMARK(BM_AttentionTiledBatch)->ArgsProduct({{0, 1}, {7, 4}})->ArgNames({"batch", "heads"});
+
 // SwiGLU over one FFN row (4864) and activation quantization of one row (Q8_0: 896, Q8_K: 2048).
 void BM_Swiglu(benchmark::State& state) {
   const bool simd = state.range(0) != 0;
