@@ -73,50 +73,54 @@ TEST(Kernels, GroupedHeadsAttentionIsBitIdenticalToTheReference) {
 // apart, windows, an empty range, ranges that skip whole tiles), each output bit-identical to the
 // reference's tiled kernel; head sizes that fill 1..4 column vectors, softcap, a paged cache, and
 // queries scaled up so that scores far apart send exps through the polynomial's two-step scaling.
+// Both bodies: attend_tiled_batch (AVX-512 where the CPU has it) and the AVX2 one.
 TEST(Kernels, TiledBatchAttentionIsBitIdenticalToTheReference) {
-  if (!cpu_has_avx512bw()) GTEST_SKIP() << "the tiled batch kernel is AVX-512 only";
-  std::mt19937 rng(12);
-  for (int d : {16, 48, 64, 96, 128, 256}) {
-    const int64_t kv_heads = 2, stride = d * kv_heads, n_kv = 301, block = 32;
-    auto kf = test::random_floats(size_t(n_kv * stride), uint32_t(d) + 17, 2.0f);
-    auto vf = test::random_floats(size_t(n_kv * stride), uint32_t(d) + 18);
-    const int64_t n_blocks = (n_kv + block - 1) / block;
-    std::vector<uint16_t> k(size_t(n_blocks * block * stride)), v(k.size());
-    std::vector<int32_t> table(static_cast<size_t>(n_blocks));
-    for (int64_t b = 0; b < n_blocks; ++b) table[size_t(b)] = int32_t((b * 5 + 3) % n_blocks);  // scattered blocks
-    for (int64_t pos = 0; pos < n_kv; ++pos)
-      for (int64_t i = 0; i < stride; ++i) {
-        const size_t at = size_t((table[size_t(pos / block)] * block + pos % block) * stride + i);
-        k[at] = f32_to_f16(kf[size_t(pos * stride + i)]);
-        v[at] = f32_to_f16(vf[size_t(pos * stride + i)]);
-      }
-    const KvRows kr{k.data() + d, table.data(), block, block * stride, stride};
-    const KvRows vr{v.data() + d, table.data(), block, block * stride, stride};
-    for (float cap : {0.0f, 20.0f})
-      for (float q_scale : {1.0f, 40.0f}) {
-        AttentionParams p{d, 1.0f / std::sqrt(float(d)), cap, /*tiled=*/true};
-        ASSERT_TRUE(attend_tiled_batch_supported(kr, p)) << "d=" << d;
-        // Ranges: causal ends one apart (a tile's edge among them), windows, an empty one, single keys.
-        std::vector<std::pair<int64_t, int64_t>> ranges;
-        for (int64_t end = 58; end <= 71; ++end) ranges.push_back({0, end});
-        for (int64_t end = 290; end <= 301; end += 3) ranges.push_back({0, end});
-        ranges.insert(ranges.end(), {{130, 200}, {100, 101}, {5, 5}, {0, 1}, {64, 128}, {250, 301}, {63, 65}});
-        const int n_q = int(ranges.size());
-        auto q = test::random_floats(size_t(n_q * d), uint32_t(rng()));
-        for (float& x : q) x *= q_scale;
-        std::vector<float> fast(size_t(n_q * d), -1.0f), ref(static_cast<size_t>(d)), scratch(static_cast<size_t>(n_kv));
-        std::vector<TiledQuery> batch;
-        for (int i = 0; i < n_q; ++i)
-          batch.push_back({q.data() + i * d, fast.data() + i * d, ranges[size_t(i)].first, ranges[size_t(i)].second});
-        ASSERT_TRUE(attend_tiled_batch(batch, kr, vr, p));
-        for (int i = 0; i < n_q; ++i) {
-          attend_one(q.data() + i * d, kr, vr, ranges[size_t(i)].first, ranges[size_t(i)].second, ref.data(), scratch.data(), p);
-          for (int c = 0; c < d; ++c)
-            ASSERT_EQ(f32_to_bits(fast[size_t(i * d + c)]), f32_to_bits(ref[size_t(c)]))
-                << "d=" << d << " cap=" << cap << " q x" << q_scale << " range=" << ranges[size_t(i)].first << ".."
-                << ranges[size_t(i)].second << " c=" << c;
+  if (!cpu_has_avx2()) GTEST_SKIP() << "the tiled batch kernel needs AVX2";
+  for (auto* kernel : {attend_tiled_batch, attend_tiled_batch_avx2}) {
+    const bool avx2_body = kernel == attend_tiled_batch_avx2;
+    std::mt19937 rng(12);
+    for (int d : {16, 48, 64, 96, 128, 256}) {
+      const int64_t kv_heads = 2, stride = d * kv_heads, n_kv = 301, block = 32;
+      auto kf = test::random_floats(size_t(n_kv * stride), uint32_t(d) + 17, 2.0f);
+      auto vf = test::random_floats(size_t(n_kv * stride), uint32_t(d) + 18);
+      const int64_t n_blocks = (n_kv + block - 1) / block;
+      std::vector<uint16_t> k(size_t(n_blocks * block * stride)), v(k.size());
+      std::vector<int32_t> table(static_cast<size_t>(n_blocks));
+      for (int64_t b = 0; b < n_blocks; ++b) table[size_t(b)] = int32_t((b * 5 + 3) % n_blocks);  // scattered blocks
+      for (int64_t pos = 0; pos < n_kv; ++pos)
+        for (int64_t i = 0; i < stride; ++i) {
+          const size_t at = size_t((table[size_t(pos / block)] * block + pos % block) * stride + i);
+          k[at] = f32_to_f16(kf[size_t(pos * stride + i)]);
+          v[at] = f32_to_f16(vf[size_t(pos * stride + i)]);
         }
-      }
+      const KvRows kr{k.data() + d, table.data(), block, block * stride, stride};
+      const KvRows vr{v.data() + d, table.data(), block, block * stride, stride};
+      for (float cap : {0.0f, 20.0f})
+        for (float q_scale : {1.0f, 40.0f}) {
+          AttentionParams p{d, 1.0f / std::sqrt(float(d)), cap, /*tiled=*/true};
+          ASSERT_TRUE(attend_tiled_batch_supported(kr, p)) << "d=" << d;
+          // Ranges: causal ends one apart (a tile's edge among them), windows, an empty one, single keys.
+          std::vector<std::pair<int64_t, int64_t>> ranges;
+          for (int64_t end = 58; end <= 71; ++end) ranges.push_back({0, end});
+          for (int64_t end = 290; end <= 301; end += 3) ranges.push_back({0, end});
+          ranges.insert(ranges.end(), {{130, 200}, {100, 101}, {5, 5}, {0, 1}, {64, 128}, {250, 301}, {63, 65}});
+          const int n_q = int(ranges.size());
+          auto q = test::random_floats(size_t(n_q * d), uint32_t(rng()));
+          for (float& x : q) x *= q_scale;
+          std::vector<float> fast(size_t(n_q * d), -1.0f), ref(static_cast<size_t>(d)), scratch(static_cast<size_t>(n_kv));
+          std::vector<TiledQuery> batch;
+          for (int i = 0; i < n_q; ++i)
+            batch.push_back({q.data() + i * d, fast.data() + i * d, ranges[size_t(i)].first, ranges[size_t(i)].second});
+          ASSERT_TRUE(kernel(batch, kr, vr, p));
+          for (int i = 0; i < n_q; ++i) {
+            attend_one(q.data() + i * d, kr, vr, ranges[size_t(i)].first, ranges[size_t(i)].second, ref.data(), scratch.data(), p);
+            for (int c = 0; c < d; ++c)
+              ASSERT_EQ(f32_to_bits(fast[size_t(i * d + c)]), f32_to_bits(ref[size_t(c)]))
+                  << (avx2_body ? "AVX2 body " : "") << "d=" << d << " cap=" << cap << " q x" << q_scale << " range=" << ranges[size_t(i)].first << ".."
+                  << ranges[size_t(i)].second << " c=" << c;
+          }
+        }
+    }
   }
   const int32_t zero = 0;
   EXPECT_FALSE(attend_tiled_batch_supported(KvRows{nullptr, &zero, 1, 0, 72}, AttentionParams{72, 0.1f, 0, true}));

@@ -36,8 +36,10 @@ struct TiledQuery {
   int64_t kv_begin, kv_end;
 };
 bool attend_tiled_batch(std::span<const TiledQuery> queries, const KvRows& k, const KvRows& v, const AttentionParams& p);
-// A tiled pass (p.tiled), an f16 cache, a head size that is a multiple of 16 up to 256, AVX-512.
+// A tiled pass (p.tiled), an f16 cache, a head size that is a multiple of 16 up to 256, AVX2.
 bool attend_tiled_batch_supported(const KvRows& k, const AttentionParams& p);
+// attend_tiled_batch through its AVX2 body even where AVX-512 is used (for tests and benchmarks).
+bool attend_tiled_batch_avx2(std::span<const TiledQuery> queries, const KvRows& k, const KvRows& v, const AttentionParams& p);
 
 // A GQA group of `heads` query heads cut into near-equal chunks of at most `most` heads (most <= 0:
 // one head a chunk), for attend_heads_avx2: chunk c holds heads [first(c), end(c)) of the group.
