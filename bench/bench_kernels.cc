@@ -195,13 +195,13 @@ BENCHMARK(BM_AttentionGroup)->ArgsProduct({{0, 1}, {64}, {7, 4}})->Args({0, 128,
     ->ArgNames({"grouped", "d", "heads"});
 
 // Prefill attention of one job as the transformer makes them: a GQA group's heads (range(1)) for
-// eight consecutive rows ending at position 512 (causal), head size 64: query by query through the
+// range(2) consecutive rows ending at position 512 (causal), head size 64: query by query through the
 // tiled AVX2 kernel (range(0) = 0) or all at once through attend_tiled_batch (1: AVX-512 where the
 // CPU has it; 2: its AVX2 body).
 void BM_AttentionTiledBatch(benchmark::State& state) {
   const int64_t kernel = state.range(0);
   const bool batch = kernel != 0;
-  const int d = 64, heads = int(state.range(1)), rows = 8;
+  const int d = 64, heads = int(state.range(1)), rows = int(state.range(2));
   const int64_t n_kv = 512;
   auto kf = normal_floats(size_t(n_kv * d), 1), vf = normal_floats(size_t(n_kv * d), 2);
   auto q = normal_floats(size_t(rows * heads * d), 3);
@@ -229,7 +229,8 @@ void BM_AttentionTiledBatch(benchmark::State& state) {
   }
   state.SetItemsProcessed(int64_t(state.iterations()) * n_kv * rows * heads);  // key-queries per second
 }
-BENCHMARK(BM_AttentionTiledBatch)->ArgsProduct({{0, 1, 2}, {7, 4}})->ArgNames({"batch", "heads"});
+BENCHMARK(BM_AttentionTiledBatch)->ArgsProduct({{0, 1, 2}, {7, 4}, {8}})->Args({1, 1, 8})->Args({1, 1, 16})->Args({1, 1, 32})
+    ->ArgNames({"batch", "heads", "rows"});
 
 // SwiGLU over one FFN row (4864) and activation quantization of one row (Q8_0: 896, Q8_K: 2048).
 void BM_Swiglu(benchmark::State& state) {

@@ -181,16 +181,17 @@ void Transformer::attention_batched(int64_t il, int64_t n, const AttentionParams
   const ModelConfig& c = cfg_;
   const int64_t D = c.head_dim, Q = c.n_embd_q(), group = c.n_head / c.n_head_kv;
   const bool windowed = c.layer_uses_window(il);
-  // Runs of up to kRows consecutive rows of one sequence's cache: a job is a run and a kv head, all
+  // Runs of up to `rows` consecutive rows of one sequence's cache: a job is a run and a kv head, all
   // the group's query heads of those rows in one pass over the keys (a tile of K and V is unpacked
-  // once a job). Eight rows: enough queries a tile (Qwen2.5's 7 heads x 8) that its unpacking is a
-  // small part, and jobs enough (n / 8 x kv heads) for both threads.
-  constexpr int64_t kRows = 8;
+  // once a job). At least 32 queries a job where the group is small (BM_AttentionTiledBatch, one
+  // head: 8 rows 296, 32 rows 392 M key-queries/s), and at least eight rows (Qwen2.5's 7 heads: 56);
+  // jobs are then n / rows x kv heads, enough for every thread.
+  const int64_t rows = std::clamp<int64_t>((32 + group - 1) / group, 8, 32);
   int64_t max_ctx = 0;  // scores_ holds one row of this many per thread (for the fallback)
   for (int64_t t = 0; t < n; ++t) max_ctx = std::max(max_ctx, caches_[t]->n_ctx());
   std::vector<int64_t> run_start;
   for (int64_t t = 0; t < n; ++t)
-    if (run_start.empty() || caches_[t] != caches_[t - 1] || t - run_start.back() == kRows) run_start.push_back(t);
+    if (run_start.empty() || caches_[t] != caches_[t - 1] || t - run_start.back() == rows) run_start.push_back(t);
   run_start.push_back(n);
   const int64_t n_runs = int64_t(run_start.size()) - 1, n_jobs = n_runs * c.n_head_kv;
   pool_.run([&](int ith, int nth) {
