@@ -229,7 +229,7 @@ void BM_AttentionTiledBatch(benchmark::State& state) {
   }
   state.SetItemsProcessed(int64_t(state.iterations()) * n_kv * rows * heads);  // key-queries per second
 }
-BENCHMARK(BM_AttentionTiledBatch)->ArgsProduct({{0, 1, 2}, {7, 4}, {8}})->Args({1, 1, 8})->Args({1, 1, 16})->Args({1, 1, 32})
+BENCHMARK(BM_AttentionTiledBatch)->ArgsProduct({{0, 1, 2}, {7, 4}, {8}})->Args({1, 1, 8})->Args({1, 1, 16})->Args({1, 1, 32})->Args({1, 7, 1})->Args({1, 4, 1})
     ->ArgNames({"batch", "heads", "rows"});
 
 // SwiGLU over one FFN row (4864) and activation quantization of one row (Q8_0: 896, Q8_K: 2048).

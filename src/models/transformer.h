@@ -37,8 +37,9 @@ class Transformer {
   // Evaluates rows of several sequences together (continuous batching); each row reads and writes
   // only its own cache, and rows of one sequence come in position order. logits receives
   // (rows wanting logits, n_vocab) in row order. Row-invariant: each row's result is bit-identical
-  // whatever else shares the batch, because every kernel takes its single-row path and attention is
-  // never tiled — so a request gets the same tokens alone or under load.
+  // whatever else shares the batch, because every kernel takes its single-row path and attention
+  // tiles every row (whose result depends only on its own keys) — so a request gets the same tokens
+  // alone or under load.
   void forward_rows(const BatchToken* rows, int64_t n, float* logits);
 
   void set_tracer(Tracer* t) { tracer_ = t; }
@@ -88,7 +89,7 @@ class Transformer {
   std::vector<int64_t> pos_;
   std::vector<KvCache*> caches_;
   std::vector<uint8_t> want_;
-  bool row_invariant_ = false;  // forward_rows: single-row kernels, untiled attention
+  bool row_invariant_ = false;  // forward_rows: single-row kernels, tiled attention for every row
   int64_t kept_ = 0;  // rows left after the last attention (set in a serial step, read by the team)
 
   // Activations for one batch of B = max_batch tokens.
