@@ -17,6 +17,32 @@
 namespace chassis {
 namespace {
 
+// A paged f16 cache of n_kv random positions, two kv heads of size d (the second one's rows are the
+// ones read), its blocks of `block` positions placed in the pool by `place(b, n_blocks)`.
+struct PagedKv {
+  std::vector<uint16_t> k, v;
+  std::vector<int32_t> table;
+  KvRows kr{}, vr{};
+  template <typename Place>
+  PagedKv(int d, int64_t n_kv, int64_t block, uint32_t seed, Place place) {
+    const int64_t stride = 2 * d, n_blocks = (n_kv + block - 1) / block;
+    auto kf = test::random_floats(size_t(n_kv * stride), seed, 2.0f);
+    auto vf = test::random_floats(size_t(n_kv * stride), seed + 1);
+    k.resize(size_t(n_blocks * block * stride));
+    v.resize(k.size());
+    table.resize(size_t(n_blocks));
+    for (int64_t b = 0; b < n_blocks; ++b) table[size_t(b)] = int32_t(place(b, n_blocks));
+    for (int64_t pos = 0; pos < n_kv; ++pos)
+      for (int64_t i = 0; i < stride; ++i) {
+        const size_t at = size_t((table[size_t(pos / block)] * block + pos % block) * stride + i);
+        k[at] = f32_to_f16(kf[size_t(pos * stride + i)]);
+        v[at] = f32_to_f16(vf[size_t(pos * stride + i)]);
+      }
+    kr = KvRows{k.data() + d, table.data(), block, block * stride, stride};
+    vr = KvRows{v.data() + d, table.data(), block, block * stride, stride};
+  }
+};
+
 // Several query heads of one kv head in one pass: each head's output bit-identical to the reference,
 // for every head count the kernel takes, head sizes 32/64/128, windows, softcap and a paged cache;
 // with queries scaled up too, so that scores a hundred and more apart send some of a block's exps to
@@ -25,22 +51,10 @@ TEST(Kernels, GroupedHeadsAttentionIsBitIdenticalToTheReference) {
   if (!cpu_has_avx512bw()) GTEST_SKIP() << "the grouped-heads kernel is AVX-512 only";
   std::mt19937 rng(11);
   for (int d : {32, 64, 128}) {
-    const int64_t kv_heads = 2, stride = d * kv_heads, n_kv = 150, block = 16;
-    auto kf = test::random_floats(size_t(n_kv * stride), uint32_t(d) + 7, 2.0f);
-    auto vf = test::random_floats(size_t(n_kv * stride), uint32_t(d) + 8);
+    const int64_t n_kv = 150;
     // Blocks of 16 positions in reverse order in the pool, as a paged cache may hold them.
-    const int64_t n_blocks = (n_kv + block - 1) / block;
-    std::vector<uint16_t> k(size_t(n_blocks * block * stride)), v(k.size());
-    std::vector<int32_t> table(static_cast<size_t>(n_blocks));
-    for (int64_t b = 0; b < n_blocks; ++b) table[size_t(b)] = int32_t(n_blocks - 1 - b);
-    for (int64_t pos = 0; pos < n_kv; ++pos)
-      for (int64_t i = 0; i < stride; ++i) {
-        const size_t at = size_t((table[size_t(pos / block)] * block + pos % block) * stride + i);
-        k[at] = f32_to_f16(kf[size_t(pos * stride + i)]);
-        v[at] = f32_to_f16(vf[size_t(pos * stride + i)]);
-      }
-    const KvRows kr{k.data() + d, table.data(), block, block * stride, stride};
-    const KvRows vr{v.data() + d, table.data(), block, block * stride, stride};
+    const PagedKv cache(d, n_kv, 16, uint32_t(d) + 7, [](int64_t b, int64_t n) { return n - 1 - b; });
+    const KvRows &kr = cache.kr, &vr = cache.vr;
     for (float cap : {0.0f, 20.0f}) {
       AttentionParams p{d, 1.0f / std::sqrt(float(d)), cap};
       const int max_heads = attend_heads_max(kr, p);
@@ -80,21 +94,9 @@ TEST(Kernels, TiledBatchAttentionIsBitIdenticalToTheReference) {
     const bool avx2_body = kernel == attend_tiled_batch_avx2;
     std::mt19937 rng(12);
     for (int d : {16, 48, 64, 96, 128, 256}) {
-      const int64_t kv_heads = 2, stride = d * kv_heads, n_kv = 301, block = 32;
-      auto kf = test::random_floats(size_t(n_kv * stride), uint32_t(d) + 17, 2.0f);
-      auto vf = test::random_floats(size_t(n_kv * stride), uint32_t(d) + 18);
-      const int64_t n_blocks = (n_kv + block - 1) / block;
-      std::vector<uint16_t> k(size_t(n_blocks * block * stride)), v(k.size());
-      std::vector<int32_t> table(static_cast<size_t>(n_blocks));
-      for (int64_t b = 0; b < n_blocks; ++b) table[size_t(b)] = int32_t((b * 5 + 3) % n_blocks);  // scattered blocks
-      for (int64_t pos = 0; pos < n_kv; ++pos)
-        for (int64_t i = 0; i < stride; ++i) {
-          const size_t at = size_t((table[size_t(pos / block)] * block + pos % block) * stride + i);
-          k[at] = f32_to_f16(kf[size_t(pos * stride + i)]);
-          v[at] = f32_to_f16(vf[size_t(pos * stride + i)]);
-        }
-      const KvRows kr{k.data() + d, table.data(), block, block * stride, stride};
-      const KvRows vr{v.data() + d, table.data(), block, block * stride, stride};
+      const int64_t n_kv = 301;
+      const PagedKv cache(d, n_kv, 32, uint32_t(d) + 17, [](int64_t b, int64_t n) { return (b * 5 + 3) % n; });  // scattered
+      const KvRows &kr = cache.kr, &vr = cache.vr;
       for (float cap : {0.0f, 20.0f})
         for (float q_scale : {1.0f, 40.0f}) {
           AttentionParams p{d, 1.0f / std::sqrt(float(d)), cap, /*tiled=*/true};
