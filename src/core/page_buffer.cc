@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -29,6 +30,21 @@ PageBuffer::PageBuffer(size_t bytes) : size_(bytes) {
 #ifdef MADV_HUGEPAGE
   // Advice only: without THP (or with it set to "never") this fails harmlessly.
   if (bytes >= kHugePage) madvise(data_, bytes, MADV_HUGEPAGE);
+#endif
+}
+
+void PageBuffer::populate(size_t offset, size_t n) const {
+#ifdef __linux__
+  constexpr int kPopulateWrite = 23;  // MADV_POPULATE_WRITE; glibc 2.36's headers may lack the name
+  if (offset >= size_ || n == 0) return;
+  n = std::min(n, size_ - offset);
+  // madvise wants a page-aligned start: round down (the pages before belong to this buffer's mapping).
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(data_ + offset) & ~uintptr_t(4095);
+  const uintptr_t end = reinterpret_cast<uintptr_t>(data_ + offset + n);
+  madvise(reinterpret_cast<void*>(begin), end - begin, kPopulateWrite);  // advisory: ignore failure
+#else
+  (void)offset;
+  (void)n;
 #endif
 }
 

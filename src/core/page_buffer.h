@@ -19,6 +19,12 @@ class PageBuffer {
   PageBuffer(const PageBuffer&) = delete;
   PageBuffer& operator=(const PageBuffer&) = delete;
 
+  // Backs [offset, offset + n) with pages now (MADV_POPULATE_WRITE, Linux 5.14+): one call per
+  // range instead of a page fault per page as a copy first writes it; under a hypervisor faults
+  // were most of loading a model (Llama-3.2-1B Q8_0, 1.3 GB packed: 0.6-1.3 s -> ~0.5 s). Callers
+  // split a large buffer among threads. Advisory: where unsupported, the first writes fault as before.
+  void populate(size_t offset, size_t n) const;
+
   uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
 

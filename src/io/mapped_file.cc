@@ -48,4 +48,16 @@ void release_mapped_pages(const void* p, size_t n) {
   if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);  // advisory: ignore failure
 }
 
+void populate_mapped_pages(const void* p, size_t n) {
+#ifdef __linux__
+  constexpr int kPopulateRead = 22;  // MADV_POPULATE_READ; glibc 2.36's headers may lack the name
+  const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = uintptr_t(p) / page * page, end = uintptr_t(p) + n;
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, kPopulateRead);  // advisory: ignore failure
+#else
+  (void)p;
+  (void)n;
+#endif
+}
+
 }  // namespace chassis

@@ -27,5 +27,9 @@ class MappedFile {
 // mapping (they come back from the file if touched again): for weights that were copied elsewhere,
 // e.g. quantized at load time, so the originals stop counting against memory.
 void release_mapped_pages(const void* p, size_t n);
+// Maps the pages of [p, p + n) of a mapped file in one call (MADV_POPULATE_READ, Linux 5.14+),
+// reading any the page cache lacks, instead of a page fault every 4 KiB as a copy walks them (under
+// a hypervisor each fault is dear). Advisory: where unsupported the copy faults them in as before.
+void populate_mapped_pages(const void* p, size_t n);
 
 }  // namespace chassis
