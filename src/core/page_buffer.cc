@@ -14,7 +14,7 @@ namespace {
 constexpr size_t kHugePage = size_t(2) << 20;
 }
 
-PageBuffer::PageBuffer(size_t bytes) : size_(bytes) {
+PageBuffer::PageBuffer(size_t bytes, const char* what) : size_(bytes) {
   if (bytes == 0) return;
   // One huge page of slack so the data can start on a 2 MiB boundary (a huge page backs only an
   // aligned 2 MiB range of the mapping).
@@ -22,7 +22,7 @@ PageBuffer::PageBuffer(size_t bytes) : size_(bytes) {
   mapping_ = mmap(nullptr, mapping_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mapping_ == MAP_FAILED) {
     mapping_ = nullptr;
-    throw Error("cannot allocate " + std::to_string(bytes >> 20) + " MiB for weights: " + std::strerror(errno));
+    throw Error("cannot allocate " + std::to_string(bytes >> 20) + " MiB for " + what + ": " + std::strerror(errno));
   }
   const auto base = reinterpret_cast<uintptr_t>(mapping_);
   const uintptr_t aligned = bytes >= kHugePage ? (base + kHugePage - 1) / kHugePage * kHugePage : base;

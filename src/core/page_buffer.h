@@ -1,4 +1,4 @@
-// Anonymous memory for large, long-lived buffers (weights re-encoded at load time).
+// Anonymous memory for large, long-lived buffers (weights re-encoded at load time, the KV cache).
 //
 // Why not a std::vector: a vector zero-fills (touches) every page before we write it, and its pages
 // are ordinary 4 KiB ones. Decode streams every weight byte once per token; with 4 KiB pages that is
@@ -14,15 +14,17 @@ namespace chassis {
 
 class PageBuffer {
  public:
-  explicit PageBuffer(size_t bytes);  // zero-filled (anonymous pages, touched only when written)
+  // Zero-filled (anonymous pages, touched only when written); `what` names the buffer in the error
+  // when the memory is not there.
+  explicit PageBuffer(size_t bytes, const char* what = "weights");
   ~PageBuffer();
   PageBuffer(const PageBuffer&) = delete;
   PageBuffer& operator=(const PageBuffer&) = delete;
 
   // Backs [offset, offset + n) with pages now (MADV_POPULATE_WRITE, Linux 5.14+): one call per
   // range instead of a page fault per page as a copy first writes it; under a hypervisor faults
-  // were most of loading a model (Llama-3.2-1B Q8_0, 1.3 GB packed: 0.6-1.3 s -> ~0.5 s). Callers
-  // split a large buffer among threads. Advisory: where unsupported, the first writes fault as before.
+  // were most of loading a model (Llama-3.2-1B Q8_0: `run -n 1` 1.7-2.9 -> 1.2-1.5 s). Advisory:
+  // where unsupported, the first writes fault as before.
   void populate(size_t offset, size_t n) const;
 
   uint8_t* data() const { return data_; }

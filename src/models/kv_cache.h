@@ -13,6 +13,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/page_buffer.h"
 #include "kernels/ops.h"
 
 namespace chassis {
@@ -28,17 +29,21 @@ class KvPool {
   int64_t head_stride() const { return block_size_ * head_row(); }   // halfs from one kv head to the next in a block
   int64_t block_size() const { return block_size_; }
   int64_t n_blocks() const { return n_blocks_; }
-  uint64_t bytes() const { return (k_.size() + v_.size()) * sizeof(uint16_t); }
+  uint64_t bytes() const { return k_.size() + v_.size(); }
   // k (n_layer, n_blocks, n_head_kv, block_size, head_dim), v likewise
-  uint16_t* k_block(int64_t layer, int64_t block) { return k_.data() + (layer * n_blocks_ + block) * block_size_ * row(); }
-  uint16_t* v_block(int64_t layer, int64_t block) { return v_.data() + (layer * n_blocks_ + block) * block_size_ * row(); }
-  const uint16_t* k_layer(int64_t layer) const { return k_.data() + layer * n_blocks_ * block_size_ * row(); }
-  const uint16_t* v_layer(int64_t layer) const { return v_.data() + layer * n_blocks_ * block_size_ * row(); }
+  uint16_t* k_block(int64_t layer, int64_t block) { return halfs(k_) + (layer * n_blocks_ + block) * block_size_ * row(); }
+  uint16_t* v_block(int64_t layer, int64_t block) { return halfs(v_) + (layer * n_blocks_ + block) * block_size_ * row(); }
+  const uint16_t* k_layer(int64_t layer) const { return halfs(k_) + layer * n_blocks_ * block_size_ * row(); }
+  const uint16_t* v_layer(int64_t layer) const { return halfs(v_) + layer * n_blocks_ * block_size_ * row(); }
 
  private:
   int64_t n_layer_, n_head_kv_, head_dim_, block_size_, n_blocks_;
   bool f32_;
-  std::vector<uint16_t> k_, v_;  // f16 values, or the two halves of each f32
+  static uint16_t* halfs(const PageBuffer& b) { return reinterpret_cast<uint16_t*>(b.data()); }
+  // f16 values, or the two halves of each f32. Anonymous pages, not vectors: zero without a pass
+  // that touches them all (a 4096-token cache's memset was 128 MiB before the first token), and
+  // resident only as far as positions are written.
+  PageBuffer k_, v_;
 };
 
 class KvCache {

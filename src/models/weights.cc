@@ -222,11 +222,6 @@ void pack_weights(ModelWeights& w, int n_threads) {
   if (jobs.empty()) return;
   auto arena = std::make_shared<PageBuffer>(total);
   ThreadPool pool(std::max(1, n_threads));
-  // Every page of the arena at once, in 2 MiB pieces split among the threads (see PageBuffer::populate).
-  constexpr size_t kPiece = size_t(2) << 20;
-  pool.parallel_for(int64_t((total + kPiece - 1) / kPiece), [&](int64_t b, int64_t e) {
-    arena->populate(size_t(b) * kPiece, size_t(e - b) * kPiece);
-  });
   for (const Job& job : jobs) {
     WeightMatrix& m = *job.m;
     const int64_t bytes = m.row_stride() * m.n_out;
@@ -234,7 +229,11 @@ void pack_weights(ModelWeights& w, int n_threads) {
     if (job.interleave) {
       const int64_t group_bytes = interleaved_group_bytes(m.type, m.n_in);
       pool.parallel_for(m.n_out / kInterleavedRows, [&](int64_t b, int64_t e) {
+        // Each thread's pages, source and destination, mapped in one call each instead of a fault
+        // per page (see PageBuffer::populate); matrix by matrix, so at most one matrix's source is
+        // mapped beside the arena at a time, as before.
         populate_mapped_pages(m.data + b * kInterleavedRows * m.row_stride(), size_t((e - b) * kInterleavedRows * m.row_stride()));
+        arena->populate(job.offset + size_t(b * group_bytes), size_t((e - b) * group_bytes));
         interleave_rows(m.type, m.data, m.n_in, b, e, dst + b * group_bytes);
       });
       // What a token reads (and what memory holds) grows by the layout's extra bytes, if any.
@@ -245,6 +244,7 @@ void pack_weights(ModelWeights& w, int n_threads) {
     } else {
       pool.parallel_for(m.n_out, [&](int64_t b, int64_t e) {
         populate_mapped_pages(m.data + b * m.row_stride(), size_t((e - b) * m.row_stride()));
+        arena->populate(job.offset + size_t(b * m.row_stride()), size_t((e - b) * m.row_stride()));
         std::memcpy(dst + b * m.row_stride(), m.data + b * m.row_stride(), size_t((e - b) * m.row_stride()));
       });
     }
