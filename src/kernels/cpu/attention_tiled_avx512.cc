@@ -11,8 +11,13 @@
 #include "kernels/cpu/attention_tiled.h"
 #include "kernels/cpu/expf_poly_avx2.h"
 
+// Every function from here to the end for this target (clang ignores GCC's target pragma).
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")
+#endif
 
 namespace chassis {
 namespace tiled_avx512 {
@@ -42,4 +47,8 @@ void run_tiled_batch_avx512(const TiledQuery* queries, int n_q, const KvRows& k,
 
 }  // namespace chassis
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
