@@ -25,11 +25,11 @@ bool attend_heads_avx2(int n_q, const float* q, int64_t q_stride, const KvRows& 
 // has no kernel for them (AVX-512 off, an f32 cache, a prefill tile, a head size other than 32/64/128).
 int attend_heads_max(const KvRows& k, const AttentionParams& p);
 
-// Prefill (tiled) attention for a batch of queries that read the same kv head, each with its own
-// key range [kv_begin, kv_end) and each output bit-identical to attend_one's tiled kernel. One pass
-// over the keys' tiles for all of them (see attention_tiled_avx512.cc): a tile of K and V is
-// unpacked once a batch instead of once a query. Returns false (and does nothing) unless
-// attend_tiled_batch_supported(k, p).
+// Tiled attention (prefill; every row of a row-invariant pass) for a batch of queries that read the
+// same kv head, each with its own key range [kv_begin, kv_end) and each output bit-identical to
+// attend_one's tiled kernel. One pass over the keys' tiles for all of them (attention_tiled.cc): a
+// tile of K and V is unpacked once a batch instead of once a query. Returns false (and does
+// nothing) unless attend_tiled_batch_supported(k, p).
 struct TiledQuery {
   const float* q;  // head_dim floats
   float* out;      // head_dim floats

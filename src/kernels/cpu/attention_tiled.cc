@@ -5,9 +5,9 @@
 // each 64-key tile of K (8x8 transposes to give every key its own lane) and re-converted V from f16,
 // and its V accumulator made a load and a store per key. At 2048 tokens of context that was 70 % of
 // Qwen2.5-0.5B's prefill. Here a tile of K is transposed, and a tile of V converted, once for all the
-// queries of a job (a GQA group's heads for up to eight rows), and the queries then run several at a
-// time out of the f32 copies, their scores' FMA chains and V accumulators in registers. The body is
-// attention_tiled_body.h, compiled for AVX-512 and for AVX2.
+// queries of a job (a GQA group's heads for several rows: Transformer::attention_batched), and the
+// queries then run several at a time out of the f32 copies, their scores' FMA chains and V
+// accumulators in registers. The body is attention_tiled_body.h, compiled for AVX-512 and for AVX2.
 #include "kernels/cpu/attention_tiled.h"
 
 #include <vector>
