@@ -1,6 +1,7 @@
 #include "core/page_buffer.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -39,7 +40,8 @@ void PageBuffer::populate(size_t offset, size_t n) const {
   if (offset >= size_ || n == 0) return;
   n = std::min(n, size_ - offset);
   // madvise wants a page-aligned start: round down (the pages before belong to this buffer's mapping).
-  const uintptr_t begin = reinterpret_cast<uintptr_t>(data_ + offset) & ~uintptr_t(4095);
+  const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(data_ + offset) / page * page;
   const uintptr_t end = reinterpret_cast<uintptr_t>(data_ + offset + n);
   madvise(reinterpret_cast<void*>(begin), end - begin, kPopulateWrite);  // advisory: ignore failure
 #else

@@ -10,14 +10,9 @@
 
 #include "kernels/cpu/attention_tiled.h"
 #include "kernels/cpu/expf_poly_avx2.h"
+#include "kernels/cpu/target_pragma.h"
 
-// Every function from here to the end for this target (clang ignores GCC's target pragma).
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
-#endif
+CHASSIS_TARGET_BEGIN("avx2,fma,f16c")
 
 namespace chassis {
 namespace tiled_avx2 {
@@ -51,8 +46,4 @@ void run_tiled_batch_avx2(const TiledQuery* queries, int n_q, const KvRows& k, c
 
 }  // namespace chassis
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+CHASSIS_TARGET_END

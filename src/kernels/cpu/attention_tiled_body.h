@@ -1,7 +1,7 @@
 // The batch kernel of attention_tiled.cc, written once over a lane type L (Lanes16: AVX-512,
 // Lanes8: AVX2) and compiled once per instruction set: attention_tiled_avx512.cc and
-// attention_tiled_avx2.cc include it under their target pragma (GCC's, or clang's attribute
-// pragma), each in its own namespace.
+// attention_tiled_avx2.cc include it inside a CHASSIS_TARGET_BEGIN/END region (target_pragma.h),
+// each in its own namespace.
 // (No standard-library templates in here: an inline template instantiated under a wider target
 // could be the copy the linker keeps for the whole program.)
 //
@@ -17,7 +17,7 @@
 // max is order-free except for the sign of a zero maximum, which no later step can show (it only
 // ever enters as the subtrahend of s - m or M - m, and exp(+0) = exp(-0) = 1 in both exps).
 // Included by a .cc that has included <immintrin.h>, <cmath>, attention_tiled.h and
-// expf_poly_avx2.h before its target pragma, and defined its lane type L.
+// expf_poly_avx2.h before its target region, and defined its lane type L.
 
 constexpr int kTile = kTiledBatchTile;
 
