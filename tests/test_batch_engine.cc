@@ -326,6 +326,20 @@ TEST_F(BatchEngineTest, BadPromptsAreRejectedAtSubmit) {
   EXPECT_THROW(engine.submit(bad_id), Error);
 }
 
+// A client that has seen its request end may send the next one at once: with one slot and no queue
+// it must be admitted, never refused as "queue full" because the finished sequence still counted
+// (the end was delivered before the slot was freed; under ASan a follow-up lost that race).
+TEST_F(BatchEngineTest, ASlotIsFreeOnceItsRequestHasEnded) {
+  auto o = options(1);
+  o.max_queue = 0;
+  BatchEngine engine(*model_, o);
+  for (int i = 0; i < 100; ++i) {
+    std::shared_ptr<Sequence> seq;
+    ASSERT_NO_THROW(seq = engine.submit(request("One day", 1, 0.0f, 1))) << "request " << i;
+    ASSERT_EQ(collect(*seq).ids.size(), 1u);
+  }
+}
+
 TEST_F(BatchEngineTest, CancelFreesTheSlotAndAFullQueueSaysSo) {
   auto o = options(1);
   o.max_queue = 1;

@@ -260,8 +260,7 @@ void BatchEngine::finish(Slot& slot, const std::string& reason, const std::strin
   ev.finish_reason = reason;
   ev.error = error;
   ev.stats = slot.stats;
-  slot.seq->push(std::move(ev));
-  slot.seq.reset();
+  const std::shared_ptr<Sequence> seq = std::move(slot.seq);
   slot.todo.clear();
   slot.sampler.reset();
   slot.stops.reset();
@@ -275,6 +274,10 @@ void BatchEngine::finish(Slot& slot, const std::string& reason, const std::strin
   kv_reserved_ -= slot.reserved;
   slot.reserved = 0;
   --active_;
+  // The end goes out only now, under the lock that submit() takes: a client that sees it may submit
+  // at once and must find the slot free (with one slot and no queue, such a follow-up request was
+  // answered 429 while this one still counted as active), and idleness never precedes it.
+  seq->push(std::move(ev));
   if (active_ == 0 && queue_.empty()) idle_.notify_all();
 }
 

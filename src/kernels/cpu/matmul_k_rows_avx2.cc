@@ -152,7 +152,7 @@ struct TileQ6_KAvx512Decode : TileQ6_KAvx512 {
 // j), so its 64 activations are one load and both vectors' quants come out of the same 32 bytes by
 // one shift (the high copy shifted by 2 beforehand): 5 instructions per 64 quants with VNNI (6
 // without), where the halves side by side (j = 0 | j = 1, vector k of each) took 7. BM_Matmul_Q2_K,
-// one thread, hot, best of 24: decode 19.6 -> 18.2 us, 64 tokens 1.05 -> 0.94 ms.
+// one thread, hot, best of 24: decode 19.0 -> 17.8 us, 64 tokens 1.02 -> 0.95 ms.
 
 // Step s (0..3) of a Q2_K super-block: vectors k = 2 (s % 2) and k + 1 of half j = s / 2.
 template <int S>
