@@ -8,11 +8,14 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
+#include <tuple>
 #include <nlohmann/json.hpp>
 
 #include "core/ab_switch.h"
 #include "engine/bench.h"
 #include "engine/model.h"
+#include "engine/synthetic.h"
 #include "test_util.h"
 #include "tiny_model.h"
 
@@ -231,6 +234,36 @@ TEST(Cli, BenchReportsTheDocumentedJsonFields) {
   const auto nothing = run("bench " + test::shared("golden/models/tiny-qwen3-Q8_0.gguf") + " -p 0 -n 0", true);
   EXPECT_NE(nothing.code, 0);
   EXPECT_NE(nothing.out.find("nothing to measure"), std::string::npos) << nothing.out;
+}
+
+// Synthetic shapes with an untied output (the 7B/8B ones) write output.weight as llama-quantize types
+// it (Q6_K in a Q4_0 file, Q6_K in Q4_K_M, the file's type otherwise) beside a token embedding of
+// the file's type, and bench counts one embedding row a token, not the whole matrix.
+TEST(Cli, SyntheticUntiedShapesHaveTheirOwnOutputMatrix) {
+  const std::string dir = test::temp_path("synthetic");
+  for (const bool tied : {false, true}) {
+    const SyntheticShape shape{tied ? "tiny-tied" : "tiny-untied", "llama", 1000, 256, 2, 4, 2, 512, 256,
+                               10000.0f, 1e-5f, false, false, tied};
+    for (const auto& [type, embd, output] : {std::tuple{"q4_0", DType::Q4_0, DType::Q6_K},
+                                             std::tuple{"q8_0", DType::Q8_0, DType::Q8_0},
+                                             std::tuple{"q4_k_m", DType::Q4_K, DType::Q6_K}}) {
+      SCOPED_TRACE(std::string(type) + (tied ? " tied" : " untied"));
+      auto m = Model::load(ensure_synthetic_model(shape, type, dir));
+      const ModelWeights& w = m->weights();
+      EXPECT_EQ(w.tied_output, tied);
+      EXPECT_EQ(w.output.type, output);
+      EXPECT_EQ(w.token_embd.type, tied ? output : embd);
+      BenchOptions opt;
+      opt.n_prompt = 2;
+      opt.n_gen = 1;
+      opt.threads = 1;
+      opt.repetitions = 1;
+      const BenchResult r = run_bench(*m, opt);
+      const uint64_t unread = tied ? 0 : uint64_t(w.token_embd.row_stride() * (w.token_embd.n_out - 1));
+      EXPECT_EQ(r.bytes_per_token, w.n_bytes - unread);
+    }
+  }
+  std::filesystem::remove_all(dir);
 }
 
 // --ab: side B runs with the trial switch on, in the order A B B A, and the switch is off afterwards.

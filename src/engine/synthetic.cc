@@ -18,10 +18,16 @@
 namespace chassis {
 
 const std::vector<SyntheticShape>& synthetic_shapes() {
-  // Shapes as published in the models' config.json files.
+  // Shapes as published in the models' config.json files. The 7B/8B ones are what most people run
+  // locally: every matrix 3584+ wide, untied output (Q4_0 files: 4.3-4.4 GB, Q8_0 8.1 GB).
   static const std::vector<SyntheticShape> kShapes = {
-      {"qwen2.5-0.5b", "qwen2", 151936, 896, 24, 14, 2, 4864, 32768, 1000000.0f, 1e-6f, true, false},
-      {"llama-3.2-1b", "llama", 128256, 2048, 16, 32, 8, 8192, 131072, 500000.0f, 1e-5f, false, true},
+      // name            arch     vocab   embd  layers heads kv ff     ctx     rope base   eps   bias  freqs tied
+      {"qwen2.5-0.5b", "qwen2", 151936, 896, 24, 14, 2, 4864, 32768, 1000000.0f, 1e-6f, true, false, true},
+      {"qwen2.5-1.5b", "qwen2", 151936, 1536, 28, 12, 2, 8960, 32768, 1000000.0f, 1e-6f, true, false, true},
+      {"qwen2.5-7b", "qwen2", 152064, 3584, 28, 28, 4, 18944, 32768, 1000000.0f, 1e-6f, true, false, false},
+      {"llama-3.2-1b", "llama", 128256, 2048, 16, 32, 8, 8192, 131072, 500000.0f, 1e-5f, false, true, true},
+      {"llama-3.2-3b", "llama", 128256, 3072, 28, 24, 8, 8192, 131072, 500000.0f, 1e-5f, false, true, true},
+      {"llama-3.1-8b", "llama", 128256, 4096, 32, 32, 8, 14336, 131072, 500000.0f, 1e-5f, false, true, false},
   };
   return kShapes;
 }
@@ -68,33 +74,35 @@ GgufWriter::Fill constant_vector(int64_t n, float value) {
 }  // namespace
 
 std::string ensure_synthetic_model(const std::string& name, const std::string& type_name, const std::string& dir) {
-  const SyntheticShape* shape = nullptr;
   for (const auto& s : synthetic_shapes())
-    if (s.name == name) shape = &s;
-  if (!shape) {
-    std::string known;
-    for (const auto& s : synthetic_shapes()) known += (known.empty() ? "" : ", ") + s.name;
-    throw Error("unknown synthetic model '" + name + "' (known: " + known + ")");
-  }
+    if (s.name == name) return ensure_synthetic_model(s, type_name, dir);
+  std::string known;
+  for (const auto& s : synthetic_shapes()) known += (known.empty() ? "" : ", ") + s.name;
+  throw Error("unknown synthetic model '" + name + "' (known: " + known + ")");
+}
+
+std::string ensure_synthetic_model(const SyntheticShape& shape, const std::string& type_name, const std::string& dir) {
+  const std::string& name = shape.name;
   if (type_name == "q4_k_m" || type_name == "q5_k_m" || type_name == "q6_k") {
     // K-quant mixtures: the f16 model quantized with llama-quantize's per-tensor rules (for
     // Qwen2.5-0.5B's 896-wide rows that means Q5_0/Q8_0 fallbacks, as in llama.cpp's own file).
     const std::string path = dir + "/" + name + "-" + type_name + ".gguf";
     struct stat st {};
     if (::stat(path.c_str(), &st) == 0) return path;
-    const std::string f16 = ensure_synthetic_model(name, "f16", dir);
+    const std::string f16 = ensure_synthetic_model(shape, "f16", dir);
     log_info("quantizing " + f16 + " to " + type_name);
     quantize_gguf(f16, path, *quant_preset(type_name));
     return path;
   }
-  DType wt, embd_type;
-  if (type_name == "f16") wt = embd_type = DType::F16;
-  else if (type_name == "bf16") wt = embd_type = DType::BF16;
-  else if (type_name == "q8_0") wt = embd_type = DType::Q8_0;
+  DType wt, output_type;
+  if (type_name == "f16") wt = output_type = DType::F16;
+  else if (type_name == "bf16") wt = output_type = DType::BF16;
+  else if (type_name == "q8_0") wt = output_type = DType::Q8_0;
   else if (type_name == "q4_0") {
-    // llama-quantize keeps the (tied) output matrix in Q6_K, or Q8_0 where rows are not a multiple of 256
+    // llama-quantize keeps the output matrix (tied or not) in Q6_K, or Q8_0 where rows are not a
+    // multiple of 256; an untied token embedding gets the file's type
     wt = DType::Q4_0;
-    embd_type = shape->n_embd % QK_K == 0 ? DType::Q6_K : DType::Q8_0;
+    output_type = shape.n_embd % QK_K == 0 ? DType::Q6_K : DType::Q8_0;
   }
   else throw Error("synthetic models come in f16, bf16, q8_0, q4_0, q4_k_m, q5_k_m and q6_k, not '" + type_name + "'");
 
@@ -104,7 +112,7 @@ std::string ensure_synthetic_model(const std::string& name, const std::string& t
   if (::stat(path.c_str(), &st) == 0) return path;
   log_info("writing synthetic model " + path);
 
-  const SyntheticShape& s = *shape;
+  const SyntheticShape& s = shape;
   const std::string a = s.arch;
   const int64_t D = s.n_embd / s.n_head, Q = s.n_head * D, KV = s.n_head_kv * D;
   GgufWriter w;
@@ -146,8 +154,11 @@ std::string ensure_synthetic_model(const std::string& name, const std::string& t
   w.add_u32("tokenizer.ggml.bos_token_id", uint32_t(s.n_vocab - 1));
 
   uint64_t seed = 1;
+  const DType embd_type = s.tied_embeddings ? output_type : wt;
   w.add_tensor("token_embd.weight", embd_type, {s.n_embd, s.n_vocab}, random_matrix(embd_type, s.n_embd, s.n_vocab, seed++));
   w.add_tensor("output_norm.weight", DType::F32, {s.n_embd}, constant_vector(s.n_embd, 1.0f));
+  if (!s.tied_embeddings)
+    w.add_tensor("output.weight", output_type, {s.n_embd, s.n_vocab}, random_matrix(output_type, s.n_embd, s.n_vocab, seed++));
   if (s.rope_freqs) w.add_tensor("rope_freqs.weight", DType::F32, {D / 2}, constant_vector(D / 2, 1.0f));
   for (int64_t il = 0; il < s.n_layer; ++il) {
     const std::string p = "blk." + std::to_string(il) + ".";

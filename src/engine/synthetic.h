@@ -13,6 +13,7 @@ struct SyntheticShape {
   float rope_base, rms_eps;
   bool qkv_bias;     // qwen2
   bool rope_freqs;   // llama-3 scaling factors tensor
+  bool tied_embeddings;  // no output.weight: the output product reads token_embd
 };
 
 const std::vector<SyntheticShape>& synthetic_shapes();
@@ -20,5 +21,7 @@ const std::vector<SyntheticShape>& synthetic_shapes();
 // Writes (if not there yet) a random-weight model of the named shape and weight type ("f16", "q8_0",
 // "q4_0", or the llama-quantize mixtures "q4_k_m", "q6_k") under `dir`, and returns its path. Throws Error for an unknown name or type.
 std::string ensure_synthetic_model(const std::string& name, const std::string& type, const std::string& dir);
+// The same for a shape of the caller's (the file is named after shape.name).
+std::string ensure_synthetic_model(const SyntheticShape& shape, const std::string& type, const std::string& dir);
 
 }  // namespace chassis

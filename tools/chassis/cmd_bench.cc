@@ -111,7 +111,7 @@ std::function<int()> add_bench(CLI::App& app) {
   app.add_option("-t,--threads", o->bench.threads, "threads")->check(CLI::Range(1, 1024));
   app.add_option("--quant", o->quant, "quantize F32/F16/BF16 weights at load (see run --quant)");
   app.add_option("-r,--repetitions", o->bench.repetitions, "repetitions (median and spread are reported)")->check(CLI::Range(1, 1000));
-  app.add_option("--synthetic", o->synthetic, "benchmark a random-weight model of this shape (qwen2.5-0.5b, llama-3.2-1b)");
+  app.add_option("--synthetic", o->synthetic, "benchmark a random-weight model of this shape (qwen2.5-0.5b, qwen2.5-1.5b, qwen2.5-7b, llama-3.2-1b, llama-3.2-3b, llama-3.1-8b)");
   app.add_option("--type", o->type, "weight type of the synthetic model: f16, bf16, q8_0, q4_0, q4_k_m, q5_k_m, q6_k");
   app.add_option("--cache-dir", o->cache_dir, "where synthetic models are written (default ~/.cache/chassis/synthetic)");
   app.add_flag("--json", o->json, "print one JSON object");
