@@ -226,12 +226,14 @@ CHASSIS_AVX512 void attend_heads_avx512(const float* q, int64_t q_stride, const 
   float S[H], M[H];
   for (int h = 0; h < H; ++h) S[h] = 0, M[h] = -INFINITY;
   KvRowCursor kc(k, kv_begin), vc(v, kv_begin);
-  // The block's exps eight at a time where three or more heads interleave (BM_AttentionGroup, 512
-  // keys: 7 heads of 64 25.1 -> 20.4 us, 4 heads 14.0 -> 11.3). With one or two heads the f16
-  // accumulator chains leave the core idle between keys, and the scalar exps filled that time while
-  // the vector block's latency delayed the chains (one head of 64: 36.5 -> 45.4 us). Decode of 1024
-  // tokens (--ab): Qwen2.5-0.5B Q4_0 +3.4 %, Llama-3.2-1B Q4_0 +1.8 %; more as the context grows.
-  const bool vector_exp = H >= 3 && use_libm_expf8();
+  // The block's exps eight at a time where two or more heads interleave (BM_AttentionGroup, 512
+  // keys: 7 heads of 64 25.1 -> 20.4 us, 4 heads 14.0 -> 11.3; once online_softmax_block8 skipped
+  // the scan for blocks that raise nothing, also 2 heads of 128: 24.8 -> 22.7). With one head the
+  // f16 accumulator chains leave the core idle between keys, and the scalar exps fill that time while
+  // the vector block's latency delays the chains (one head of 64: 5.35 -> 7.4 us even with the skip).
+  // Decode of 1024 tokens (--ab): Qwen2.5-0.5B Q4_0 +3.4 %, Llama-3.2-1B Q4_0 +1.8 %; more as the
+  // context grows.
+  const bool vector_exp = H >= 2 && use_libm_expf8();
   constexpr int kKeys = 8;
   for (int64_t j0 = kv_begin; j0 < kv_end; j0 += kKeys) {
     const int nk = int(std::min<int64_t>(kKeys, kv_end - j0));
