@@ -68,10 +68,11 @@ TEST(QuantizeK, Q6_KMatchesLlamaQuantize) {
 }
 
 // `chassis quantize` from the F32 golden to each preset must reproduce llama-quantize's file: the same
-// type for every tensor (its Q4_K_M mixture included) and the same bytes.
+// type for every tensor (its Q4_K_M mixture included) and the same bytes; written by three threads
+// (each tensor's rows split unevenly).
 void expect_same_file(const std::string& preset, const std::string& golden) {
   const std::string out = test::temp_path(preset + ".gguf");
-  quantize_gguf(test::shared("golden/models/tiny-llama-F32.gguf"), out, *quant_preset(preset));
+  quantize_gguf(test::shared("golden/models/tiny-llama-F32.gguf"), out, *quant_preset(preset), 3);
   MappedFile ours_file(out), theirs_file(test::shared("golden/models/" + golden));
   const GgufFile ours = GgufFile::parse(ours_file.data(), ours_file.size(), out);
   const GgufFile theirs = GgufFile::parse(theirs_file.data(), theirs_file.size(), theirs_file.path());

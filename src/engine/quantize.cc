@@ -3,6 +3,7 @@
 #include "engine/quantize.h"
 
 #include <algorithm>
+#include <thread>
 
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -96,7 +97,10 @@ std::string quant_preset_names() {
   return s;
 }
 
-void quantize_gguf(const std::string& in, const std::string& out, const QuantPreset& preset) {
+void quantize_gguf(const std::string& in, const std::string& out, const QuantPreset& preset, int n_threads) {
+  // Rows are independent: a tensor's are split across the pool (an 8B model's K-quant mixture took
+  // over ten minutes on one thread).
+  ThreadPool pool(n_threads > 0 ? n_threads : int(std::max(1u, std::thread::hardware_concurrency())));
   MappedFile file(in);
   const GgufFile g = GgufFile::parse(file.data(), file.size(), in);
   g.check_all_tensor_bounds();
@@ -124,19 +128,21 @@ void quantize_gguf(const std::string& in, const std::string& out, const QuantPre
                   ", which chassis cannot quantize to yet");
     const GgufTensorInfo* info = &t;
     const uint8_t* src = g.tensor_data(t);
-    w.add_tensor(t.name, type, t.ne, [info, src, type](std::vector<uint8_t>& dst) {
+    w.add_tensor(t.name, type, t.ne, [info, src, type, &pool](std::vector<uint8_t>& dst) {
       const int64_t row = info->ne[0], rows = info->n_elements() / row;
       if (type == info->type) {
         dst.assign(src, src + info->n_bytes);
         return;
       }
-      std::vector<float> f32(static_cast<size_t>(row));
       const int64_t in_stride = row_bytes(info->type, row), out_stride = row_bytes(type, row);
       dst.resize(static_cast<size_t>(out_stride * rows));
-      for (int64_t r = 0; r < rows; ++r) {
-        dequantize_row(info->type, src + r * in_stride, f32.data(), row);
-        quantize_row(type, f32.data(), dst.data() + r * out_stride, row);
-      }
+      pool.parallel_for(rows, [&](int64_t b, int64_t e) {
+        std::vector<float> f32(static_cast<size_t>(row));
+        for (int64_t r = b; r < e; ++r) {
+          dequantize_row(info->type, src + r * in_stride, f32.data(), row);
+          quantize_row(type, f32.data(), dst.data() + r * out_stride, row);
+        }
+      });
     });
   }
   w.write(out);

@@ -46,8 +46,9 @@ struct ModelWeights;
 // tensor when one is already quantized to another type or its target type has no quantizer.
 void quantize_loaded_weights(ModelWeights& w, const QuantPreset& p, int n_threads);
 
-// Reads `in` (weights in F32, F16 or BF16), writes `out` atomically. Throws Error naming the file
-// and the tensor for anything it cannot do (a quantized source, a type without a quantizer).
-void quantize_gguf(const std::string& in, const std::string& out, const QuantPreset& preset);
+// Reads `in` (weights in F32, F16 or BF16), writes `out` atomically, each tensor's rows quantized on
+// n_threads threads (<= 0: one per CPU; the bytes are the same for any count). Throws Error naming
+// the file and the tensor for anything it cannot do (a quantized source, a type without a quantizer).
+void quantize_gguf(const std::string& in, const std::string& out, const QuantPreset& preset, int n_threads = 0);
 
 }  // namespace chassis
