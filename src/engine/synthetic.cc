@@ -19,7 +19,7 @@ namespace chassis {
 
 const std::vector<SyntheticShape>& synthetic_shapes() {
   // Shapes as published in the models' config.json files. The 7B/8B ones are what most people run
-  // locally: every matrix 3584+ wide, untied output (Q4_0 files: 4.3-4.4 GB, Q8_0 8.1 GB).
+  // locally: every matrix 3584+ wide, untied output (Q4_0 files 4.1-4.3 GiB, Q8_0 7.9 GiB).
   static const std::vector<SyntheticShape> kShapes = {
       // name            arch     vocab   embd  layers heads kv ff     ctx     rope base   eps   bias  freqs tied
       {"qwen2.5-0.5b", "qwen2", 151936, 896, 24, 14, 2, 4864, 32768, 1000000.0f, 1e-6f, true, false, true},
