@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/cpu/expf_avx512.h"
+#include "kernels/cpu/expf_libm.h"
 #include "kernels/cpu/matmul_avx2.h"  // use_avx512_tiles
 #include "kernels/ref/elementwise.h"
 

@@ -13,7 +13,8 @@
 //   y  = fma(fma(C0, r, C1), r * r, fma(C2, r, 1)) * s         2^(r / 32) * s
 // The constants are the library's (__exp2f_data's invln2_scaled, shift, poly_scaled and tab).
 // use_libm_expf8() checks the whole claim against the C library once per process and says whether
-// to use expf8 at all.
+// to use expf8 at all. expf8_avx2 is the same on AVX2 (four doubles a register, the table by a
+// gather), checked by use_libm_expf8_avx2().
 #pragma once
 #include "kernels/cpu/avx512_util.h"  // first: see there
 
@@ -65,12 +66,47 @@ CHASSIS_AVX512 inline __m256 expf8(__m256 x, unsigned& scalar) {
   return out;
 }
 
+// The same on AVX2 alone: the eight lanes as two halves of four doubles, T[ki % 32] by a gather, the
+// slow-path and -inf lanes found by compares. Every step is expf8's, so the two agree bit for bit.
+CHASSIS_AVX2 inline __m256d expf4_fast_path(__m128 x) {
+  using namespace expf_detail;
+  const __m256d c_inv = _mm256_set1_pd(__builtin_bit_cast(double, kInvLn2N));
+  const __m256d c_shift = _mm256_set1_pd(__builtin_bit_cast(double, kShift));
+  const __m256d xd = _mm256_cvtps_pd(x);
+  const __m256d kd = _mm256_fmadd_pd(c_inv, xd, c_shift);
+  const __m256i ki = _mm256_castpd_si256(kd);
+  const __m256d r = _mm256_fmsub_pd(c_inv, xd, _mm256_sub_pd(kd, c_shift));
+  const __m256i index = _mm256_and_si256(ki, _mm256_set1_epi64x(31));
+  const __m256i t = _mm256_add_epi64(_mm256_i64gather_epi64(reinterpret_cast<const long long*>(kTable), index, 8),
+                                     _mm256_slli_epi64(ki, 47));
+  const __m256d z = _mm256_fmadd_pd(_mm256_set1_pd(__builtin_bit_cast(double, kC0)), r, _mm256_set1_pd(__builtin_bit_cast(double, kC1)));
+  const __m256d y0 = _mm256_fmadd_pd(_mm256_set1_pd(__builtin_bit_cast(double, kC2)), r, _mm256_set1_pd(1.0));
+  return _mm256_mul_pd(_mm256_fmadd_pd(z, _mm256_mul_pd(r, r), y0), _mm256_castsi256_pd(t));
+}
+CHASSIS_AVX2 inline __m256 expf8_avx2(__m256 x, unsigned& scalar) {
+  const __m128 lo = _mm256_cvtpd_ps(expf4_fast_path(_mm256_castps256_ps128(x)));
+  const __m128 hi = _mm256_cvtpd_ps(expf4_fast_path(_mm256_extractf128_ps(x, 1)));
+  __m256 out = _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1);
+  const __m256i bits = _mm256_castps_si256(x);
+  const __m256i abstop = _mm256_and_si256(_mm256_srli_epi32(bits, 20), _mm256_set1_epi32(0x7ff));
+  const __m256i slow = _mm256_cmpgt_epi32(abstop, _mm256_set1_epi32(0x42a));
+  const __m256i minus_inf = _mm256_cmpeq_epi32(bits, _mm256_set1_epi32(int32_t(0xff800000u)));
+  out = _mm256_andnot_ps(_mm256_castsi256_ps(minus_inf), out);
+  scalar = unsigned(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_andnot_si256(minus_inf, slow))));
+  return out;
+}
+
+// Which of the two a check or a caller means.
+enum class ExpfLanes { kAvx512, kAvx2 };
+
 // How many floats with bit patterns first_bits, first_bits + stride, ... <= last_bits get from
-// expf8 (on the lanes it does not leave to the caller) other bits than from expf.
-int64_t expf8_mismatches(uint32_t first_bits, uint32_t last_bits, uint32_t stride);
+// expf8 (or expf8_avx2; on the lanes it does not leave to the caller) other bits than from expf.
+int64_t expf8_mismatches(uint32_t first_bits, uint32_t last_bits, uint32_t stride, ExpfLanes lanes = ExpfLanes::kAvx512);
 
 // Whether expf8 matches this process's expf (checked once, over a sweep of the fast path's range
 // and its edges), and the CPU has AVX-512. Elsewhere the callers keep to scalar expf.
 bool use_libm_expf8();
+// The same for expf8_avx2, on a CPU with AVX2 (whether or not it has AVX-512).
+bool use_libm_expf8_avx2();
 
 }  // namespace chassis
