@@ -217,7 +217,7 @@ void BM_AttentionGroup(benchmark::State& state) {
   }
   state.SetItemsProcessed(int64_t(state.iterations()) * n_kv * heads);  // key-heads per second
 }
-BENCHMARK(BM_AttentionGroup)->ArgsProduct({{0, 1}, {64}, {7, 4}})->Args({0, 128, 4})->Args({1, 128, 4})
+BENCHMARK(BM_AttentionGroup)->ArgsProduct({{0, 1}, {64}, {7, 4, 1}})->Args({0, 128, 4})->Args({1, 128, 4})->Args({0, 128, 1})->Args({1, 128, 1})
     ->ArgNames({"grouped", "d", "heads"});
 
 // Prefill attention of one job as the transformer makes them: a GQA group's heads (range(1)) for

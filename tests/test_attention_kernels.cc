@@ -48,8 +48,12 @@ struct PagedKv {
 // with queries scaled up too, so that scores a hundred and more apart send some of a block's exps to
 // the scalar expf (past the vector one's range: results so small that no output shows them).
 TEST(Kernels, GroupedHeadsAttentionIsBitIdenticalToTheReference) {
-  if (!cpu_has_avx512bw()) GTEST_SKIP() << "the grouped-heads kernel is AVX-512 only";
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2";
   std::mt19937 rng(11);
+  // Both bodies: the 256-bit one (AVX-512 switched off) and the 512-bit one where the CPU has it.
+  for (bool avx512 : {false, true}) {
+  if (avx512 && !cpu_has_avx512bw()) continue;
+  set_avx512_tiles_enabled(avx512);
   for (int d : {32, 64, 128}) {
     const int64_t n_kv = 150;
     // Blocks of 16 positions in reverse order in the pool, as a paged cache may hold them.
@@ -70,7 +74,7 @@ TEST(Kernels, GroupedHeadsAttentionIsBitIdenticalToTheReference) {
             attend_one(q.data() + h * q_stride, kr, vr, begin, end, ref.data(), scratch.data(), p);
             for (int i = 0; i < d; ++i)
               ASSERT_EQ(f32_to_bits(fast[size_t(h * q_stride + i)]), f32_to_bits(ref[size_t(i)]))
-                  << "d=" << d << " cap=" << cap << " heads=" << n_q << " head=" << h << " range=" << begin << ".."
+                  << "avx512=" << avx512 << " d=" << d << " cap=" << cap << " heads=" << n_q << " head=" << h << " range=" << begin << ".."
                   << end << " i=" << i;
           }
         }
@@ -78,6 +82,8 @@ TEST(Kernels, GroupedHeadsAttentionIsBitIdenticalToTheReference) {
       EXPECT_FALSE(attend_heads_avx2(max_heads + 1, nullptr, 0, kr, vr, 0, 1, nullptr, 0, p));
     }
   }
+  }
+  set_avx512_tiles_enabled(true);
   AttentionParams odd{96, 0.1f};
   const int32_t zero = 0;
   EXPECT_EQ(attend_heads_max(KvRows{nullptr, &zero, 1, 0, 96}, odd), 0);  // no kernel for head size 96

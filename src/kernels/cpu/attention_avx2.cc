@@ -7,20 +7,14 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/cpu/attention_steps.h"
 #include "kernels/cpu/expf_libm.h"
 #include "kernels/cpu/matmul_avx2.h"  // use_avx512_tiles
 #include "kernels/ref/elementwise.h"
 
 namespace chassis {
+using namespace attention_steps;
 namespace {
-
-constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-
-CHASSIS_AVX2 inline __m256 load_h(const uint16_t* p) {
-  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-}
-// Round 8 floats through f16 (what storing the reference's f16 accumulator does).
-CHASSIS_AVX2 inline __m256 round_h(__m256 x) { return _mm256_cvtph_ps(_mm256_cvtps_ph(x, kRound)); }
 
 // The tiled kernel of kernels/ref/ops.cc (batches of 64+ queries), operation for operation: each
 // key's score is the same sequential FMA chain over the head dimension, computed for 8 keys at once
@@ -96,26 +90,6 @@ CHASSIS_AVX2 bool attend_tiled_avx2(const float* q, const KvRows& k, const KvRow
 }
 
 }  // namespace
-
-// The online softmax's scalar steps for a block of nk scores, in key order: the running max M, and
-// per key the factor the accumulators are scaled by (ms) and the key's weight (vs), as the reference
-// takes them one key at a time. Returns the keys that raised M (bit jj: key jj).
-inline unsigned online_softmax_steps(const float* s, int nk, float& M, float* ms, float* vs) {
-  unsigned raised = 0;
-  for (int jj = 0; jj < nk; ++jj) {
-    const float m_old = M;
-    if (s[jj] > M) {
-      raised |= 1u << jj;
-      M = s[jj];
-      ms[jj] = std::exp(m_old - M);
-      vs[jj] = 1.0f;
-    } else {
-      ms[jj] = 1.0f;
-      vs[jj] = std::exp(s[jj] - M);
-    }
-  }
-  return raised;
-}
 
 // online_softmax_steps for a block of at most eight keys on AVX-512, where expf8 is the library's expf
 // (use_libm_expf8): the running maximum before each key by a prefix-max scan over the lanes, then all
@@ -341,7 +315,7 @@ void attend_one_head_avx512(const float* q, const KvRows& k, const KvRows& v, in
 }  // namespace
 
 int attend_heads_max(const KvRows& k, const AttentionParams& p) {
-  if (k.f32 || p.tiled || !use_avx512_tiles()) return 0;
+  if (k.f32 || p.tiled) return 0;
   switch (p.head_dim) {
     case 32: case 64: return 4;
     case 128: return 2;
@@ -352,6 +326,7 @@ int attend_heads_max(const KvRows& k, const AttentionParams& p) {
 bool attend_heads_avx2(int n_q, const float* q, int64_t q_stride, const KvRows& k, const KvRows& v, int64_t kv_begin,
                        int64_t kv_end, float* out, int64_t out_stride, const AttentionParams& p) {
   if (n_q < 1 || n_q > attend_heads_max(k, p)) return false;
+  if (!use_avx512_tiles()) return attend_heads_avx2_body(n_q, q, q_stride, k, v, kv_begin, kv_end, out, out_stride, p);
   switch (p.head_dim) {
     case 32: return attend_heads_nv<2>(n_q, q, q_stride, k, v, kv_begin, kv_end, out, out_stride, p);
     case 64: return attend_heads_nv<4>(n_q, q, q_stride, k, v, kv_begin, kv_end, out, out_stride, p);

@@ -22,7 +22,8 @@ bool attend_one_avx2(const float* q, const KvRows& k, const KvRows& v, int64_t k
 bool attend_heads_avx2(int n_q, const float* q, int64_t q_stride, const KvRows& k, const KvRows& v, int64_t kv_begin,
                        int64_t kv_end, float* out, int64_t out_stride, const AttentionParams& p);
 // The most query heads attend_heads_avx2 takes at once for this cache and these parameters; 0 when it
-// has no kernel for them (AVX-512 off, an f32 cache, a prefill tile, a head size other than 32/64/128).
+// has no kernel for them (an f32 cache, a prefill tile, a head size other than 32/64/128). With AVX-512
+// off (or absent) a 256-bit body of the same kernel runs (attention_heads_avx2.cc).
 int attend_heads_max(const KvRows& k, const AttentionParams& p);
 
 // Tiled attention (prefill; every row of a row-invariant pass) for a batch of queries that read the
