@@ -21,6 +21,28 @@ using namespace attention_steps;
 // two heads measured the same as four.
 constexpr int v_chunk(int H, int NV) { return std::min(NV, H <= 1 ? 8 : 4); }
 
+// Eight keys' scores from their c vectors (c[j]: key j's (a0 + a2) + (a1 + a3)), each summed as the
+// one-key reduction sums it, ((x0 + x4) + (x1 + x5)) + ((x2 + x6) + (x3 + x7)), the 128-bit halves
+// added and then two hadds, but eight keys at once; times scale, in key order.
+CHASSIS_AVX2 inline void sums_of_block(const float (&c)[8][8], float scale, float* s) {
+  __m256 u[4];  // u[p]: key 2p's four half sums, then key 2p + 1's
+  for (int p = 0; p < 4; ++p) {
+    const __m256 a = _mm256_load_ps(c[2 * p]), b = _mm256_load_ps(c[2 * p + 1]);
+    u[p] = _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
+  }
+  // hadd pairs within 128-bit lanes: keys 0, 2 | 1, 3 and 4, 6 | 5, 7, then all eight:
+  // lanes 0..3 keys 0, 2, 4, 6 and lanes 4..7 keys 1, 3, 5, 7.
+  const __m256 w = _mm256_hadd_ps(_mm256_hadd_ps(u[0], u[1]), _mm256_hadd_ps(u[2], u[3]));
+  const __m256 ordered = _mm256_permutevar8x32_ps(w, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  _mm256_store_ps(s, _mm256_mul_ps(ordered, _mm256_set1_ps(scale)));
+}
+// Which head counts take sums_of_block: two or more (BM_AttentionGroup, AVX-512 off, three
+// alternations: 7 heads of 64 30.5-35.6 -> 28.3-28.5 us, 4 heads 17.6-21.2 -> 16.2-16.4, 2 heads of
+// 128 in each chunk 33.0-34.0 -> 31.4-31.7); one head's one-key sums overlap its next key's products
+// and the block was no faster (d 64: 5.5-5.7 us either way; d 128: 8.9-9.4 -> 9.1-9.8).
+template <int H>
+inline constexpr bool kBlockSums = H >= 2;
+
 // H query heads that share one kv head, NV 8-float registers a head (head size 8 * NV), in blocks of
 // eight keys: the block's scores (each key's row widened once for all heads, each head's dot in
 // ggml_vec_dot_f16's order: four 8-lane FMA chains over steps of 32, (0+2)+(1+3), the hadd tree),
@@ -57,6 +79,7 @@ CHASSIS_AVX2 void attend_heads_avx2_t(const float* q, int64_t q_stride, const Kv
     alignas(32) float ms[H][kKeys], vs[H][kKeys];
     unsigned raised[H];  // bit jj: key jj raised the head's running max
     const uint16_t* vrows[kKeys];
+    alignas(32) float cs[kBlockSums<H> ? H : 1][kKeys][8];  // each key's c, for sums_of_block
     for (int jj = 0; jj < nk; ++jj, kc.next(), vc.next()) {
       const uint16_t* kr = kc.row();
       vrows[jj] = vc.row();
@@ -69,11 +92,22 @@ CHASSIS_AVX2 void attend_heads_avx2_t(const float* q, int64_t q_stride, const Kv
       }
       for (int h = 0; h < H; ++h) {
         const __m256 c = _mm256_add_ps(_mm256_add_ps(a[h][0], a[h][2]), _mm256_add_ps(a[h][1], a[h][3]));
-        const __m128 t = _mm_add_ps(_mm256_castps256_ps128(c), _mm256_extractf128_ps(c, 1));
-        const __m128 t1 = _mm_hadd_ps(t, t);
-        s[h][jj] = _mm_cvtss_f32(_mm_hadd_ps(t1, t1)) * scale;
-        if (p.softcap > 0) s[h][jj] = p.softcap * std::tanh(s[h][jj]);
+        if constexpr (kBlockSums<H>) {
+          _mm256_store_ps(cs[h][jj], c);
+        } else {
+          const __m128 t = _mm_add_ps(_mm256_castps256_ps128(c), _mm256_extractf128_ps(c, 1));
+          const __m128 t1 = _mm_hadd_ps(t, t);
+          s[h][jj] = _mm_cvtss_f32(_mm_hadd_ps(t1, t1)) * scale;
+        }
       }
+    }
+    for (int h = 0; h < H; ++h) {
+      if constexpr (kBlockSums<H>) {
+        for (int jj = nk; jj < kKeys; ++jj) _mm256_store_ps(cs[h][jj], _mm256_setzero_ps());
+        sums_of_block(cs[h], scale, s[h]);
+      }
+      if (p.softcap > 0)
+        for (int jj = 0; jj < nk; ++jj) s[h][jj] = p.softcap * std::tanh(s[h][jj]);
     }
     for (int h = 0; h < H; ++h)
       raised[h] = vector_exp ? online_softmax_block8_avx2(s[h], nk, M[h], ms[h], vs[h])
