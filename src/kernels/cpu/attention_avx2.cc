@@ -104,13 +104,7 @@ CHASSIS_AVX512 inline __m256 lanes_up(__m256 v, int k) {  // lane j <- lane j - 
 CHASSIS_AVX512 inline __m256 exp_lanes(__m256 arg) {
   unsigned scalar = 0;
   const __m256 e = expf8(arg, scalar);
-  if (!scalar) return e;
-  alignas(32) float a[8], r[8];
-  _mm256_store_ps(a, arg);
-  _mm256_store_ps(r, e);
-  for (int l = 0; l < 8; ++l)
-    if (scalar >> l & 1) r[l] = std::exp(a[l]);
-  return _mm256_load_ps(r);
+  return with_scalar_exps(e, arg, scalar);
 }
 CHASSIS_AVX512 inline unsigned online_softmax_block8(const float* scores, int nk, float& M, float* ms, float* vs) {
   const __m256 minus_inf = _mm256_set1_ps(-INFINITY), one = _mm256_set1_ps(1.0f);

@@ -50,10 +50,8 @@ CHASSIS_AVX2 inline __m256 lanes_up_avx2(__m256 v, int k) {  // lane j <- lane j
   const __m256 moved = _mm256_permutevar8x32_ps(v, _mm256_and_si256(_mm256_sub_epi32(iota, kk), _mm256_set1_epi32(7)));
   return _mm256_blendv_ps(moved, _mm256_set1_ps(-INFINITY), _mm256_castsi256_ps(_mm256_cmpgt_epi32(kk, iota)));
 }
-// exp of the lanes of arg: expf8_avx2, and the library's expf where it leaves a lane.
-CHASSIS_AVX2 inline __m256 exp_lanes_avx2(__m256 arg) {
-  unsigned scalar = 0;
-  const __m256 e = expf8_avx2(arg, scalar);
+// e = a vector expf of arg, with the library's expf put in the lanes it left (bit l of scalar: lane l).
+CHASSIS_AVX2 inline __m256 with_scalar_exps(__m256 e, __m256 arg, unsigned scalar) {
   if (!scalar) return e;
   alignas(32) float a[8], r[8];
   _mm256_store_ps(a, arg);
@@ -61,6 +59,12 @@ CHASSIS_AVX2 inline __m256 exp_lanes_avx2(__m256 arg) {
   for (int l = 0; l < 8; ++l)
     if (scalar >> l & 1) r[l] = std::exp(a[l]);
   return _mm256_load_ps(r);
+}
+// exp of the lanes of arg: expf8_avx2, and the library's expf where it leaves a lane.
+CHASSIS_AVX2 inline __m256 exp_lanes_avx2(__m256 arg) {
+  unsigned scalar = 0;
+  const __m256 e = expf8_avx2(arg, scalar);
+  return with_scalar_exps(e, arg, scalar);
 }
 CHASSIS_AVX2 inline unsigned online_softmax_block8_avx2(const float* scores, int nk, float& M, float* ms, float* vs) {
   const __m256 minus_inf = _mm256_set1_ps(-INFINITY), one = _mm256_set1_ps(1.0f);
