@@ -405,6 +405,16 @@ void restore_tile_sets() {
   set_avx512_tiles_enabled(true);
   set_vnni_tiles_enabled(true);
 }
+// A test that switches tile sets off and fails an ASSERT midway returns before switching them back;
+// run in one process (ctest runs each test alone), every later test would then run without them,
+// and fail or pass for that reason. So after every test of the process the switches are back on.
+class RestoreTileSetsAfterEachTest : public ::testing::EmptyTestEventListener {
+  void OnTestEnd(const ::testing::TestInfo&) override { restore_tile_sets(); }
+};
+[[maybe_unused]] const bool g_restore_tile_sets_registered = [] {
+  ::testing::UnitTest::GetInstance()->listeners().Append(new RestoreTileSetsAfterEachTest);
+  return true;
+}();
 const char* tile_set_name(TileSet set) {
   switch (set) {
     case TileSet::kAvx2: return "avx2";
