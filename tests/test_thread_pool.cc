@@ -1,10 +1,13 @@
 // The thread pool's ways of splitting work: every index once, each thread's takes contiguous, the
-// minimum take, and the team regions (collective calls, serial steps, settle, broadcast).
+// minimum take, the team regions (collective calls, serial steps, settle, broadcast), and exceptions
+// thrown inside a region or a team.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <stdexcept>
+#include <string>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -206,6 +209,93 @@ TEST(ThreadPool, SerialStepRunsPoolCallsAlone) {
   for (size_t i = 1; i < hits.size(); ++i) EXPECT_EQ(hits[i], 4);
   ASSERT_EQ(run_args.size(), 1u);
   EXPECT_EQ(run_args[0], std::make_pair(0, 1));
+}
+
+// An exception thrown on any thread of a region reaches run's caller, after every thread is done with
+// the function (it lives on the caller's stack), and the pool works as before afterwards. Thrown on
+// each thread in turn, by parallel_for, parallel_for_stealing and run.
+TEST(ThreadPool, ARegionsExceptionReachesTheCaller) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (int thrower = 0; thrower < threads; ++thrower) {
+      std::atomic<int> finished{0};
+      try {
+        pool.run([&](int ith, int) {
+          if (ith == thrower) throw std::runtime_error("thread " + std::to_string(ith));
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));  // still running when the other throws
+          finished++;
+        });
+        ADD_FAILURE() << "no exception";
+      } catch (const std::runtime_error& e) {
+        EXPECT_EQ(std::string(e.what()), "thread " + std::to_string(thrower));
+      }
+      EXPECT_EQ(finished.load(), threads - 1);  // every other thread was waited for
+    }
+    // One chunk throws: the exception comes out; the calls after it cover every index.
+    for (int64_t bad : {0, 500, 999}) {
+      EXPECT_THROW(pool.parallel_for(1000, [&](int64_t b, int64_t e) {
+        if (b <= bad && bad < e) throw std::out_of_range("bad row");
+      }), std::out_of_range);
+      EXPECT_THROW(pool.parallel_for_stealing(1000, [&](int64_t b, int64_t e) {
+        if (b <= bad && bad < e) throw std::out_of_range("bad row");
+      }), std::out_of_range);
+      std::vector<std::atomic<int>> hits(1000);
+      pool.parallel_for(1000, [&](int64_t b, int64_t e) { for (int64_t i = b; i < e; ++i) hits[size_t(i)]++; });
+      pool.parallel_for_stealing(1000, [&](int64_t b, int64_t e) { for (int64_t i = b; i < e; ++i) hits[size_t(i)]++; });
+      for (auto& h : hits) EXPECT_EQ(h.load(), 2);
+    }
+  }
+}
+
+// A team body that throws on one thread, while the others wait for it at a barrier (or are about to):
+// run_team rethrows that exception instead of leaving them waiting forever (or ending the process),
+// and the next team's barriers, serial steps and stealing work as if nothing had happened. Thrown
+// from a serial step, from collective stealing (one take, or every thread's first take: ranges left
+// unfinished), and between barriers, by each thread in turn.
+TEST(ThreadPool, ATeamBodysExceptionReachesTheCaller) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (int where = 0; where < 4; ++where) {
+      for (int thrower = 0; thrower < threads; ++thrower) {
+        if ((where == 0 || where == 3) && thrower != 0) continue;  // serial steps: thread 0; 3: all throw
+        try {
+          pool.run_team([&](int ith, int) {
+            for (int k = 0; k < 40; ++k) {
+              const bool now = k == 17 && ith == thrower;
+              if (where == 0) pool.serial([&] { if (now) throw std::runtime_error("serial"); });
+              if (where == 1 || where == 3)
+                pool.parallel_for_stealing(6400, [&](int64_t b, int64_t) {
+                  if (k == 17 && (b == 0 || where == 3)) throw std::runtime_error("stealing");
+                });
+              if (where == 2) {
+                if (now) throw std::runtime_error("between");
+                pool.barrier();
+              }
+              pool.barrier();
+            }
+          });
+          ADD_FAILURE() << "no exception, where " << where;
+        } catch (const std::runtime_error& e) {
+          EXPECT_EQ(std::string(e.what()), where == 0 ? "serial" : where == 2 ? "between" : "stealing");
+        }
+        EXPECT_FALSE(pool.in_team());
+        // The next team: its serial steps, stealing and barriers line up as in TeamStepsSeeEachOthersWrites.
+        std::vector<int> data(300), out(300);
+        int errors = 0;
+        pool.run_team([&](int, int) {
+          for (int k = 0; k < 30; ++k) {
+            pool.serial([&] { for (int& d : data) d = k; });
+            pool.parallel_for_stealing(300, [&](int64_t b, int64_t e) {
+              for (int64_t i = b; i < e; ++i) out[size_t(i)] = data[size_t(i)] + 1;
+            });
+            pool.serial([&] { for (int o : out) errors += o != k + 1; });
+            pool.barrier();
+          }
+        });
+        EXPECT_EQ(errors, 0) << threads << " threads, where " << where << ", thrower " << thrower;
+      }
+    }
+  }
 }
 
 }  // namespace

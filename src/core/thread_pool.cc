@@ -24,6 +24,10 @@ thread_local bool t_barrier_owed = false;
 thread_local bool t_alone = false;
 
 uint64_t pack(uint64_t front, uint64_t back) { return back << 32 | front; }
+
+// What a team thread throws out of a barrier when another thread's body threw: it only unwinds the
+// body; run_team reports the exception that caused it.
+struct TeamAborted {};
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads)
@@ -66,9 +70,27 @@ void ThreadPool::worker(int index) {
     }
     if (stopping_.load(std::memory_order_acquire)) return;
     seen = generation_.load(std::memory_order_acquire);
-    (*task_)(index, n_threads_);
+    try {
+      (*task_)(index, n_threads_);
+    } catch (...) {
+      keep_first_error(std::current_exception());
+    }
     pending_.fetch_sub(1, std::memory_order_acq_rel);
   }
+}
+
+void ThreadPool::keep_first_error(std::exception_ptr error) {
+  std::lock_guard<std::mutex> lock(error_mutex_);
+  if (!first_error_) first_error_ = std::move(error);
+}
+
+void ThreadPool::rethrow_kept_error() {
+  std::exception_ptr error;
+  {
+    std::lock_guard<std::mutex> lock(error_mutex_);
+    std::swap(error, first_error_);
+  }
+  if (error) std::rethrow_exception(error);
 }
 
 void ThreadPool::run(const std::function<void(int, int)>& fn) {
@@ -82,8 +104,17 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
     barrier_now();
     return;
   }
+  run_region(fn);
+  rethrow_kept_error();
+}
+
+void ThreadPool::run_region(const std::function<void(int, int)>& fn) {
   if (n_threads_ == 1) {
-    fn(0, 1);
+    try {
+      fn(0, 1);
+    } catch (...) {
+      keep_first_error(std::current_exception());
+    }
     return;
   }
   {
@@ -93,7 +124,11 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
     generation_.fetch_add(1, std::memory_order_release);
   }
   if (sleepers_.load(std::memory_order_relaxed) > 0) wake_.notify_all();
-  fn(0, n_threads_);
+  try {
+    fn(0, n_threads_);
+  } catch (...) {
+    keep_first_error(std::current_exception());  // the workers still hold fn: wait for them below
+  }
   // Workers finish within microseconds of us in a balanced region; yield if one was descheduled.
   for (int i = 0; pending_.load(std::memory_order_acquire) != 0; ++i) {
     if (i < kSpinIterations) CHASSIS_CPU_RELAX();
@@ -103,17 +138,30 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
 
 void ThreadPool::run_team(const std::function<void(int, int)>& body) {
   if (in_team()) throw std::logic_error("ThreadPool::run_team: already in a team of this pool");
-  run([&](int ith, int nth) {
+  run_region([&](int ith, int nth) {
     t_team = this;
     t_team_index = ith;
     t_barrier_owed = false;
+    t_alone = false;
     try {
       body(ith, nth);
+    } catch (const TeamAborted&) {
+      // another thread's exception is the one to report
     } catch (...) {
-      std::terminate();  // the team's other threads would wait at their next barrier forever
+      keep_first_error(std::current_exception());  // kept before the others are told to leave
+      team_failed_.store(true, std::memory_order_release);
     }
-    t_team = nullptr;  // (a barrier still owed is paid by run()'s own join)
+    t_team = nullptr;  // (a barrier still owed is paid by run_region's own join)
+    t_alone = false;
   });
+  if (team_failed_.load(std::memory_order_acquire)) {
+    // The threads left at different barriers: start the next team from equal counts and empty
+    // ranges, as a team that ended normally leaves them. Every thread is out of the team here.
+    for (auto& a : arrivals_) a.value.store(0, std::memory_order_relaxed);
+    for (auto& r : team_ranges_) r.value.store(0, std::memory_order_relaxed);
+    team_failed_.store(false, std::memory_order_relaxed);
+  }
+  rethrow_kept_error();
 }
 
 bool ThreadPool::in_team() const { return t_team == this; }
@@ -159,6 +207,7 @@ void ThreadPool::barrier_now() {
     if (t == t_team_index) continue;
     const std::atomic<uint64_t>& other = arrivals_[size_t(t)].value;
     for (int i = 0; other.load(std::memory_order_acquire) < epoch; ++i) {
+      if (team_failed_.load(std::memory_order_acquire)) throw TeamAborted{};
       if (i < kSpinIterations) CHASSIS_CPU_RELAX();
       else std::this_thread::yield();  // the other thread is descheduled, or doing long serial work
     }

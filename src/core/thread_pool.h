@@ -10,6 +10,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -28,6 +29,9 @@ class ThreadPool {
 
   // Runs fn(thread_index, n_threads) on every thread and returns when all are done. In a team (see
   // run_team) every thread of it calls run, runs fn for itself, and returns when all have.
+  // If fn throws on any thread, run still waits for every thread to finish its fn (fn and what it
+  // refers to must outlive every call of it), then rethrows the first exception on the caller. So do
+  // parallel_for and the others built on run: a thread that throws stops, the others go on.
   void run(const std::function<void(int, int)>& fn);
 
   // A team region: body(thread_index, n_threads) runs on every thread at once, for as long as the
@@ -36,8 +40,11 @@ class ThreadPool {
   // the call returns when all are done (a barrier), instead of starting a region of its own. Steps
   // that one thread does go in serial(). Why: a decode step is ~120 products of tens of microseconds;
   // a region costs ~4-5 us a product on the 2-vCPU EPYC measured (the waker's stores, the worker's
-  // chain of reads, the join), a barrier in a running team ~0.5-1 us. body must not throw (a thread
-  // left at a barrier would wait forever): an exception ends the process.
+  // chain of reads, the join), a barrier in a running team ~0.5-1 us.
+  // If body throws on one thread, the others would wait for it at their next barrier forever; instead
+  // the team is marked failed, every thread waiting at (or reaching) a barrier unwinds out of body,
+  // and run_team rethrows the first exception on its caller, with the pool ready for the next region.
+  // Whatever the team was computing is then half done: the caller must treat its outputs as garbage.
   void run_team(const std::function<void(int, int)>& body);
   // Whether the calling thread is running a team body of this pool, and its index in the team.
   bool in_team() const;
@@ -89,6 +96,10 @@ class ThreadPool {
 
  private:
   void worker(int index);
+  // run without the rethrow: every thread's exception is caught and the first one kept for it.
+  void run_region(const std::function<void(int, int)>& fn);
+  void keep_first_error(std::exception_ptr error);
+  void rethrow_kept_error();
   void set_alone(bool alone);
   bool alone() const;  // in a serial step
   void owe_barrier();
@@ -103,6 +114,10 @@ class ThreadPool {
   std::atomic<int> pending_{0};
   std::atomic<int> sleepers_{0};
   std::atomic<bool> stopping_{false};  // written under mutex_ (for the waiters), read without it (the spin)
+  std::mutex error_mutex_;
+  std::exception_ptr first_error_;  // a region's first exception, under error_mutex_
+  // Set when a team body threw: threads at barriers then leave instead of waiting for it.
+  std::atomic<bool> team_failed_{false};
   // An atomic on its own cache line. parallel_for_stealing's ranges are one per thread: [front, back)
   // packed as (back << 32) | front, so a take and a steal are each one compare-and-swap.
   struct alignas(64) LineAtomic {
