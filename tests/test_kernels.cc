@@ -387,23 +387,26 @@ TEST(Kernels, F32KvAttentionMatchesNaiveSoftmaxAttention) {
 namespace chassis {
 namespace {
 
-// The tile sets to test: AVX2 only, AVX2 with AVX-VNNI, with AVX-512BW where the CPU has it, and with
-// AVX512-VNNI too.
-enum class TileSet { kAvx2, kAvx2Vnni, kAvx512, kVnni };
+// The tile sets to test: AVX2 only, AVX2 with AVX-VNNI, with AVX-512BW where the CPU has it, with
+// AVX512-VNNI too (GFNI off), and with GFNI as well.
+enum class TileSet { kAvx2, kAvx2Vnni, kAvx512, kVnni, kVnniGfni };
 std::vector<TileSet> tile_sets() {
   std::vector<TileSet> sets{TileSet::kAvx2};
   if (cpu_has_avx_vnni()) sets.push_back(TileSet::kAvx2Vnni);
   if (cpu_has_avx512bw()) sets.push_back(TileSet::kAvx512);
   if (cpu_has_avx512vnni()) sets.push_back(TileSet::kVnni);
+  if (cpu_has_avx512vnni() && cpu_has_gfni()) sets.push_back(TileSet::kVnniGfni);
   return sets;
 }
 void use_tile_set(TileSet set) {
-  set_avx512_tiles_enabled(set == TileSet::kAvx512 || set == TileSet::kVnni);
-  set_vnni_tiles_enabled(set == TileSet::kAvx2Vnni || set == TileSet::kVnni);
+  set_avx512_tiles_enabled(set == TileSet::kAvx512 || set == TileSet::kVnni || set == TileSet::kVnniGfni);
+  set_vnni_tiles_enabled(set == TileSet::kAvx2Vnni || set == TileSet::kVnni || set == TileSet::kVnniGfni);
+  set_gfni_tiles_enabled(set == TileSet::kVnniGfni);
 }
 void restore_tile_sets() {
   set_avx512_tiles_enabled(true);
   set_vnni_tiles_enabled(true);
+  set_gfni_tiles_enabled(true);
 }
 // A test that switches tile sets off and fails an ASSERT midway returns before switching them back;
 // run in one process (ctest runs each test alone), every later test would then run without them,
@@ -421,6 +424,7 @@ const char* tile_set_name(TileSet set) {
     case TileSet::kAvx2Vnni: return "avx2-vnni";
     case TileSet::kAvx512: return "avx512";
     case TileSet::kVnni: return "avx512-vnni";
+    case TileSet::kVnniGfni: return "avx512-vnni-gfni";
   }
   return "?";
 }

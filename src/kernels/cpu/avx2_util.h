@@ -19,6 +19,10 @@
 // 12th-14th generation desktop parts). GCC inlines neither encoding's intrinsic into the other's
 // target, so a 256-bit VNNI body is stamped for both. Only after cpu_has_avx_vnni().
 #define CHASSIS_AVX_VNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
+// CHASSIS_VNNI plus GFNI (gf2p8affineqb: any linear map of a byte's bits, e.g. one bit moved to
+// another place and the rest cleared, in one instruction). Ice Lake and Zen 4 on have it; Cascade
+// Lake has AVX512-VNNI without it. Only after use_gfni_tiles().
+#define CHASSIS_VNNI_GFNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,gfni")))
 
 namespace chassis::avx2 {
 

@@ -302,6 +302,14 @@ bool cpu_has_avx512bw() {
   return ok;
 }
 
+bool cpu_has_gfni() {
+  static const bool ok = [] {
+    unsigned a, b, c, d;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (c & (1u << 8)) != 0;
+  }();
+  return ok;
+}
+
 bool cpu_has_avx512vnni() {
   static const bool ok = [] {
     unsigned a, b, c, d;

@@ -12,6 +12,7 @@ bool cpu_has_avx2();
 bool cpu_has_avx512bw();
 // Whether it also has AVX512-VNNI (checked once).
 bool cpu_has_avx512vnni();
+bool cpu_has_gfni();
 // Whether it has AVX2 and AVX-VNNI (the VEX-encoded 256-bit vpdpbusd; checked once).
 bool cpu_has_avx_vnni();
 // Whether to use them: the CPU can, and CHASSIS_REFERENCE_KERNELS is not set (which forces the scalar

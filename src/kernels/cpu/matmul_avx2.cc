@@ -369,6 +369,11 @@ std::atomic<bool> g_vnni_tiles{std::getenv("CHASSIS_NO_VNNI") == nullptr};
 }  // namespace
 bool use_vnni_tiles() { return use_avx512_tiles() && cpu_has_avx512vnni() && g_vnni_tiles.load(std::memory_order_relaxed); }
 void set_vnni_tiles_enabled(bool on) { g_vnni_tiles.store(on); }
+namespace {
+std::atomic<bool> g_gfni_tiles{std::getenv("CHASSIS_NO_GFNI") == nullptr};
+}  // namespace
+bool use_gfni_tiles() { return use_vnni_tiles() && cpu_has_gfni() && g_gfni_tiles.load(std::memory_order_relaxed); }
+void set_gfni_tiles_enabled(bool on) { g_gfni_tiles.store(on); }
 bool use_avx_vnni_tiles() {
   return !use_avx512_tiles() && cpu_has_avx_vnni() && g_vnni_tiles.load(std::memory_order_relaxed);
 }

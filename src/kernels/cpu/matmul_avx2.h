@@ -68,6 +68,10 @@ void set_avx512_tiles_enabled(bool on);
 // same exact integers, so results stay bit-identical.
 bool use_vnni_tiles();
 void set_vnni_tiles_enabled(bool on);
+// Whether the VNNI tiles that also use GFNI run: use_vnni_tiles(), the CPU has GFNI, and neither the
+// tests nor CHASSIS_NO_GFNI switched them off (same integers again).
+bool use_gfni_tiles();
+void set_gfni_tiles_enabled(bool on);
 // Whether the 256-bit tiles use AVX-VNNI instead: the 512-bit tiles are off (no AVX-512, or switched
 // off), the CPU has AVX-VNNI, and VNNI is not switched off.
 bool use_avx_vnni_tiles();

@@ -225,7 +225,7 @@ struct TileQ4_0x16Vnni {
 struct TileQ5_0x8 {
   // Decode: one token, the quants unpacked as they stream in, each lane by LANE_FMA (the same body for
   // three targets).
-#define CHASSIS_Q5_GROUP_STREAMING(NAME, TARGET, LANE_FMA) \
+#define CHASSIS_Q5_GROUP_STREAMING(NAME, TARGET, LANE_FMA, LANES) \
   TARGET static void NAME(const TileProblem& p, int t) { \
     const auto* w = reinterpret_cast<const BlockQ5_0x8*>(p.w); \
     __m256 acc[8]; \
@@ -239,24 +239,25 @@ struct TileQ5_0x8 {
       const __m256i qh = load256(w[i].qh); \
       const int32_t* start = starts + 8 * i; \
       __m256i low, high; \
-      q5_lanes<0>(w[i], qh, low, high); \
+      LANES<0>(w[i], qh, low, high); \
       acc[0] = LANE_FMA(low, a.qs + 0, start[0], d, acc[0]); \
       acc[4] = LANE_FMA(high, a.qs + 16, start[4], d, acc[4]); \
-      q5_lanes<1>(w[i], qh, low, high); \
+      LANES<1>(w[i], qh, low, high); \
       acc[1] = LANE_FMA(low, a.qs + 4, start[1], d, acc[1]); \
       acc[5] = LANE_FMA(high, a.qs + 20, start[5], d, acc[5]); \
-      q5_lanes<2>(w[i], qh, low, high); \
+      LANES<2>(w[i], qh, low, high); \
       acc[2] = LANE_FMA(low, a.qs + 8, start[2], d, acc[2]); \
       acc[6] = LANE_FMA(high, a.qs + 24, start[6], d, acc[6]); \
-      q5_lanes<3>(w[i], qh, low, high); \
+      LANES<3>(w[i], qh, low, high); \
       acc[3] = LANE_FMA(low, a.qs + 12, start[3], d, acc[3]); \
       acc[7] = LANE_FMA(high, a.qs + 28, start[7], d, acc[7]); \
     } \
     _mm256_storeu_ps(p.y + t * p.y_stride, hsum8_across(acc)); \
   }
-  CHASSIS_Q5_GROUP_STREAMING(one_token, CHASSIS_AVX2, q5_lane_fma)
-  CHASSIS_Q5_GROUP_STREAMING(one_token_vnni, CHASSIS_VNNI, q5_lane_fma_vnni256)
-  CHASSIS_Q5_GROUP_STREAMING(one_token_avx_vnni, CHASSIS_AVX_VNNI, q5_lane_fma_avx_vnni)
+  CHASSIS_Q5_GROUP_STREAMING(one_token, CHASSIS_AVX2, q5_lane_fma, q5_lanes)
+  CHASSIS_Q5_GROUP_STREAMING(one_token_vnni, CHASSIS_VNNI, q5_lane_fma_vnni256, q5_lanes)
+  CHASSIS_Q5_GROUP_STREAMING(one_token_vnni_gfni, CHASSIS_VNNI_GFNI, q5_lane_fma_vnni256, q5_lanes_gfni)
+  CHASSIS_Q5_GROUP_STREAMING(one_token_avx_vnni, CHASSIS_AVX_VNNI, q5_lane_fma_avx_vnni, q5_lanes)
 #undef CHASSIS_Q5_GROUP_STREAMING
 
   // Prefill: the group's quants unpacked once (unpack_group), then every token streams
@@ -583,11 +584,12 @@ void matmul_interleaved_avx2(DType wt, const TileProblem& p) {
       k = run_unpacked_pairs<BlockQ5_0x8>(p, k, use_vnni_tiles() ? TileQ5_0x16::one_token_vnni : TileQ5_0x16::one_token);
     thread_local std::vector<Q5Unpacked> unpacked;
     if (p.n_tok > 1 && unpacked.size() < size_t(nb)) unpacked.resize(size_t(nb));
-    const bool vnni = use_vnni_tiles(), avx_vnni = use_avx_vnni_tiles();
+    const bool vnni = use_vnni_tiles(), avx_vnni = use_avx_vnni_tiles(), gfni = use_gfni_tiles();
     for (; k < n_groups; ++k) {
       const TileProblem g = group_problem(p, k);
       if (p.n_tok == 1) {
-        if (vnni) TileQ5_0x8::one_token_vnni(g, 0);
+        if (gfni) TileQ5_0x8::one_token_vnni_gfni(g, 0);
+        else if (vnni) TileQ5_0x8::one_token_vnni(g, 0);
         else if (avx_vnni) TileQ5_0x8::one_token_avx_vnni(g, 0);
         else TileQ5_0x8::one_token(g, 0);
         continue;
