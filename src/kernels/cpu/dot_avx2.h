@@ -12,6 +12,7 @@ bool cpu_has_avx2();
 bool cpu_has_avx512bw();
 // Whether it also has AVX512-VNNI (checked once).
 bool cpu_has_avx512vnni();
+// Whether it has GFNI (gf2p8affineqb and kin; checked once).
 bool cpu_has_gfni();
 // Whether it has AVX2 and AVX-VNNI (the VEX-encoded 256-bit vpdpbusd; checked once).
 bool cpu_has_avx_vnni();

@@ -223,8 +223,8 @@ struct TileQ4_0x16Vnni {
 // (each lane's sum starts at -16 x the activation lane's sum).
 
 struct TileQ5_0x8 {
-  // Decode: one token, the quants unpacked as they stream in, each lane by LANE_FMA (the same body for
-  // three targets).
+  // Decode: one token, the quants unpacked as they stream in by LANES, each lane by LANE_FMA (the same
+  // body for four targets).
 #define CHASSIS_Q5_GROUP_STREAMING(NAME, TARGET, LANE_FMA, LANES) \
   TARGET static void NAME(const TileProblem& p, int t) { \
     const auto* w = reinterpret_cast<const BlockQ5_0x8*>(p.w); \
